@@ -1,0 +1,1 @@
+"""Generated protobuf package; do not edit (python -m tools.protogen)."""

@@ -1,0 +1,101 @@
+"""Async SQLAlchemy engines for the embedded default (SQLite) and production (PostgreSQL via asyncpg).
+
+On PostgreSQL every service lives in its own schema (set as the connection's search_path), so the services can
+share one database without seeing each other's tables. On SQLite each service has its own database file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from services.common.settings import DatabaseSettings
+
+
+def schema_for(settings: DatabaseSettings, service: str) -> str:
+    return settings.schema_name or service
+
+
+def create_engine(settings: DatabaseSettings, service: str) -> AsyncEngine:
+    url = make_url(settings.url.get_secret_value())
+    if url.drivername == "sqlite+aiosqlite":
+        return _sqlite_engine(url.database, settings)
+    return create_async_engine(
+        url,
+        echo=settings.echo,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "search_path": schema_for(settings, service),
+                "application_name": f"agentorch-{service}",
+            }
+        },
+    )
+
+
+def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEngine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(f"sqlite+aiosqlite:///{database or ''}", echo=settings.echo)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=10000"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return engine
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """SQLite returns naive datetimes even for timezone-aware columns; every stored time is UTC."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UnitOfWork:
+    """One database transaction: `async with uow:` … `await uow.commit()`; leaving without commit rolls back.
+
+    Services subclass it to expose their repositories, built on `self.connection` in `_open()`.
+    """
+
+    connection: AsyncConnection
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._committed = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.connection = await self._engine.connect()
+        await self.connection.begin()
+        self._committed = False
+        self._open()
+        return self
+
+    def _open(self) -> None:
+        """Hook for subclasses: create repositories on self.connection."""
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+        self._committed = True
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._committed:
+                await self.connection.rollback()
+        finally:
+            await self.connection.close()

@@ -1,0 +1,95 @@
+"""Error categories every service's domain errors derive from. Pure Python: no grpc here.
+
+Each service declares one root exception that also derives from `ServiceError`, and typed subclasses that mix in
+a category below (`class AgentNotFound(RegistryError, NotFound)`). The gRPC status for a category is chosen in
+exactly one place, `services.common.grpc_errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldViolation:
+    """One invalid field: `field` is its path in the request (`agent.slug`, `definition.phases[0].id`)."""
+
+    field: str
+    description: str
+
+
+class ServiceError(Exception):
+    """Root of every error a service raises on purpose. `reason` is the ErrorInfo reason (UPPER_SNAKE)."""
+
+    reason = "INTERNAL"
+
+    def __init__(self, message: str, *, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata = dict(metadata or {})
+
+
+class NotFound(ServiceError):
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(ServiceError):
+    reason = "ALREADY_EXISTS"
+
+
+class ValidationFailed(ServiceError):
+    """Bad input. Carries every violation found, so that a caller can fix them all at once."""
+
+    reason = "VALIDATION_FAILED"
+
+    def __init__(
+        self,
+        violations: Iterable[FieldViolation],
+        message: str | None = None,
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        self.violations = tuple(violations)
+        if not self.violations:
+            raise ValueError("ValidationFailed needs at least one violation")
+        summary = "; ".join(f"{v.field}: {v.description}" for v in self.violations[:5])
+        more = len(self.violations) - 5
+        if more > 0:
+            summary += f"; and {more} more"
+        super().__init__(message or f"invalid request: {summary}", metadata=metadata)
+
+    @classmethod
+    def single(cls, field: str, description: str) -> ValidationFailed:
+        return cls([FieldViolation(field, description)])
+
+
+class InvalidPageToken(ValidationFailed):
+    reason = "INVALID_PAGE_TOKEN"
+
+    def __init__(self, description: str) -> None:
+        super().__init__([FieldViolation("page_token", description)])
+
+
+class EtagMismatch(ServiceError):
+    reason = "ETAG_MISMATCH"
+
+
+class FailedPrecondition(ServiceError):
+    reason = "FAILED_PRECONDITION"
+
+
+class PermissionDenied(ServiceError):
+    reason = "PERMISSION_DENIED"
+
+
+class Unauthenticated(ServiceError):
+    reason = "UNAUTHENTICATED"
+
+
+class ResourceExhausted(ServiceError):
+    reason = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, message: str, *, retry_after_seconds: float, metadata: Mapping[str, str] | None = None) -> None:
+        super().__init__(message, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds

@@ -1,0 +1,85 @@
+"""The one place where exceptions become gRPC statuses (google.rpc.Status with ErrorInfo, BadRequest, RetryInfo)."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+from google.protobuf import duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common import errors
+
+ERROR_DOMAIN = "agentorch.dev"
+
+_CODES: tuple[tuple[type[errors.ServiceError], grpc.StatusCode], ...] = (
+    (errors.ValidationFailed, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
+    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (errors.EtagMismatch, grpc.StatusCode.ABORTED),
+    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
+)
+
+
+def status_code_for(exc: errors.ServiceError) -> grpc.StatusCode:
+    for category, code in _CODES:
+        if isinstance(exc, category):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def to_grpc_status(exc: errors.ServiceError) -> grpc.Status:
+    """Build the status for a domain error, with details a client can branch on."""
+    code = status_code_for(exc)
+    message = exc.message if code is not grpc.StatusCode.INTERNAL else "internal error"
+    return _status(code, message, exc.reason, exc.metadata, _extra_details(exc))
+
+
+def internal_status(request_id: str) -> grpc.Status:
+    """Status for an unexpected exception: sanitized message, request id to find the logged traceback."""
+    return _status(
+        grpc.StatusCode.INTERNAL,
+        f"internal error; quote request id {request_id} when reporting it",
+        "INTERNAL",
+        {"request_id": request_id},
+        [],
+    )
+
+
+def _extra_details(exc: errors.ServiceError) -> list[object]:
+    if isinstance(exc, errors.ValidationFailed):
+        return [
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in exc.violations
+                ]
+            )
+        ]
+    if isinstance(exc, errors.ResourceExhausted):
+        seconds = max(exc.retry_after_seconds, 0.0)
+        whole = math.floor(seconds)
+        delay = duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))
+        return [error_details_pb2.RetryInfo(retry_delay=delay)]
+    return []
+
+
+def _status(
+    code: grpc.StatusCode, message: str, reason: str, metadata: dict[str, str], extra: list[object]
+) -> grpc.Status:
+    status = status_pb2.Status(code=_rpc_code(code), message=message)
+    info = error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN, metadata=metadata)
+    status.details.add().Pack(info)
+    for detail in extra:
+        status.details.add().Pack(detail)
+    return rpc_status.to_status(status)
+
+
+def _rpc_code(code: grpc.StatusCode) -> int:
+    value: int = code.value[0]
+    assert code_pb2.Code.Name(value) == code.name
+    return value

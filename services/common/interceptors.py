@@ -1,0 +1,144 @@
+"""The server interceptor: request id, access log and error mapping for every RPC, unary and streaming.
+
+One interceptor rather than three keeps the per-call overhead to one wrapper on the hot path. The wrapper runs
+inside the handler's task, so the request context it binds is visible to everything the handler calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc.aio import ServicerContext
+
+from services.common import context, errors, grpc_errors
+from services.common.logs import get_logger
+
+log = get_logger("agentorch.rpc")
+
+Handler = grpc.RpcMethodHandler
+
+
+class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, *, access_log: bool = True) -> None:
+        self._access_log = access_log
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        method: str = handler_call_details.method
+        if method.startswith(("/grpc.health.", "/grpc.reflection.")):
+            return handler
+        call = _Call(method, self._access_log)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                call.unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                call.stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                call.unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            call.stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
+
+
+class _Call:
+    def __init__(self, method: str, access_log: bool) -> None:
+        self.method = method
+        self.access_log = access_log
+
+    def unary(self, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(request: Any, ctx: ServicerContext) -> Any:
+            request_id, token, started = self._begin(ctx)
+            code = grpc.StatusCode.OK
+            try:
+                return await behavior(request, ctx)
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                code = ctx.code() or grpc.StatusCode.UNKNOWN
+                status = self._status_for(exc, request_id)
+                if status is None:
+                    raise
+                code = status.code
+                await ctx.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+            finally:
+                self._end(code, started)
+                context.reset(token)
+
+        return wrapper
+
+    def stream(
+        self, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
+            request_id, token, started = self._begin(ctx)
+            code = grpc.StatusCode.OK
+            try:
+                async for response in behavior(request, ctx):
+                    yield response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except Exception as exc:
+                code = ctx.code() or grpc.StatusCode.UNKNOWN
+                status = self._status_for(exc, request_id)
+                if status is None:
+                    raise
+                code = status.code
+                await ctx.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+            finally:
+                self._end(code, started)
+                context.reset(token)
+
+        return wrapper
+
+    def _begin(self, ctx: ServicerContext) -> tuple[str, Any, float]:
+        incoming = dict(ctx.invocation_metadata() or ())
+        request_id = context.sanitize_request_id(incoming.get(context.REQUEST_ID_HEADER))
+        token = context.bind(context.RequestContext(request_id=request_id))
+        ctx.set_trailing_metadata(((context.REQUEST_ID_HEADER, request_id),))
+        return request_id, token, time.perf_counter()
+
+    def _status_for(self, exc: Exception, request_id: str) -> _Status | None:
+        """The status to send for an exception; None when the handler already aborted the call."""
+        if isinstance(exc, grpc.aio.AbortError):
+            return None
+        if isinstance(exc, errors.ServiceError):
+            status = grpc_errors.to_grpc_status(exc)
+        else:
+            log.exception("unhandled error", method=self.method)
+            status = grpc_errors.internal_status(request_id)
+        trailing = (*tuple(status.trailing_metadata), (context.REQUEST_ID_HEADER, request_id))
+        return _Status(status.code, status.details, trailing)
+
+    def _end(self, code: grpc.StatusCode, started: float) -> None:
+        if self.access_log:
+            log.info(
+                "rpc",
+                method=self.method,
+                code=code.name,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+
+
+@dataclass(frozen=True)
+class _Status:
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]

@@ -1,0 +1,123 @@
+"""gRPC server bootstrap shared by every service: interceptors, health, reflection, graceful drain.
+
+A service describes itself as a `ServiceSpec`; `run(spec)` is its whole `__main__`:
+logging → engine → migrations → servicers → serve until SIGTERM/SIGINT → drain → dispose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from services.common.interceptors import ServerInterceptor
+from services.common.logs import configure_logging, get_logger
+from services.common.settings import LoggingSettings, ServerSettings
+
+log = get_logger("agentorch.server")
+
+
+@dataclass(frozen=True)
+class GrpcService:
+    """A servicer to mount: its proto descriptor (named in health and reflection) and the generated add function."""
+
+    descriptor: ServiceDescriptor
+    servicer: Any
+    add: Callable[[Any, grpc.aio.Server], None]
+
+    @property
+    def full_name(self) -> str:
+        return str(self.descriptor.full_name)
+
+
+@dataclass
+class ServiceSpec:
+    """What a service process consists of. `build` opens its resources on the exit stack and returns servicers."""
+
+    name: str
+    server: ServerSettings
+    logging: LoggingSettings
+    build: Callable[[AsyncExitStack], Awaitable[Sequence[GrpcService]]]
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
+
+
+class Server:
+    """A started grpc.aio server with health and reflection; `port` is the bound port (useful with port 0)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServerSettings,
+        services: Sequence[GrpcService],
+        *,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._services = services
+        self._health = health.aio.HealthServicer()
+        self._server = grpc.aio.server(
+            interceptors=list(interceptors),
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.port = 0
+
+    async def start(self) -> int:
+        for service in self._services:
+            service.add(service.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        names = [s.full_name for s in self._services]
+        reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], self._server)
+        self.port = self._server.add_insecure_port(f"{self._settings.host}:{self._settings.port}")
+        if self.port == 0:
+            raise RuntimeError(f"{self.name}: could not bind {self._settings.host}:{self._settings.port}")
+        await self._server.start()
+        for service_name in ("", *names):
+            await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", server=self.name, host=self._settings.host, port=self.port, services=names)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Report NOT_SERVING (so load balancers drain us), then let in-flight RPCs finish for `grace` seconds."""
+        await self._health.enter_graceful_shutdown()
+        seconds = self._settings.grace_seconds if grace is None else grace
+        log.info("draining", server=self.name, grace_seconds=seconds)
+        await self._server.stop(seconds)
+
+    async def wait(self) -> None:
+        await self._server.wait_for_termination()
+
+
+async def serve(spec: ServiceSpec) -> None:
+    """Run a service until SIGTERM or SIGINT, then drain and release its resources."""
+    configure_logging(spec.logging, spec.name)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    async with AsyncExitStack() as stack:
+        services = await spec.build(stack)
+        interceptors = [ServerInterceptor(access_log=spec.logging.access_log), *spec.extra_interceptors]
+        server = Server(spec.name, spec.server, services, interceptors=interceptors)
+        await server.start()
+        await stopping.wait()
+        await server.stop()
+    log.info("stopped", server=spec.name)
+
+
+def run(spec: ServiceSpec) -> None:
+    with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while draining
+        asyncio.run(serve(spec))

@@ -1,0 +1,76 @@
+"""Settings shared by every service: one pydantic-settings class per concern, read from the environment.
+
+Each service subclasses `ServiceSettings` with its own env prefix (`AGENTORCH_REGISTRY_`, ...) and nested
+sections separated by `__`, e.g. `AGENTORCH_REGISTRY_DATABASE__URL` or `AGENTORCH_RUNS_SERVER__PORT`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class ServerSettings(BaseModel):
+    """Where and how the gRPC server listens."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in containers.")
+    port: int = Field(0, ge=0, le=65535, description="TCP port; 0 picks a free port (tests).")
+    grace_seconds: float = Field(
+        10.0, ge=0, le=300, description="On SIGTERM, how long in-flight RPCs may finish before being cancelled."
+    )
+    max_message_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request or response message accepted, in bytes."
+    )
+
+
+class DatabaseSettings(BaseModel):
+    """The service's own database. Each service owns its schema and migrations."""
+
+    url: SecretStr = Field(
+        SecretStr("sqlite+aiosqlite:///.agentorch/service.db"),
+        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH (embedded) or postgresql+asyncpg://USER:PASS@HOST/DB.",
+    )
+    schema_name: str = Field(
+        "",
+        pattern=r"^$|^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema holding the service's tables; empty means the service name. Ignored on SQLite.",
+    )
+    pool_size: int = Field(10, ge=1, le=200, description="Connections kept open per process (PostgreSQL).")
+    migrate_on_start: bool = Field(
+        True, description="Apply pending migrations at start-up (guarded by an advisory lock on PostgreSQL)."
+    )
+    echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+    @field_validator("url")
+    @classmethod
+    def _supported_driver(cls, value: SecretStr) -> SecretStr:
+        driver = value.get_secret_value().split("://", 1)[0]
+        if driver not in SUPPORTED_DRIVERS:
+            raise ValueError(f"database url must start with one of {', '.join(SUPPORTED_DRIVERS)}, not {driver!r}")
+        return value
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.get_secret_value().startswith("postgresql")
+
+
+class LoggingSettings(BaseModel):
+    """Structured logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Minimum level logged.")
+    format: Literal["json", "console"] = Field("json", description="json for machines, console for people.")
+    access_log: bool = Field(True, description="Log one line per RPC (method, code, duration, request id).")
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings; subclasses set env_prefix and their defaults."""
+
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True)
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)

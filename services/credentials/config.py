@@ -1,0 +1,19 @@
+"""Credentials settings: environment variables prefixed AGENTORCH_CREDENTIALS_ (nested with `__`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import DatabaseSettings, ServerSettings, ServiceSettings
+
+DEFAULT_PORT = 50063
+
+
+class CredentialsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENTORCH_CREDENTIALS_", env_nested_delimiter="__", extra="ignore")
+
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
+    database: DatabaseSettings = Field(
+        default_factory=lambda: DatabaseSettings(url=SecretStr("sqlite+aiosqlite:///.agentorch/credentials.db"))
+    )

@@ -1,0 +1,110 @@
+"""The agent descriptor and its validation (pure: no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from services.common.errors import FieldViolation
+from services.registry.domain.errors import InvalidAgent
+from services.registry.domain.names import AgentName, slug_violation
+
+MAX_DISPLAY_NAME = 200
+MAX_DESCRIPTION = 4000
+MAX_YAML_BYTES = 256 * 1024
+MAX_JSON_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """What a caller provides to create an agent."""
+
+    organization_slug: str
+    slug: str
+    display_name: str
+    description: str = ""
+    agent_yaml: str = ""
+    agent_card: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> AgentName:
+        return AgentName(self.organization_slug, self.slug)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A stored agent descriptor."""
+
+    spec: AgentSpec
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    created_by: str
+    updated_by: str
+
+    @property
+    def name(self) -> AgentName:
+        return self.spec.name
+
+    @property
+    def etag(self) -> str:
+        digest = hashlib.sha256(f"{self.name}\x1f{self.version}".encode()).hexdigest()
+        return digest[:20]
+
+
+def validate_agent(spec: AgentSpec, prefix: str = "agent") -> None:
+    """Raise InvalidAgent listing every violation of the spec (field paths start with `prefix`)."""
+    violations = [
+        v
+        for v in (
+            slug_violation(f"{prefix}.organization_slug", spec.organization_slug, required=False),
+            slug_violation(f"{prefix}.slug", spec.slug),
+            _text_violation(f"{prefix}.display_name", spec.display_name, MAX_DISPLAY_NAME, required=True),
+            _text_violation(f"{prefix}.description", spec.description, MAX_DESCRIPTION, required=False),
+            _yaml_violation(f"{prefix}.agent_yaml", spec.agent_yaml),
+            _json_violation(f"{prefix}.agent_card", spec.agent_card),
+            _json_violation(f"{prefix}.context", spec.context),
+            _json_violation(f"{prefix}.config", spec.config),
+        )
+        if v is not None
+    ]
+    if violations:
+        raise InvalidAgent(violations)
+
+
+def _text_violation(field: str, value: str, limit: int, *, required: bool) -> FieldViolation | None:
+    if required and not value.strip():
+        return FieldViolation(field, "is required")
+    if len(value) > limit:
+        return FieldViolation(field, f"must be at most {limit} characters (got {len(value)})")
+    return None
+
+
+def _yaml_violation(field: str, text: str) -> FieldViolation | None:
+    if not text:
+        return None
+    if len(text.encode()) > MAX_YAML_BYTES:
+        return FieldViolation(field, f"must be at most {MAX_YAML_BYTES} bytes")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return FieldViolation(field, f"is not valid YAML{where}")
+    if not isinstance(document, dict):
+        return FieldViolation(field, "must be a YAML mapping")
+    return None
+
+
+def _json_violation(field: str, value: dict[str, Any]) -> FieldViolation | None:
+    size = len(json.dumps(value, separators=(",", ":")).encode())
+    if size > MAX_JSON_BYTES:
+        return FieldViolation(field, f"must be at most {MAX_JSON_BYTES} bytes of JSON (got {size})")
+    return None

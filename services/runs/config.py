@@ -1,0 +1,19 @@
+"""Runs settings: environment variables prefixed AGENTORCH_RUNS_ (nested with `__`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import DatabaseSettings, ServerSettings, ServiceSettings
+
+DEFAULT_PORT = 50062
+
+
+class RunsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AGENTORCH_RUNS_", env_nested_delimiter="__", extra="ignore")
+
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
+    database: DatabaseSettings = Field(
+        default_factory=lambda: DatabaseSettings(url=SecretStr("sqlite+aiosqlite:///.agentorch/runs.db"))
+    )
