@@ -35,7 +35,7 @@ class MigrationSet:
     def config(self) -> Config:
         cfg = Config()
         cfg.set_main_option("script_location", str(self.directory))
-        cfg.set_main_option("version_locations", str(self.directory / "versions"))
+        cfg.set_main_option("path_separator", "os")
         cfg.attributes["schema"] = self.schema
         return cfg
 

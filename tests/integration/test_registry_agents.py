@@ -1,0 +1,185 @@
+"""Registry agents through real gRPC, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from agentorch.registry.v1 import agent_pb2
+from agentorch.registry.v1 import registry_service_pb2 as pb
+from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
+from services.common.settings import DatabaseSettings
+from services.registry.bootstrap import spec
+from services.registry.config import RegistrySettings
+from tests.support.rpc import bad_request_fields, error_reason
+from tests.support.servers import RunningServer, running
+
+
+@pytest.fixture
+async def registry(database: DatabaseSettings) -> AsyncIterator[RunningServer]:
+    async with running(spec(RegistrySettings(database=database))) as server:
+        yield server
+
+
+@pytest.fixture
+def stub(registry: RunningServer) -> pb_grpc.RegistryServiceStub:
+    return pb_grpc.RegistryServiceStub(registry.channel)
+
+
+def org() -> str:
+    return f"org-{uuid.uuid4().hex[:10]}"
+
+
+def agent(org_slug: str, slug: str = "helper", **fields: object) -> agent_pb2.Agent:
+    card = struct_pb2.Struct()
+    card.update({"name": slug, "url": "http://127.0.0.1:9999/a2a", "skills": [{"id": "answer"}]})
+    values: dict[str, object] = {
+        "organization_slug": org_slug,
+        "slug": slug,
+        "display_name": "Helper",
+        "description": "answers questions",
+        "agent_yaml": "name: helper\nmodel: local\n",
+        "agent_card": card,
+    }
+    values.update(fields)
+    return agent_pb2.Agent(**values)  # type: ignore[arg-type]
+
+
+async def list_slugs(stub: pb_grpc.RegistryServiceStub, org_slug: str) -> list[str]:
+    reply = await stub.ListAgents(pb.ListAgentsRequest(parent=f"organizations/{org_slug}", page_size=500))
+    return [a.slug for a in reply.agents]
+
+
+async def test_create_then_get_round_trips_every_field(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o)))).agent
+    assert created.name == f"organizations/{o}/agents/helper"
+    assert created.version == 1
+    assert created.etag
+    assert created.create_time.seconds > 0
+    fetched = (await stub.GetAgent(pb.GetAgentRequest(name=created.name))).agent
+    assert fetched == created
+    assert fetched.agent_yaml == "name: helper\nmodel: local\n"
+    assert fetched.agent_card["skills"][0]["id"] == "answer"
+
+
+async def test_platform_wide_agent_has_short_name(stub: pb_grpc.RegistryServiceStub) -> None:
+    slug = f"p-{uuid.uuid4().hex[:8]}"
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent("", slug)))).agent
+    assert created.name == f"agents/{slug}"
+    assert (await stub.GetAgent(pb.GetAgentRequest(name=f"agents/{slug}"))).agent.slug == slug
+
+
+async def test_invalid_agent_lists_every_field_and_writes_nothing(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    bad = agent(o, "Not_A_Slug", display_name="", agent_yaml="- a list\n- not a mapping\n")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=bad))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_reason(caught.value) == "VALIDATION_FAILED"
+    assert bad_request_fields(caught.value) == {"agent.slug", "agent.display_name", "agent.agent_yaml"}
+    assert await list_slugs(stub, o) == []
+
+
+async def test_unparsable_yaml_names_the_line(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o, agent_yaml="name: [unclosed\n")))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == {"agent.agent_yaml"}
+    assert "line" in (caught.value.details() or "")
+    assert await list_slugs(stub, o) == []
+
+
+async def test_duplicate_slug_is_already_exists_and_keeps_the_first(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o, display_name="First")))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o, display_name="Second")))
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    assert error_reason(caught.value) == "ALREADY_EXISTS"
+    fetched = (await stub.GetAgent(pb.GetAgentRequest(name=f"organizations/{o}/agents/helper"))).agent
+    assert fetched.display_name == "First"
+
+
+async def test_same_slug_in_two_organizations_are_distinct(stub: pb_grpc.RegistryServiceStub) -> None:
+    a, b = org(), org()
+    await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(a, display_name="A")))
+    await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(b, display_name="B")))
+    assert (await stub.GetAgent(pb.GetAgentRequest(name=f"organizations/{b}/agents/helper"))).agent.display_name == "B"
+
+
+@pytest.mark.parametrize("name", ["", "agents", "organizations/acme/agents", "organizations/ACME/agents/x", "x/y/z/w"])
+async def test_get_with_malformed_name_is_invalid_argument(stub: pb_grpc.RegistryServiceStub, name: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetAgent(pb.GetAgentRequest(name=name))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == {"name"}
+
+
+async def test_get_unknown_agent_is_not_found(stub: pb_grpc.RegistryServiceStub) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetAgent(pb.GetAgentRequest(name=f"organizations/{org()}/agents/nobody"))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_reason(caught.value) == "NOT_FOUND"
+
+
+async def test_list_pages_through_every_agent_once_in_order(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    slugs = [f"a{i:02d}" for i in range(7)]
+    for slug in reversed(slugs):
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o, slug)))
+    seen: list[str] = []
+    token = ""
+    pages = 0
+    while True:
+        reply = await stub.ListAgents(pb.ListAgentsRequest(parent=f"organizations/{o}", page_size=3, page_token=token))
+        seen += [a.slug for a in reply.agents]
+        pages += 1
+        token = reply.next_page_token
+        if not token:
+            break
+    assert seen == slugs
+    assert pages == 3
+
+
+async def test_page_token_from_another_query_is_rejected(stub: pb_grpc.RegistryServiceStub) -> None:
+    a, b = org(), org()
+    for slug in ("x1", "x2"):
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(a, slug)))
+    first = await stub.ListAgents(pb.ListAgentsRequest(parent=f"organizations/{a}", page_size=1))
+    assert first.next_page_token
+    for parent, token in ((f"organizations/{b}", first.next_page_token), (f"organizations/{a}", "not-a-token!")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListAgents(pb.ListAgentsRequest(parent=parent, page_token=token))
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error_reason(caught.value) == "INVALID_PAGE_TOKEN"
+        assert bad_request_fields(caught.value) == {"page_token"}
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [({"parent": "orgs/acme"}, "parent"), ({"parent": "organizations/acme", "page_size": -1}, "page_size")],
+)
+async def test_list_rejects_bad_arguments(
+    stub: pb_grpc.RegistryServiceStub, request_fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListAgents(pb.ListAgentsRequest(**request_fields))  # type: ignore[arg-type]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == {field}
+
+
+async def test_request_id_is_echoed_on_success_and_error(stub: pb_grpc.RegistryServiceStub) -> None:
+    call = stub.GetAgent(pb.GetAgentRequest(name="bad"), metadata=(("x-request-id", "req-123"),))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert dict(caught.value.trailing_metadata() or ())["x-request-id"] == "req-123"
+    o = org()
+    ok = stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o)), metadata=(("x-request-id", "req-456"),))
+    await ok
+    assert dict(await ok.trailing_metadata())["x-request-id"] == "req-456"

@@ -1,0 +1,35 @@
+"""Helpers to read agentorch's error details (ErrorInfo, BadRequest) off a failed call."""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+
+DETAILS_KEY = "grpc-status-details-bin"
+
+
+def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
+    for key, value in error.trailing_metadata() or ():
+        if key == DETAILS_KEY:
+            return status_pb2.Status.FromString(value)
+    raise AssertionError(f"no {DETAILS_KEY} in the trailers of {error.code()}: {error.details()}")
+
+
+def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
+    for detail in status_of(error).details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    raise AssertionError("no ErrorInfo in the status details")
+
+
+def error_reason(error: grpc.aio.AioRpcError) -> str:
+    return error_info(error).reason
+
+
+def bad_request_fields(error: grpc.aio.AioRpcError) -> set[str]:
+    for detail in status_of(error).details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            return {v.field for v in bad.field_violations}
+    raise AssertionError("no BadRequest in the status details")

@@ -1,0 +1,39 @@
+"""Start a service in-process on 127.0.0.1:0, exactly as its __main__ would, and talk to it over real gRPC."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+
+from services.common.interceptors import ServerInterceptor
+from services.common.server import Server, ServiceSpec
+
+
+@dataclass
+class RunningServer:
+    server: Server
+    channel: grpc.aio.Channel
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+
+@asynccontextmanager
+async def running(spec: ServiceSpec) -> AsyncIterator[RunningServer]:
+    async with AsyncExitStack() as stack:
+        services = await spec.build(stack)
+        server = Server(
+            spec.name,
+            spec.server.model_copy(update={"port": 0, "host": "127.0.0.1"}),
+            services,
+            interceptors=[ServerInterceptor(access_log=False), *spec.extra_interceptors],
+        )
+        await server.start()
+        stack.push_async_callback(server.stop, 0)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        stack.push_async_callback(channel.close)
+        yield RunningServer(server, channel)
