@@ -1,7 +1,8 @@
 """Async SQLAlchemy engines for the embedded default (SQLite) and production (PostgreSQL via asyncpg).
 
 On PostgreSQL every service lives in its own schema (set as the connection's search_path), so the services can
-share one database without seeing each other's tables. On SQLite each service has its own database file.
+share one database without seeing each other's tables. On SQLite each service has its own database file, in WAL
+mode, and every transaction begins IMMEDIATE: transactions queue (busy_timeout) instead of failing with SQLITE_BUSY.
 """
 
 from __future__ import annotations
@@ -47,11 +48,19 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
     engine = create_async_engine(f"sqlite+aiosqlite:///{database or ''}", echo=settings.echo)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _: Any) -> None:
+    def _on_connect(dbapi_connection: Any, _: Any) -> None:
+        # Take transaction control away from the driver so that BEGIN below is the only one issued.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=10000"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: one writer at a time, waiting (busy_timeout) instead of failing
+        # with SQLITE_BUSY when a read transaction would later upgrade to a write.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -11,9 +11,9 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-from agentorch.common.v1 import pagination_pb2
 from google.protobuf.message import DecodeError
 
+from agentorch.common.v1 import pagination_pb2
 from services.common.errors import InvalidPageToken, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 50

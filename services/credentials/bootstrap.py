@@ -6,7 +6,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from agentorch.credentials.v1 import credentials_service_pb2, credentials_service_pb2_grpc
-
 from services.common.bootstrap import open_database
 from services.common.server import GrpcService, ServiceSpec
 from services.credentials.api.servicer import CredentialsServicer

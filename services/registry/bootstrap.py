@@ -6,7 +6,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
-
 from services.common.bootstrap import open_database
 from services.common.server import GrpcService, ServiceSpec
 from services.registry.api.servicer import RegistryServicer

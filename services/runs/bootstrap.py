@@ -6,7 +6,6 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 from agentorch.runs.v1 import runs_service_pb2, runs_service_pb2_grpc
-
 from services.common.bootstrap import open_database
 from services.common.server import GrpcService, ServiceSpec
 from services.runs.api.servicer import RunsServicer

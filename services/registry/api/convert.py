@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from agentorch.registry.v1 import agent_pb2
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
+from agentorch.registry.v1 import agent_pb2
 from services.registry.domain.agent import Agent, AgentSpec
 
 

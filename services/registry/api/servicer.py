@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from agentorch.registry.v1 import registry_service_pb2 as pb
-from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from grpc.aio import ServicerContext
 
+from agentorch.registry.v1 import registry_service_pb2 as pb
+from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.registry.api.convert import agent_message, agent_spec
 from services.registry.app.agents import AgentService
 

@@ -39,7 +39,7 @@ class AgentName:
             org, slug = "", parts[1]
         else:
             return FieldViolation(field, "must look like organizations/{org}/agents/{agent} or agents/{agent}")
-        if (org and not SLUG_RE.match(org)) or not SLUG_RE.match(slug):
+        if (len(parts) == 4 and not SLUG_RE.match(org)) or not SLUG_RE.match(slug):
             return FieldViolation(field, f"has a malformed slug: each slug {SLUG_RULE}")
         return cls(org, slug)
 
