@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 import grpc
-from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 
+from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from gateway.api.servicer import GatewayServicer
 from gateway.config import GatewaySettings
 from services.common.server import GrpcService, ServiceSpec

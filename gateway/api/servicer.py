@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import grpc
-from agentorch.gateway.v1 import gateway_service_pb2 as pb
-from agentorch.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from grpc.aio import ServicerContext
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from agentorch.gateway.v1 import gateway_service_pb2 as pb
+from agentorch.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 
 
 class GatewayServicer(pb_grpc.GatewayServiceServicer):
