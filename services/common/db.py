@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -86,7 +86,7 @@ class UnitOfWork:
         self._engine = engine
         self._committed = False
 
-    async def __aenter__(self) -> UnitOfWork:
+    async def __aenter__(self) -> Self:
         self.connection = await self._engine.connect()
         await self.connection.begin()
         self._committed = False

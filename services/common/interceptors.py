@@ -20,7 +20,7 @@ from services.common.logs import get_logger
 
 log = get_logger("agentorch.rpc")
 
-Handler = grpc.RpcMethodHandler
+Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -59,7 +59,7 @@ def _decode(token: str) -> pagination_pb2.PageCursor:
         raise InvalidPageToken("is too long")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        cursor = pagination_pb2.PageCursor.FromString(raw)
+        cursor: pagination_pb2.PageCursor = pagination_pb2.PageCursor.FromString(raw)
     except (binascii.Error, ValueError, DecodeError):
         raise InvalidPageToken("is not a token this service issued") from None
     if not cursor.after or not cursor.query_fingerprint:
