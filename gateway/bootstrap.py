@@ -26,4 +26,4 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds)
         return [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, build=build)
+    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

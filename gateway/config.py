@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import LoggingSettings, ServerSettings
+from services.common.settings import AuthSettings, LoggingSettings, ServerSettings
 
 DEFAULT_PORT = 50051
 
@@ -27,3 +27,4 @@ class GatewaySettings(BaseSettings):
     server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     backends: BackendSettings = Field(default_factory=BackendSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -12,11 +12,16 @@ MAX_REQUEST_ID_LENGTH = 128
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller; forwarded by the gateway in signed metadata (see the gateway docs)."""
+    """The authenticated caller, verified from signed metadata (services.common.principals).
+
+    `organization_slug` empty means a platform principal (a platform service or operator) acting across
+    organizations. `roles` holds role names (viewer, author, operator, approver, admin).
+    """
 
     subject: str
     organization_slug: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
+    kind: str = "user"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from typing import Any
 import grpc
 from grpc.aio import ServicerContext
 
-from services.common import context, errors, grpc_errors
+from services.common import context, errors, grpc_errors, principals
 from services.common.logs import get_logger
+from services.common.principals import KeyRing
 
 log = get_logger("agentorch.rpc")
 
@@ -24,8 +25,11 @@ Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, *, access_log: bool = True) -> None:
+    """`key_ring` verifies the principal token a caller forwards; without one, any token is rejected."""
+
+    def __init__(self, *, access_log: bool = True, key_ring: KeyRing | None = None) -> None:
         self._access_log = access_log
+        self._key_ring = key_ring
 
     async def intercept_service(
         self,
@@ -38,7 +42,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if method.startswith(("/grpc.health.", "/grpc.reflection.")):
             return handler
-        call = _Call(method, self._access_log)
+        call = _Call(method, self._access_log, self._key_ring)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 call.unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
@@ -57,15 +61,18 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class _Call:
-    def __init__(self, method: str, access_log: bool) -> None:
+    def __init__(self, method: str, access_log: bool, key_ring: KeyRing | None) -> None:
         self.method = method
         self.access_log = access_log
+        self.key_ring = key_ring
 
     def unary(self, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> Any:
-            request_id, token, started = self._begin(ctx)
+            request_id, token, started, auth_error = self._begin(ctx)
             code = grpc.StatusCode.OK
             try:
+                if auth_error is not None:
+                    raise auth_error
                 return await behavior(request, ctx)
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
@@ -87,9 +94,11 @@ class _Call:
         self, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
     ) -> Callable[..., AsyncIterator[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
-            request_id, token, started = self._begin(ctx)
+            request_id, token, started, auth_error = self._begin(ctx)
             code = grpc.StatusCode.OK
             try:
+                if auth_error is not None:
+                    raise auth_error
                 async for response in behavior(request, ctx):
                     yield response
             except asyncio.CancelledError:
@@ -108,12 +117,23 @@ class _Call:
 
         return wrapper
 
-    def _begin(self, ctx: ServicerContext) -> tuple[str, Any, float]:
+    def _begin(self, ctx: ServicerContext) -> tuple[str, Any, float, errors.Unauthenticated | None]:
+        started = time.perf_counter()
         incoming = dict(ctx.invocation_metadata() or ())
         request_id = context.sanitize_request_id(incoming.get(context.REQUEST_ID_HEADER))
-        token = context.bind(context.RequestContext(request_id=request_id))
+        principal: context.Principal | None = None
+        auth_error: errors.Unauthenticated | None = None
+        raw = incoming.get(principals.METADATA_KEY)
+        if raw is not None:
+            try:
+                if self.key_ring is None:
+                    raise errors.Unauthenticated("this server has no principal key ring configured")
+                principal = self.key_ring.verify(raw if isinstance(raw, bytes) else raw.encode())
+            except errors.Unauthenticated as exc:
+                auth_error = exc
+        token = context.bind(context.RequestContext(request_id=request_id, principal=principal))
         ctx.set_trailing_metadata(((context.REQUEST_ID_HEADER, request_id),))
-        return request_id, token, time.perf_counter()
+        return request_id, token, started, auth_error
 
     def _status_for(self, exc: Exception, request_id: str) -> _Status | None:
         """The status to send for an exception; None when the handler already aborted the call."""

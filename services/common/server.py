@@ -21,7 +21,8 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.interceptors import ServerInterceptor
 from services.common.logs import configure_logging, get_logger
-from services.common.settings import LoggingSettings, ServerSettings
+from services.common.principals import KeyRing
+from services.common.settings import AuthSettings, LoggingSettings, ServerSettings
 
 log = get_logger("agentorch.server")
 
@@ -46,6 +47,7 @@ class ServiceSpec:
     name: str
     server: ServerSettings
     logging: LoggingSettings
+    auth: AuthSettings
     build: Callable[[AsyncExitStack], Awaitable[Sequence[GrpcService]]]
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
 
@@ -110,7 +112,9 @@ async def serve(spec: ServiceSpec) -> None:
         loop.add_signal_handler(sig, stopping.set)
     async with AsyncExitStack() as stack:
         services = await spec.build(stack)
-        interceptors = [ServerInterceptor(access_log=spec.logging.access_log), *spec.extra_interceptors]
+        key_ring = KeyRing.from_settings(spec.auth)
+        interceptor = ServerInterceptor(access_log=spec.logging.access_log, key_ring=key_ring)
+        interceptors = [interceptor, *spec.extra_interceptors]
         server = Server(spec.name, spec.server, services, interceptors=interceptors)
         await server.start()
         await stopping.wait()

@@ -6,6 +6,7 @@ sections separated by `__`, e.g. `AGENTORCH_REGISTRY_DATABASE__URL` or `AGENTORC
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -66,6 +67,20 @@ class LoggingSettings(BaseModel):
     access_log: bool = Field(True, description="Log one line per RPC (method, code, duration, request id).")
 
 
+class AuthSettings(BaseModel):
+    """The internal key ring that signs and verifies principals forwarded between the platform's processes."""
+
+    principal_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description='Key id → base64 key (at least 32 bytes), as JSON: {"k1": "..."}. Shared by every process.',
+    )
+    principal_keys_file: Path | None = Field(
+        None, description="A JSON file with the same content (e.g. a mounted Kubernetes Secret); merged with the above."
+    )
+    signing_key_id: str = Field("", description="Key id used to sign; empty means the first key. Others verify only.")
+    token_ttl_seconds: int = Field(300, ge=5, le=3600, description="Lifetime of a principal token this process signs.")
+
+
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set env_prefix and their defaults."""
 
@@ -74,3 +89,4 @@ class ServiceSettings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -24,4 +24,4 @@ def spec(settings: CredentialsSettings) -> ServiceSpec:
             GrpcService(DESCRIPTOR, servicer, credentials_service_pb2_grpc.add_CredentialsServiceServicer_to_server)
         ]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, build=build)
+    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

@@ -10,6 +10,7 @@ from services.common.bootstrap import open_database
 from services.common.server import GrpcService, ServiceSpec
 from services.registry.api.servicer import RegistryServicer
 from services.registry.app.agents import AgentService
+from services.registry.app.orchestrations import OrchestrationService
 from services.registry.config import RegistrySettings
 from services.registry.store.uow import RegistryUnitOfWork
 
@@ -21,7 +22,11 @@ DESCRIPTOR = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 def spec(settings: RegistrySettings) -> ServiceSpec:
     async def build(stack: AsyncExitStack) -> list[GrpcService]:
         engine = await open_database(stack, NAME, settings.database, MIGRATIONS)
-        servicer = RegistryServicer(AgentService(lambda: RegistryUnitOfWork(engine)))
+
+        def uow() -> RegistryUnitOfWork:
+            return RegistryUnitOfWork(engine)
+
+        servicer = RegistryServicer(AgentService(uow), OrchestrationService(uow))
         return [GrpcService(DESCRIPTOR, servicer, registry_service_pb2_grpc.add_RegistryServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, build=build)
+    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

@@ -22,4 +22,4 @@ def spec(settings: RunsSettings) -> ServiceSpec:
         servicer = RunsServicer()
         return [GrpcService(DESCRIPTOR, servicer, runs_service_pb2_grpc.add_RunsServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, build=build)
+    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

@@ -15,19 +15,22 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.common.settings import DatabaseSettings
 from services.registry.bootstrap import spec
 from services.registry.config import RegistrySettings
-from tests.support.rpc import bad_request_fields, error_reason
+from tests.support.principals import AUTH, as_platform
+from tests.support.rpc import bad_request_fields, channel_as, error_reason
 from tests.support.servers import RunningServer, running
 
 
 @pytest.fixture
 async def registry(database: DatabaseSettings) -> AsyncIterator[RunningServer]:
-    async with running(spec(RegistrySettings(database=database))) as server:
+    async with running(spec(RegistrySettings(database=database, auth=AUTH))) as server:
         yield server
 
 
 @pytest.fixture
-def stub(registry: RunningServer) -> pb_grpc.RegistryServiceStub:
-    return pb_grpc.RegistryServiceStub(registry.channel)
+async def stub(registry: RunningServer) -> AsyncIterator[pb_grpc.RegistryServiceStub]:
+    """A platform admin: may act in every organization (tenancy itself is tested in test_registry_tenancy)."""
+    async with channel_as(registry.target, as_platform()) as channel:
+        yield pb_grpc.RegistryServiceStub(channel)
 
 
 def org() -> str:

@@ -33,3 +33,25 @@ def bad_request_fields(error: grpc.aio.AioRpcError) -> set[str]:
         if detail.Unpack(bad):
             return {v.field for v in bad.field_violations}
     raise AssertionError("no BadRequest in the status details")
+
+
+class _AddMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Adds fixed metadata (a principal token) to every call made on a channel."""
+
+    def __init__(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
+        self._metadata = metadata
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        return await continuation(self._details(details), request)
+
+
+def channel_as(target: str, metadata: tuple[tuple[str, str | bytes], ...]) -> grpc.aio.Channel:
+    """A channel whose every call carries `metadata` (e.g. tests.support.principals.as_member(...))."""
+    return grpc.aio.insecure_channel(target, interceptors=[_AddMetadata(metadata)])

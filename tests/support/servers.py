@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 
 from services.common.interceptors import ServerInterceptor
+from services.common.principals import KeyRing
 from services.common.server import Server, ServiceSpec
 
 
@@ -30,7 +31,10 @@ async def running(spec: ServiceSpec) -> AsyncIterator[RunningServer]:
             spec.name,
             spec.server.model_copy(update={"port": 0, "host": "127.0.0.1"}),
             services,
-            interceptors=[ServerInterceptor(access_log=False), *spec.extra_interceptors],
+            interceptors=[
+                ServerInterceptor(access_log=False, key_ring=KeyRing.from_settings(spec.auth)),
+                *spec.extra_interceptors,
+            ],
         )
         await server.start()
         stack.push_async_callback(server.stop, 0)

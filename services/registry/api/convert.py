@@ -18,9 +18,9 @@ def agent_spec(message: agent_pb2.Agent) -> AgentSpec:
         display_name=message.display_name,
         description=message.description,
         agent_yaml=message.agent_yaml,
-        agent_card=_dict(message.agent_card),
-        context=_dict(message.context),
-        config=_dict(message.config),
+        agent_card=struct_to_dict(message.agent_card),
+        context=struct_to_dict(message.context),
+        config=struct_to_dict(message.config),
     )
 
 
@@ -33,30 +33,42 @@ def agent_message(agent: Agent) -> agent_pb2.Agent:
         display_name=spec.display_name,
         description=spec.description,
         agent_yaml=spec.agent_yaml,
-        agent_card=_struct(spec.agent_card),
-        context=_struct(spec.context),
-        config=_struct(spec.config),
+        agent_card=struct_from_dict(spec.agent_card),
+        context=struct_from_dict(spec.context),
+        config=struct_from_dict(spec.config),
         version=agent.version,
-        create_time=_timestamp(agent.created_at),
-        update_time=_timestamp(agent.updated_at),
+        create_time=timestamp(agent.created_at),
+        update_time=timestamp(agent.updated_at),
         created_by=agent.created_by,
         updated_by=agent.updated_by,
         etag=agent.etag,
     )
 
 
-def _dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    result: dict[str, Any] = json_format.MessageToDict(value)
+def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain JSON data. Struct numbers are doubles: integral ones come back as int (JSON has one
+    number type, and definitions declare integer fields such as retry.max_attempts)."""
+    result: dict[str, Any] = _integral(json_format.MessageToDict(value))
     return result
 
 
-def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def struct_from_dict(value: dict[str, Any]) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(value)
     return message
 
 
-def _timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
+def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:
     message = timestamp_pb2.Timestamp()
     message.FromDatetime(value)
     return message

@@ -1,15 +1,17 @@
-"""Agent use cases: create, get, list."""
+"""Agent use cases: create, get, list, update, delete — each scoped to the caller's organization."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from services.common import context, pagination
+from services.common import authz, pagination
+from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import ValidationFailed
-from services.registry.domain.agent import Agent, AgentSpec, validate_agent
-from services.registry.domain.errors import AgentNotFound
+from services.common.errors import EtagMismatch, PermissionDenied, ValidationFailed
+from services.registry.domain.agent import MUTABLE_AGENT_FIELDS, Agent, AgentSpec, validate_agent
+from services.registry.domain.errors import AgentInUse, AgentNotFound
 from services.registry.domain.names import AgentName, parse_parent
 from services.registry.store.uow import RegistryUnitOfWork
 
@@ -20,14 +22,43 @@ class AgentPage:
     next_page_token: str
 
 
+def parse_agent_name(name: str, field: str = "name") -> AgentName:
+    parsed = AgentName.parse(name, field)
+    if not isinstance(parsed, AgentName):
+        raise ValidationFailed([parsed])
+    return parsed
+
+
+def check_update_mask(paths: Sequence[str], allowed: Sequence[str], field: str = "update_mask") -> list[str]:
+    if not paths:
+        raise ValidationFailed.single(field, f"is required; updatable fields: {', '.join(allowed)}")
+    unknown = [p for p in paths if p not in allowed]
+    if unknown:
+        raise ValidationFailed.single(field, f"cannot update {', '.join(unknown)}; updatable: {', '.join(allowed)}")
+    return list(dict.fromkeys(paths))
+
+
 class AgentService:
     def __init__(self, uow_factory: Callable[[], RegistryUnitOfWork]) -> None:
         self._uow = uow_factory
 
+    def _authorize(self, principal: Principal, name: AgentName, role: str) -> None:
+        authz.authorize(
+            principal, name.organization_slug, role, hidden=lambda: AgentNotFound(str(name)), shared_read=True
+        )
+
     async def create(self, spec: AgentSpec) -> Agent:
+        principal = authz.require_principal()
         validate_agent(spec)
+        authz.authorize(
+            principal,
+            spec.organization_slug,
+            "author",
+            hidden=lambda: PermissionDenied("agents can only be created in the caller's organization"),
+            shared_read=True,
+        )
         now = utcnow()
-        actor = context.current().actor
+        actor = principal.subject
         agent = Agent(spec=spec, version=1, created_at=now, updated_at=now, created_by=actor, updated_by=actor)
         async with self._uow() as uow:
             await uow.agents.add(agent)
@@ -35,24 +66,70 @@ class AgentService:
         return agent
 
     async def get(self, name: str) -> Agent:
-        parsed = AgentName.parse(name)
-        if not isinstance(parsed, AgentName):
-            raise ValidationFailed([parsed])
+        principal = authz.require_principal()
+        parsed = parse_agent_name(name)
+        self._authorize(principal, parsed, "viewer")
         async with self._uow() as uow:
             agent = await uow.agents.get(parsed)
         if agent is None:
             raise AgentNotFound(str(parsed))
         return agent
 
-    async def list(self, parent: str, page_size: int, page_token: str) -> AgentPage:
+    async def list_page(self, parent: str, page_size: int, page_token: str) -> AgentPage:
+        principal = authz.require_principal()
         org = parse_parent(parent)
         if not isinstance(org, str):
             raise ValidationFailed([org])
+        authz.authorize(
+            principal,
+            org,
+            "viewer",
+            hidden=lambda: PermissionDenied("not a member of this organization"),
+            shared_read=True,
+        )
         page = pagination.page_request(page_size, page_token, "agents", org)
         after = page.after[0] if page.after else None
         async with self._uow() as uow:
-            rows = await uow.agents.list(org, after_slug=after, limit=page.size + 1)
+            rows = await uow.agents.list_page(org, after_slug=after, limit=page.size + 1)
         more = len(rows) > page.size
         rows = rows[: page.size]
         last = (rows[-1].spec.slug,) if more and rows else None
         return AgentPage(rows, pagination.next_page_token(page, last))
+
+    async def update(self, name: str, changes: AgentSpec, paths: Sequence[str], etag: str) -> Agent:
+        principal = authz.require_principal()
+        parsed = parse_agent_name(name, "agent.name")
+        fields = check_update_mask(paths, MUTABLE_AGENT_FIELDS)
+        self._authorize(principal, parsed, "author")
+        async with self._uow() as uow:
+            current = await uow.agents.get(parsed, for_update=True)
+            if current is None:
+                raise AgentNotFound(str(parsed))
+            if etag and etag != current.etag:
+                raise EtagMismatch(f"agent {parsed} has changed since it was read; re-read it and retry")
+            spec = dataclasses.replace(current.spec, **{f: getattr(changes, f) for f in fields})
+            validate_agent(spec)
+            if spec == current.spec:
+                return current
+            updated = dataclasses.replace(
+                current, spec=spec, version=current.version + 1, updated_at=utcnow(), updated_by=principal.subject
+            )
+            await uow.agents.update(updated, expected_version=current.version)
+            await uow.commit()
+        return updated
+
+    async def delete(self, name: str, etag: str) -> None:
+        principal = authz.require_principal()
+        parsed = parse_agent_name(name)
+        self._authorize(principal, parsed, "author")
+        async with self._uow() as uow:
+            current = await uow.agents.get(parsed, for_update=True)
+            if current is None:
+                raise AgentNotFound(str(parsed))
+            if etag and etag != current.etag:
+                raise EtagMismatch(f"agent {parsed} has changed since it was read; re-read it and retry")
+            in_use = await uow.orchestrations.count_live_for_agent(parsed.organization_slug, parsed.slug)
+            if in_use:
+                raise AgentInUse(str(parsed), in_use)
+            await uow.agents.delete(parsed)
+            await uow.commit()

@@ -18,6 +18,7 @@ MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 4000
 MAX_YAML_BYTES = 256 * 1024
 MAX_JSON_BYTES = 256 * 1024
+MUTABLE_AGENT_FIELDS = ("display_name", "description", "agent_yaml", "agent_card", "context", "config")
 
 
 @dataclass(frozen=True)

@@ -21,3 +21,46 @@ class AgentAlreadyExists(RegistryError, errors.AlreadyExists):
 
 class InvalidAgent(RegistryError, errors.ValidationFailed):
     pass
+
+
+class AgentInUse(RegistryError, errors.FailedPrecondition):
+    def __init__(self, name: str, orchestrations: int) -> None:
+        super().__init__(
+            f"agent {name!r} still has {orchestrations} orchestration(s); delete them first",
+            metadata={"resource": name},
+        )
+
+
+class InvalidDefinition(RegistryError, errors.ValidationFailed):
+    pass
+
+
+class OrchestrationNotFound(RegistryError, errors.NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"orchestration {name!r} not found", metadata={"resource": name})
+
+
+class OrchestrationAlreadyExists(RegistryError, errors.AlreadyExists):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"orchestration {name!r} already exists (possibly deleted; slugs are never reused)",
+            metadata={"resource": name},
+        )
+
+
+class VersionNotFound(RegistryError, errors.NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"orchestration version {name!r} not found", metadata={"resource": name})
+
+
+class VersionLabelTaken(RegistryError, errors.AlreadyExists):
+    def __init__(self, orchestration: str, label: str) -> None:
+        super().__init__(
+            f"orchestration {orchestration!r} already has a version labelled {label!r}",
+            metadata={"resource": orchestration, "label": label},
+        )
+
+
+class OrchestrationDeleted(RegistryError, errors.FailedPrecondition):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"orchestration {name!r} is deleted; its history is read-only", metadata={"resource": name})

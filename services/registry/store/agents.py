@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
+from services.common.errors import EtagMismatch
 from services.registry.domain.agent import Agent, AgentSpec
 from services.registry.domain.errors import AgentAlreadyExists
 from services.registry.domain.names import AgentName
@@ -44,22 +45,47 @@ class AgentRepository:
         except IntegrityError:
             raise AgentAlreadyExists(str(agent.name)) from None
 
-    async def get(self, name: AgentName) -> Agent | None:
-        row = (
-            await self._conn.execute(
-                sa.select(agents).where(
-                    agents.c.organization_slug == name.organization_slug, agents.c.slug == name.slug
-                )
-            )
-        ).first()
+    async def get(self, name: AgentName, *, for_update: bool = False) -> Agent | None:
+        query = sa.select(agents).where(_key(name))
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._conn.execute(query)).first()
         return _to_agent(row._mapping) if row else None
 
-    async def list(self, organization_slug: str, *, after_slug: str | None, limit: int) -> list[Agent]:
+    async def update(self, agent: Agent, *, expected_version: int) -> None:
+        """Write a new version of the agent; EtagMismatch if someone else changed it in between."""
+        spec = agent.spec
+        result = await self._conn.execute(
+            agents.update()
+            .where(_key(agent.name), agents.c.version == expected_version)
+            .values(
+                display_name=spec.display_name,
+                description=spec.description,
+                agent_yaml=spec.agent_yaml,
+                agent_card=spec.agent_card,
+                context=spec.context,
+                config=spec.config,
+                version=agent.version,
+                updated_at=agent.updated_at,
+                updated_by=agent.updated_by,
+            )
+        )
+        if result.rowcount != 1:
+            raise EtagMismatch(f"agent {agent.name} has changed since it was read; re-read it and retry")
+
+    async def delete(self, name: AgentName) -> None:
+        await self._conn.execute(agents.delete().where(_key(name)))
+
+    async def list_page(self, organization_slug: str, *, after_slug: str | None, limit: int) -> list[Agent]:
         query = sa.select(agents).where(agents.c.organization_slug == organization_slug)
         if after_slug is not None:
             query = query.where(agents.c.slug > after_slug)
         rows = await self._conn.execute(query.order_by(agents.c.slug).limit(limit))
         return [_to_agent(row._mapping) for row in rows]
+
+
+def _key(name: AgentName) -> sa.ColumnElement[bool]:
+    return sa.and_(agents.c.organization_slug == name.organization_slug, agents.c.slug == name.slug)
 
 
 def _to_agent(row: Any) -> Agent:

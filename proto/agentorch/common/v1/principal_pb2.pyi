@@ -1,8 +1,11 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -52,3 +55,23 @@ class Actor(_message.Message):
     subject: str
     kind: PrincipalKind
     def __init__(self, subject: _Optional[str] = ..., kind: _Optional[_Union[PrincipalKind, str]] = ...) -> None: ...
+
+class PrincipalToken(_message.Message):
+    __slots__ = ("claims", "key_id", "signature")
+    CLAIMS_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    claims: bytes
+    key_id: str
+    signature: bytes
+    def __init__(self, claims: _Optional[bytes] = ..., key_id: _Optional[str] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class PrincipalClaims(_message.Message):
+    __slots__ = ("principal", "expire_time", "issuer")
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    principal: Principal
+    expire_time: _timestamp_pb2.Timestamp
+    issuer: str
+    def __init__(self, principal: _Optional[_Union[Principal, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., issuer: _Optional[str] = ...) -> None: ...

@@ -23,27 +23,119 @@ _sym_db = _symbol_database.Default()
 
 
 from agentorch.registry.v1 import agent_pb2 as agentorch_dot_registry_dot_v1_dot_agent__pb2
+from agentorch.registry.v1 import orchestration_pb2 as agentorch_dot_registry_dot_v1_dot_orchestration__pb2
+from agentorch.registry.v1 import plan_pb2 as agentorch_dot_registry_dot_v1_dot_plan__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,agentorch/registry/v1/registry_service.proto\x12\x15\x61gentorch.registry.v1\x1a!agentorch/registry/v1/agent.proto\"A\n\x12\x43reateAgentRequest\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"B\n\x13\x43reateAgentResponse\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"\x1f\n\x0fGetAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x10GetAgentResponse\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"J\n\x11ListAgentsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x12ListAgentsResponse\x12,\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1c.agentorch.registry.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xb7\x02\n\x0fRegistryService\x12\x64\n\x0b\x43reateAgent\x12).agentorch.registry.v1.CreateAgentRequest\x1a*.agentorch.registry.v1.CreateAgentResponse\x12[\n\x08GetAgent\x12&.agentorch.registry.v1.GetAgentRequest\x1a\'.agentorch.registry.v1.GetAgentResponse\x12\x61\n\nListAgents\x12(.agentorch.registry.v1.ListAgentsRequest\x1a).agentorch.registry.v1.ListAgentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n,agentorch/registry/v1/registry_service.proto\x12\x15\x61gentorch.registry.v1\x1a!agentorch/registry/v1/agent.proto\x1a)agentorch/registry/v1/orchestration.proto\x1a agentorch/registry/v1/plan.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\"A\n\x12\x43reateAgentRequest\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"B\n\x13\x43reateAgentResponse\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"\x1f\n\x0fGetAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x10GetAgentResponse\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"J\n\x11ListAgentsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"[\n\x12ListAgentsResponse\x12,\n\x06\x61gents\x18\x01 \x03(\x0b\x32\x1c.agentorch.registry.v1.Agent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x80\x01\n\x12UpdateAgentRequest\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"B\n\x13UpdateAgentResponse\x12+\n\x05\x61gent\x18\x01 \x01(\x0b\x32\x1c.agentorch.registry.v1.Agent\"0\n\x12\x44\x65leteAgentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x15\n\x13\x44\x65leteAgentResponse\"\xc1\x01\n\x1a\x43reateOrchestrationRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x18\n\x10orchestration_id\x18\x02 \x01(\t\x12;\n\rorchestration\x18\x03 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x04 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"\x98\x01\n\x1b\x43reateOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"?\n\x17GetOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0eversion_number\x18\x02 \x01(\x03\"\x95\x01\n\x18GetOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"x\n\x19ListOrchestrationsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x14\n\x0cshow_deleted\x18\x05 \x01(\x08\"s\n\x1aListOrchestrationsResponse\x12<\n\x0eorchestrations\x18\x01 \x03(\x0b\x32$.agentorch.registry.v1.Orchestration\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x98\x01\n\x1aUpdateOrchestrationRequest\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"Z\n\x1bUpdateOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\"\x7f\n!CreateOrchestrationVersionRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"\x9f\x01\n\"CreateOrchestrationVersionResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"Y\n ListOrchestrationVersionsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"{\n!ListOrchestrationVersionsResponse\x12=\n\x08versions\x18\x01 \x03(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x1eGetOrchestrationVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"_\n\x1fGetOrchestrationVersionResponse\x12<\n\x07version\x18\x01 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"Z\n DiffOrchestrationVersionsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_version\x18\x02 \x01(\x03\x12\x12\n\nto_version\x18\x03 \x01(\x03\"Z\n!DiffOrchestrationVersionsResponse\x12\x35\n\x07\x63hanges\x18\x01 \x03(\x0b\x32$.agentorch.registry.v1.VersionChange\"w\n\x1dSetOrchestrationStatusRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12:\n\x06status\x18\x02 \x01(\x0e\x32*.agentorch.registry.v1.OrchestrationStatus\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"]\n\x1eSetOrchestrationStatusResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\"5\n\x17TagOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\"W\n\x18TagOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\"7\n\x19UntagOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04tags\x18\x02 \x03(\t\"Y\n\x1aUntagOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\"\x8e\x01\n\"PromoteOrchestrationVersionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rtarget_parent\x18\x02 \x01(\t\x12\x1f\n\x17target_orchestration_id\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x13\n\x0b\x63hange_note\x18\x05 \x01(\t\"\xa0\x01\n#PromoteOrchestrationVersionResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\"8\n\x1a\x44\x65leteOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"Z\n\x1b\x44\x65leteOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\"Z\n\x11\x43reatePlanRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x35\n\x04plan\x18\x02 \x01(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\"K\n\x12\x43reatePlanResponse\x12\x35\n\x04plan\x18\x01 \x01(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\"\x1e\n\x0eGetPlanRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"H\n\x0fGetPlanResponse\x12\x35\n\x04plan\x18\x01 \x01(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\"\xa9\x01\n\x10ListPlansRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x04 \x01(\t\x12\x12\n\nagent_slug\x18\x05 \x01(\t\x12\x31\n\x06status\x18\x06 \x01(\x0e\x32!.agentorch.registry.v1.PlanStatus\"d\n\x11ListPlansResponse\x12\x36\n\x05plans\x18\x01 \x03(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"A\n\x12\x41pprovePlanRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"L\n\x13\x41pprovePlanResponse\x12\x35\n\x04plan\x18\x01 \x01(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\"@\n\x11RejectPlanRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"K\n\x12RejectPlanResponse\x12\x35\n\x04plan\x18\x01 \x01(\x0b\x32\'.agentorch.registry.v1.ConversationPlan\"1\n!ConvertPlanToOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\xa1\x01\n\"ConvertPlanToOrchestrationResponse\x12+\n\ndefinition\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12?\n\x10prompt_templates\x18\x02 \x03(\x0b\x32%.agentorch.registry.v1.PromptTemplate\x12\r\n\x05notes\x18\x03 \x03(\t\"\x82\x01\n\x1eSavePlanAsOrchestrationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x10orchestration_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x13\n\x0b\x63hange_note\x18\x05 \x01(\t\"\xad\x01\n\x1fSavePlanAsOrchestrationResponse\x12;\n\rorchestration\x18\x01 \x01(\x0b\x32$.agentorch.registry.v1.Orchestration\x12<\n\x07version\x18\x02 \x01(\x0b\x32+.agentorch.registry.v1.OrchestrationVersion\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x32\xc2\x17\n\x0fRegistryService\x12\x64\n\x0b\x43reateAgent\x12).agentorch.registry.v1.CreateAgentRequest\x1a*.agentorch.registry.v1.CreateAgentResponse\x12[\n\x08GetAgent\x12&.agentorch.registry.v1.GetAgentRequest\x1a\'.agentorch.registry.v1.GetAgentResponse\x12\x61\n\nListAgents\x12(.agentorch.registry.v1.ListAgentsRequest\x1a).agentorch.registry.v1.ListAgentsResponse\x12\x64\n\x0bUpdateAgent\x12).agentorch.registry.v1.UpdateAgentRequest\x1a*.agentorch.registry.v1.UpdateAgentResponse\x12\x64\n\x0b\x44\x65leteAgent\x12).agentorch.registry.v1.DeleteAgentRequest\x1a*.agentorch.registry.v1.DeleteAgentResponse\x12|\n\x13\x43reateOrchestration\x12\x31.agentorch.registry.v1.CreateOrchestrationRequest\x1a\x32.agentorch.registry.v1.CreateOrchestrationResponse\x12s\n\x10GetOrchestration\x12..agentorch.registry.v1.GetOrchestrationRequest\x1a/.agentorch.registry.v1.GetOrchestrationResponse\x12y\n\x12ListOrchestrations\x12\x30.agentorch.registry.v1.ListOrchestrationsRequest\x1a\x31.agentorch.registry.v1.ListOrchestrationsResponse\x12|\n\x13UpdateOrchestration\x12\x31.agentorch.registry.v1.UpdateOrchestrationRequest\x1a\x32.agentorch.registry.v1.UpdateOrchestrationResponse\x12\x91\x01\n\x1a\x43reateOrchestrationVersion\x12\x38.agentorch.registry.v1.CreateOrchestrationVersionRequest\x1a\x39.agentorch.registry.v1.CreateOrchestrationVersionResponse\x12\x8e\x01\n\x19ListOrchestrationVersions\x12\x37.agentorch.registry.v1.ListOrchestrationVersionsRequest\x1a\x38.agentorch.registry.v1.ListOrchestrationVersionsResponse\x12\x88\x01\n\x17GetOrchestrationVersion\x12\x35.agentorch.registry.v1.GetOrchestrationVersionRequest\x1a\x36.agentorch.registry.v1.GetOrchestrationVersionResponse\x12\x8e\x01\n\x19\x44iffOrchestrationVersions\x12\x37.agentorch.registry.v1.DiffOrchestrationVersionsRequest\x1a\x38.agentorch.registry.v1.DiffOrchestrationVersionsResponse\x12\x85\x01\n\x16SetOrchestrationStatus\x12\x34.agentorch.registry.v1.SetOrchestrationStatusRequest\x1a\x35.agentorch.registry.v1.SetOrchestrationStatusResponse\x12s\n\x10TagOrchestration\x12..agentorch.registry.v1.TagOrchestrationRequest\x1a/.agentorch.registry.v1.TagOrchestrationResponse\x12y\n\x12UntagOrchestration\x12\x30.agentorch.registry.v1.UntagOrchestrationRequest\x1a\x31.agentorch.registry.v1.UntagOrchestrationResponse\x12\x94\x01\n\x1bPromoteOrchestrationVersion\x12\x39.agentorch.registry.v1.PromoteOrchestrationVersionRequest\x1a:.agentorch.registry.v1.PromoteOrchestrationVersionResponse\x12|\n\x13\x44\x65leteOrchestration\x12\x31.agentorch.registry.v1.DeleteOrchestrationRequest\x1a\x32.agentorch.registry.v1.DeleteOrchestrationResponse\x12\x61\n\nCreatePlan\x12(.agentorch.registry.v1.CreatePlanRequest\x1a).agentorch.registry.v1.CreatePlanResponse\x12X\n\x07GetPlan\x12%.agentorch.registry.v1.GetPlanRequest\x1a&.agentorch.registry.v1.GetPlanResponse\x12^\n\tListPlans\x12\'.agentorch.registry.v1.ListPlansRequest\x1a(.agentorch.registry.v1.ListPlansResponse\x12\x64\n\x0b\x41pprovePlan\x12).agentorch.registry.v1.ApprovePlanRequest\x1a*.agentorch.registry.v1.ApprovePlanResponse\x12\x61\n\nRejectPlan\x12(.agentorch.registry.v1.RejectPlanRequest\x1a).agentorch.registry.v1.RejectPlanResponse\x12\x91\x01\n\x1a\x43onvertPlanToOrchestration\x12\x38.agentorch.registry.v1.ConvertPlanToOrchestrationRequest\x1a\x39.agentorch.registry.v1.ConvertPlanToOrchestrationResponse\x12\x88\x01\n\x17SavePlanAsOrchestration\x12\x35.agentorch.registry.v1.SavePlanAsOrchestrationRequest\x1a\x36.agentorch.registry.v1.SavePlanAsOrchestrationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.registry.v1.registry_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREATEAGENTREQUEST']._serialized_start=106
-  _globals['_CREATEAGENTREQUEST']._serialized_end=171
-  _globals['_CREATEAGENTRESPONSE']._serialized_start=173
-  _globals['_CREATEAGENTRESPONSE']._serialized_end=239
-  _globals['_GETAGENTREQUEST']._serialized_start=241
-  _globals['_GETAGENTREQUEST']._serialized_end=272
-  _globals['_GETAGENTRESPONSE']._serialized_start=274
-  _globals['_GETAGENTRESPONSE']._serialized_end=337
-  _globals['_LISTAGENTSREQUEST']._serialized_start=339
-  _globals['_LISTAGENTSREQUEST']._serialized_end=413
-  _globals['_LISTAGENTSRESPONSE']._serialized_start=415
-  _globals['_LISTAGENTSRESPONSE']._serialized_end=506
-  _globals['_REGISTRYSERVICE']._serialized_start=509
-  _globals['_REGISTRYSERVICE']._serialized_end=820
+  _globals['_CREATEAGENTREQUEST']._serialized_start=247
+  _globals['_CREATEAGENTREQUEST']._serialized_end=312
+  _globals['_CREATEAGENTRESPONSE']._serialized_start=314
+  _globals['_CREATEAGENTRESPONSE']._serialized_end=380
+  _globals['_GETAGENTREQUEST']._serialized_start=382
+  _globals['_GETAGENTREQUEST']._serialized_end=413
+  _globals['_GETAGENTRESPONSE']._serialized_start=415
+  _globals['_GETAGENTRESPONSE']._serialized_end=478
+  _globals['_LISTAGENTSREQUEST']._serialized_start=480
+  _globals['_LISTAGENTSREQUEST']._serialized_end=554
+  _globals['_LISTAGENTSRESPONSE']._serialized_start=556
+  _globals['_LISTAGENTSRESPONSE']._serialized_end=647
+  _globals['_UPDATEAGENTREQUEST']._serialized_start=650
+  _globals['_UPDATEAGENTREQUEST']._serialized_end=778
+  _globals['_UPDATEAGENTRESPONSE']._serialized_start=780
+  _globals['_UPDATEAGENTRESPONSE']._serialized_end=846
+  _globals['_DELETEAGENTREQUEST']._serialized_start=848
+  _globals['_DELETEAGENTREQUEST']._serialized_end=896
+  _globals['_DELETEAGENTRESPONSE']._serialized_start=898
+  _globals['_DELETEAGENTRESPONSE']._serialized_end=919
+  _globals['_CREATEORCHESTRATIONREQUEST']._serialized_start=922
+  _globals['_CREATEORCHESTRATIONREQUEST']._serialized_end=1115
+  _globals['_CREATEORCHESTRATIONRESPONSE']._serialized_start=1118
+  _globals['_CREATEORCHESTRATIONRESPONSE']._serialized_end=1270
+  _globals['_GETORCHESTRATIONREQUEST']._serialized_start=1272
+  _globals['_GETORCHESTRATIONREQUEST']._serialized_end=1335
+  _globals['_GETORCHESTRATIONRESPONSE']._serialized_start=1338
+  _globals['_GETORCHESTRATIONRESPONSE']._serialized_end=1487
+  _globals['_LISTORCHESTRATIONSREQUEST']._serialized_start=1489
+  _globals['_LISTORCHESTRATIONSREQUEST']._serialized_end=1609
+  _globals['_LISTORCHESTRATIONSRESPONSE']._serialized_start=1611
+  _globals['_LISTORCHESTRATIONSRESPONSE']._serialized_end=1726
+  _globals['_UPDATEORCHESTRATIONREQUEST']._serialized_start=1729
+  _globals['_UPDATEORCHESTRATIONREQUEST']._serialized_end=1881
+  _globals['_UPDATEORCHESTRATIONRESPONSE']._serialized_start=1883
+  _globals['_UPDATEORCHESTRATIONRESPONSE']._serialized_end=1973
+  _globals['_CREATEORCHESTRATIONVERSIONREQUEST']._serialized_start=1975
+  _globals['_CREATEORCHESTRATIONVERSIONREQUEST']._serialized_end=2102
+  _globals['_CREATEORCHESTRATIONVERSIONRESPONSE']._serialized_start=2105
+  _globals['_CREATEORCHESTRATIONVERSIONRESPONSE']._serialized_end=2264
+  _globals['_LISTORCHESTRATIONVERSIONSREQUEST']._serialized_start=2266
+  _globals['_LISTORCHESTRATIONVERSIONSREQUEST']._serialized_end=2355
+  _globals['_LISTORCHESTRATIONVERSIONSRESPONSE']._serialized_start=2357
+  _globals['_LISTORCHESTRATIONVERSIONSRESPONSE']._serialized_end=2480
+  _globals['_GETORCHESTRATIONVERSIONREQUEST']._serialized_start=2482
+  _globals['_GETORCHESTRATIONVERSIONREQUEST']._serialized_end=2528
+  _globals['_GETORCHESTRATIONVERSIONRESPONSE']._serialized_start=2530
+  _globals['_GETORCHESTRATIONVERSIONRESPONSE']._serialized_end=2625
+  _globals['_DIFFORCHESTRATIONVERSIONSREQUEST']._serialized_start=2627
+  _globals['_DIFFORCHESTRATIONVERSIONSREQUEST']._serialized_end=2717
+  _globals['_DIFFORCHESTRATIONVERSIONSRESPONSE']._serialized_start=2719
+  _globals['_DIFFORCHESTRATIONVERSIONSRESPONSE']._serialized_end=2809
+  _globals['_SETORCHESTRATIONSTATUSREQUEST']._serialized_start=2811
+  _globals['_SETORCHESTRATIONSTATUSREQUEST']._serialized_end=2930
+  _globals['_SETORCHESTRATIONSTATUSRESPONSE']._serialized_start=2932
+  _globals['_SETORCHESTRATIONSTATUSRESPONSE']._serialized_end=3025
+  _globals['_TAGORCHESTRATIONREQUEST']._serialized_start=3027
+  _globals['_TAGORCHESTRATIONREQUEST']._serialized_end=3080
+  _globals['_TAGORCHESTRATIONRESPONSE']._serialized_start=3082
+  _globals['_TAGORCHESTRATIONRESPONSE']._serialized_end=3169
+  _globals['_UNTAGORCHESTRATIONREQUEST']._serialized_start=3171
+  _globals['_UNTAGORCHESTRATIONREQUEST']._serialized_end=3226
+  _globals['_UNTAGORCHESTRATIONRESPONSE']._serialized_start=3228
+  _globals['_UNTAGORCHESTRATIONRESPONSE']._serialized_end=3317
+  _globals['_PROMOTEORCHESTRATIONVERSIONREQUEST']._serialized_start=3320
+  _globals['_PROMOTEORCHESTRATIONVERSIONREQUEST']._serialized_end=3462
+  _globals['_PROMOTEORCHESTRATIONVERSIONRESPONSE']._serialized_start=3465
+  _globals['_PROMOTEORCHESTRATIONVERSIONRESPONSE']._serialized_end=3625
+  _globals['_DELETEORCHESTRATIONREQUEST']._serialized_start=3627
+  _globals['_DELETEORCHESTRATIONREQUEST']._serialized_end=3683
+  _globals['_DELETEORCHESTRATIONRESPONSE']._serialized_start=3685
+  _globals['_DELETEORCHESTRATIONRESPONSE']._serialized_end=3775
+  _globals['_CREATEPLANREQUEST']._serialized_start=3777
+  _globals['_CREATEPLANREQUEST']._serialized_end=3867
+  _globals['_CREATEPLANRESPONSE']._serialized_start=3869
+  _globals['_CREATEPLANRESPONSE']._serialized_end=3944
+  _globals['_GETPLANREQUEST']._serialized_start=3946
+  _globals['_GETPLANREQUEST']._serialized_end=3976
+  _globals['_GETPLANRESPONSE']._serialized_start=3978
+  _globals['_GETPLANRESPONSE']._serialized_end=4050
+  _globals['_LISTPLANSREQUEST']._serialized_start=4053
+  _globals['_LISTPLANSREQUEST']._serialized_end=4222
+  _globals['_LISTPLANSRESPONSE']._serialized_start=4224
+  _globals['_LISTPLANSRESPONSE']._serialized_end=4324
+  _globals['_APPROVEPLANREQUEST']._serialized_start=4326
+  _globals['_APPROVEPLANREQUEST']._serialized_end=4391
+  _globals['_APPROVEPLANRESPONSE']._serialized_start=4393
+  _globals['_APPROVEPLANRESPONSE']._serialized_end=4469
+  _globals['_REJECTPLANREQUEST']._serialized_start=4471
+  _globals['_REJECTPLANREQUEST']._serialized_end=4535
+  _globals['_REJECTPLANRESPONSE']._serialized_start=4537
+  _globals['_REJECTPLANRESPONSE']._serialized_end=4612
+  _globals['_CONVERTPLANTOORCHESTRATIONREQUEST']._serialized_start=4614
+  _globals['_CONVERTPLANTOORCHESTRATIONREQUEST']._serialized_end=4663
+  _globals['_CONVERTPLANTOORCHESTRATIONRESPONSE']._serialized_start=4666
+  _globals['_CONVERTPLANTOORCHESTRATIONRESPONSE']._serialized_end=4827
+  _globals['_SAVEPLANASORCHESTRATIONREQUEST']._serialized_start=4830
+  _globals['_SAVEPLANASORCHESTRATIONREQUEST']._serialized_end=4960
+  _globals['_SAVEPLANASORCHESTRATIONRESPONSE']._serialized_start=4963
+  _globals['_SAVEPLANASORCHESTRATIONRESPONSE']._serialized_end=5136
+  _globals['_REGISTRYSERVICE']._serialized_start=5139
+  _globals['_REGISTRYSERVICE']._serialized_end=8149
 # @@protoc_insertion_point(module_scope)

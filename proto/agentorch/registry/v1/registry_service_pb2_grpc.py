@@ -28,8 +28,10 @@ if _version_not_supported:
 class RegistryServiceStub:
     """The registry: the source of truth for what can run (agents, orchestrations and their versions, plans).
 
-    Errors follow agentorch.common.v1.ErrorReason. Every RPC is scoped to the caller's organization: a resource
-    of another organization is reported as NOT_FOUND.
+    Every RPC needs a principal (forwarded by the gateway, or a service identity) and is scoped to the principal's
+    organization: a resource of another organization is reported as NOT_FOUND, never PERMISSION_DENIED. Reads need
+    the viewer role, writes the author role; platform-wide agents (empty organization) are readable by everyone and
+    writable only by platform principals. Errors follow agentorch.common.v1.ErrorReason.
     """
 
     def __init__(self, channel):
@@ -53,32 +55,301 @@ class RegistryServiceStub:
                 request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsRequest.SerializeToString,
                 response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsResponse.FromString,
                 _registered_method=True)
+        self.UpdateAgent = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/UpdateAgent',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentResponse.FromString,
+                _registered_method=True)
+        self.DeleteAgent = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/DeleteAgent',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentResponse.FromString,
+                _registered_method=True)
+        self.CreateOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/CreateOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.GetOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/GetOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.ListOrchestrations = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ListOrchestrations',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsResponse.FromString,
+                _registered_method=True)
+        self.UpdateOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/UpdateOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.CreateOrchestrationVersion = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/CreateOrchestrationVersion',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionResponse.FromString,
+                _registered_method=True)
+        self.ListOrchestrationVersions = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ListOrchestrationVersions',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsResponse.FromString,
+                _registered_method=True)
+        self.GetOrchestrationVersion = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/GetOrchestrationVersion',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionResponse.FromString,
+                _registered_method=True)
+        self.DiffOrchestrationVersions = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/DiffOrchestrationVersions',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsResponse.FromString,
+                _registered_method=True)
+        self.SetOrchestrationStatus = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/SetOrchestrationStatus',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusResponse.FromString,
+                _registered_method=True)
+        self.TagOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/TagOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.UntagOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/UntagOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.PromoteOrchestrationVersion = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/PromoteOrchestrationVersion',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionResponse.FromString,
+                _registered_method=True)
+        self.DeleteOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/DeleteOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.CreatePlan = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/CreatePlan',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanResponse.FromString,
+                _registered_method=True)
+        self.GetPlan = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/GetPlan',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanResponse.FromString,
+                _registered_method=True)
+        self.ListPlans = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ListPlans',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansResponse.FromString,
+                _registered_method=True)
+        self.ApprovePlan = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ApprovePlan',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanResponse.FromString,
+                _registered_method=True)
+        self.RejectPlan = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/RejectPlan',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanResponse.FromString,
+                _registered_method=True)
+        self.ConvertPlanToOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ConvertPlanToOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationResponse.FromString,
+                _registered_method=True)
+        self.SavePlanAsOrchestration = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/SavePlanAsOrchestration',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationResponse.FromString,
+                _registered_method=True)
 
 
 class RegistryServiceServicer:
     """The registry: the source of truth for what can run (agents, orchestrations and their versions, plans).
 
-    Errors follow agentorch.common.v1.ErrorReason. Every RPC is scoped to the caller's organization: a resource
-    of another organization is reported as NOT_FOUND.
+    Every RPC needs a principal (forwarded by the gateway, or a service identity) and is scoped to the principal's
+    organization: a resource of another organization is reported as NOT_FOUND, never PERMISSION_DENIED. Reads need
+    the viewer role, writes the author role; platform-wide agents (empty organization) are readable by everyone and
+    writable only by platform principals. Errors follow agentorch.common.v1.ErrorReason.
     """
 
     def CreateAgent(self, request, context):
-        """Creates an agent. INVALID_ARGUMENT names every invalid field; ALREADY_EXISTS when the slug is taken in
-        the organization.
+        """Creates an agent. INVALID_ARGUMENT names every invalid field; ALREADY_EXISTS when the slug is taken.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetAgent(self, request, context):
-        """Returns one agent. NOT_FOUND when it does not exist.
+        """Returns one agent. NOT_FOUND when it does not exist (or belongs to another organization).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListAgents(self, request, context):
-        """Lists the agents of an organization ordered by slug.
+        """Lists the agents of an organization (or the platform-wide ones), ordered by slug.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateAgent(self, request, context):
+        """Changes the fields named in update_mask; bumps the version. ABORTED when the etag is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAgent(self, request, context):
+        """Deletes an agent. FAILED_PRECONDITION while orchestrations that are not deleted belong to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateOrchestration(self, request, context):
+        """Creates an orchestration with its first version. The definition is validated (every violation at once);
+        NOT_FOUND when the agent does not exist; ALREADY_EXISTS when the slug is taken (also by a deleted one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrchestration(self, request, context):
+        """Returns an orchestration with its current version, or the version asked for.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrchestrations(self, request, context):
+        """Lists orchestrations of an organization, filtered, in a stable order (agent, slug).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateOrchestration(self, request, context):
+        """Changes display_name and/or description (update_mask). ABORTED when the etag is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateOrchestrationVersion(self, request, context):
+        """Saves a new immutable version of the definition; it becomes the current version. ABORTED when the etag is
+        stale; FAILED_PRECONDITION when the orchestration is deleted; ALREADY_EXISTS when the label is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrchestrationVersions(self, request, context):
+        """Lists the versions of an orchestration, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrchestrationVersion(self, request, context):
+        """Returns one version, by number or by label.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DiffOrchestrationVersions(self, request, context):
+        """Compares two versions of an orchestration.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetOrchestrationStatus(self, request, context):
+        """Sets the lifecycle status. Archived orchestrations cannot be launched.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TagOrchestration(self, request, context):
+        """Adds tags (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UntagOrchestration(self, request, context):
+        """Removes tags (idempotent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PromoteOrchestrationVersion(self, request, context):
+        """Copies a version to another agent (and, for platform principals, another organization): a new
+        orchestration, or a new version of an existing one, whose copied_from records the source version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteOrchestration(self, request, context):
+        """Soft-deletes an orchestration: it is archived and hidden from lists; its history stays readable.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePlan(self, request, context):
+        """Records a plan from conversation planning. Older drafts of the same conversation become superseded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlan(self, request, context):
+        """Returns one plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlans(self, request, context):
+        """Lists plans of an organization, newest first, optionally by conversation, agent or status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApprovePlan(self, request, context):
+        """Approves a draft plan. FAILED_PRECONDITION unless it is a draft; ABORTED when the etag is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RejectPlan(self, request, context):
+        """Rejects a draft plan. FAILED_PRECONDITION unless it is a draft; ABORTED when the etag is stale.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConvertPlanToOrchestration(self, request, context):
+        """Converts a plan into an orchestration-ready definition without saving anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SavePlanAsOrchestration(self, request, context):
+        """Saves an approved plan as a new orchestration, or as a new version of an existing one, with lineage to the
+        plan. FAILED_PRECONDITION unless the plan is approved.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -102,6 +373,116 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsRequest.FromString,
                     response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsResponse.SerializeToString,
             ),
+            'UpdateAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateAgent,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentResponse.SerializeToString,
+            ),
+            'DeleteAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAgent,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentResponse.SerializeToString,
+            ),
+            'CreateOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationResponse.SerializeToString,
+            ),
+            'GetOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationResponse.SerializeToString,
+            ),
+            'ListOrchestrations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrchestrations,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsResponse.SerializeToString,
+            ),
+            'UpdateOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationResponse.SerializeToString,
+            ),
+            'CreateOrchestrationVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOrchestrationVersion,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionResponse.SerializeToString,
+            ),
+            'ListOrchestrationVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrchestrationVersions,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsResponse.SerializeToString,
+            ),
+            'GetOrchestrationVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrchestrationVersion,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionResponse.SerializeToString,
+            ),
+            'DiffOrchestrationVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DiffOrchestrationVersions,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsResponse.SerializeToString,
+            ),
+            'SetOrchestrationStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetOrchestrationStatus,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusResponse.SerializeToString,
+            ),
+            'TagOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.TagOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationResponse.SerializeToString,
+            ),
+            'UntagOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.UntagOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationResponse.SerializeToString,
+            ),
+            'PromoteOrchestrationVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.PromoteOrchestrationVersion,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionResponse.SerializeToString,
+            ),
+            'DeleteOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.SerializeToString,
+            ),
+            'CreatePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePlan,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanResponse.SerializeToString,
+            ),
+            'GetPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlan,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanResponse.SerializeToString,
+            ),
+            'ListPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlans,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansResponse.SerializeToString,
+            ),
+            'ApprovePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApprovePlan,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanResponse.SerializeToString,
+            ),
+            'RejectPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.RejectPlan,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanResponse.SerializeToString,
+            ),
+            'ConvertPlanToOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConvertPlanToOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationResponse.SerializeToString,
+            ),
+            'SavePlanAsOrchestration': grpc.unary_unary_rpc_method_handler(
+                    servicer.SavePlanAsOrchestration,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentorch.registry.v1.RegistryService', rpc_method_handlers)
@@ -113,8 +494,10 @@ def add_RegistryServiceServicer_to_server(servicer, server):
 class RegistryService:
     """The registry: the source of truth for what can run (agents, orchestrations and their versions, plans).
 
-    Errors follow agentorch.common.v1.ErrorReason. Every RPC is scoped to the caller's organization: a resource
-    of another organization is reported as NOT_FOUND.
+    Every RPC needs a principal (forwarded by the gateway, or a service identity) and is scoped to the principal's
+    organization: a resource of another organization is reported as NOT_FOUND, never PERMISSION_DENIED. Reads need
+    the viewer role, writes the author role; platform-wide agents (empty organization) are readable by everyone and
+    writable only by platform principals. Errors follow agentorch.common.v1.ErrorReason.
     """
 
     @staticmethod
@@ -188,6 +571,600 @@ class RegistryService:
             '/agentorch.registry.v1.RegistryService/ListAgents',
             agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsRequest.SerializeToString,
             agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/UpdateAgent',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/DeleteAgent',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/CreateOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/GetOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrchestrations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ListOrchestrations',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/UpdateOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UpdateOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOrchestrationVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/CreateOrchestrationVersion',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreateOrchestrationVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrchestrationVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ListOrchestrationVersions',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListOrchestrationVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrchestrationVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/GetOrchestrationVersion',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetOrchestrationVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DiffOrchestrationVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/DiffOrchestrationVersions',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DiffOrchestrationVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetOrchestrationStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/SetOrchestrationStatus',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SetOrchestrationStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TagOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/TagOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.TagOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UntagOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/UntagOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.UntagOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PromoteOrchestrationVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/PromoteOrchestrationVersion',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.PromoteOrchestrationVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/DeleteOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/CreatePlan',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/GetPlan',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.GetPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ListPlans',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ListPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApprovePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ApprovePlan',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ApprovePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RejectPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/RejectPlan',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.RejectPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConvertPlanToOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ConvertPlanToOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ConvertPlanToOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SavePlanAsOrchestration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/SavePlanAsOrchestration',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.SavePlanAsOrchestrationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,34 @@
+"""The internal principal key ring of a local platform: generated once into the data dir, owner-only (0600).
+
+Every process of `agentorch up` reads it (AGENTORCH_<SERVICE>_AUTH__PRINCIPAL_KEYS_FILE) to verify the signed
+principals forwarded between them; the CLI signs with it when it seeds the demo. Production supplies its own
+key ring from a secret instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from pathlib import Path
+
+from services.common.principals import KeyRing
+from services.common.settings import AuthSettings
+
+KEY_FILE = "principal-keys.json"
+
+
+def ensure_key_file(data_dir: Path) -> Path:
+    path = data_dir / KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        document = {"dev-1": base64.b64encode(secrets.token_bytes(32)).decode()}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle)
+    return path
+
+
+def key_ring(data_dir: Path) -> KeyRing:
+    return KeyRing.from_settings(AuthSettings(principal_keys_file=ensure_key_file(data_dir)))

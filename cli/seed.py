@@ -1,0 +1,93 @@
+"""Demo data `agentorch up` creates, so a fresh platform has something to look at and call.
+
+Seeding is idempotent: an existing resource (ALREADY_EXISTS) is left as it is, so restarts keep user edits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from agentorch.registry.v1 import agent_pb2, registry_service_pb2, registry_service_pb2_grpc
+from services.common.context import Principal
+from services.common.principals import KeyRing
+
+DEMO_ORGANIZATION = "demo"
+DEMO_AGENT_SLUG = "demo-agent"
+DEMO_AGENT_NAME = f"organizations/{DEMO_ORGANIZATION}/agents/{DEMO_AGENT_SLUG}"
+
+_DEMO_AGENT_YAML = """\
+# Seeded by `agentorch up`: an echo agent to try the platform with.
+name: demo-agent
+description: Replies with the message it was sent.
+protocol: a2a
+skills:
+  - id: echo
+    description: Returns its input unchanged.
+"""
+
+_DEMO_AGENT_CARD: dict[str, Any] = {
+    "name": "Demo agent",
+    "description": "Replies with the message it was sent.",
+    "version": "1.0.0",
+    "capabilities": {"streaming": False},
+    "defaultInputModes": ["text/plain"],
+    "defaultOutputModes": ["text/plain"],
+    "skills": [{"id": "echo", "name": "Echo", "description": "Returns its input unchanged."}],
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    resource: str
+    created: bool  # False: it was already there
+
+
+def demo_agent() -> agent_pb2.Agent:
+    return agent_pb2.Agent(
+        organization_slug=DEMO_ORGANIZATION,
+        slug=DEMO_AGENT_SLUG,
+        display_name="Demo agent",
+        description="An echo agent seeded by `agentorch up`.",
+        agent_yaml=_DEMO_AGENT_YAML,
+        agent_card=_struct(_DEMO_AGENT_CARD),
+    )
+
+
+SEEDER = Principal(subject="service:agentorch-up", organization_slug="", roles=frozenset({"admin"}), kind="service")
+
+
+async def seed_demo(targets: Mapping[str, str], keys: KeyRing, rpc_timeout: float = 10.0) -> list[Seeded]:
+    """Create the demo resources through the services' public APIs; `targets` maps service name to host:port.
+
+    Calls are made as a platform principal signed with the local key ring. Raises grpc.aio.AioRpcError for anything
+    but ALREADY_EXISTS.
+    """
+    async with grpc.aio.insecure_channel(targets["registry"]) as channel:
+        registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
+        metadata = keys.metadata(SEEDER, issuer="cli")
+        return [await _create_agent(registry, demo_agent(), metadata, rpc_timeout)]
+
+
+async def _create_agent(registry: Any, agent: agent_pb2.Agent, metadata: Any, rpc_timeout: float) -> Seeded:
+    parent = f"organizations/{agent.organization_slug}/" if agent.organization_slug else ""
+    name = f"{parent}agents/{agent.slug}"
+    try:
+        await registry.CreateAgent(
+            registry_service_pb2.CreateAgentRequest(agent=agent), metadata=metadata, timeout=rpc_timeout
+        )
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+        return Seeded(name, created=False)
+    return Seeded(name, created=True)
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message

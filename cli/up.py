@@ -1,0 +1,290 @@
+"""`agentorch up`: the whole platform on one machine, as four supervised processes with SQLite in a data dir.
+
+The supervisor starts registry, runs, credentials and the gateway, waits until each reports SERVING, seeds the
+demo, prints the endpoints and waits. SIGINT/SIGTERM stop every child with SIGTERM (they drain), then SIGKILL
+after a grace period; a second Ctrl-C kills at once. A child dying on its own stops the rest and fails the run.
+Children lead their own sessions (a terminal's Ctrl-C reaches only the supervisor) and get SIGTERM from the kernel
+if the supervisor dies without cleaning up (PR_SET_PDEATHSIG), so nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import signal
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cli import ports
+from cli.devkeys import ensure_key_file, key_ring
+from cli.output import Console
+from cli.process import Child, ChildSpec, describe_exit
+from cli.seed import seed_demo
+
+UP_LINE = "agentorch is up; press Ctrl-C to stop"
+BACKENDS = ("registry", "runs", "credentials")
+NAMES = (*BACKENDS, "gateway")  # start order; the gateway dials its backends lazily, so no waiting in between
+READY_TIMEOUT = 30.0
+HEALTH_CALL_TIMEOUT = 1.0
+HEALTH_POLL_INTERVAL = 0.2
+SEED_TIMEOUT = 10.0
+STOP_GRACE = 15.0  # above the services' default drain (10 s), so a normal stop never needs SIGKILL
+# Re-dial quickly while a child is still importing: gRPC's default back-off (1 s, growing) would delay readiness.
+_POLL_CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 500),
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    base_port: int = ports.DEFAULT_BASE_PORT
+    log_format: Literal["console", "json"] = "console"
+
+
+class UpError(Exception):
+    """A reason not to start at all (port taken, data dir in use); reported as one line."""
+
+
+def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
+    """The four processes and their environment: each backend on its own SQLite file, the gateway wired to them."""
+    data_dir = options.data_dir.resolve()
+    key_file = str(ensure_key_file(data_dir))
+    dial = ports.connect_host(options.host)
+    specs = []
+    for name in BACKENDS:
+        env = f"AGENTORCH_{name.upper()}_"
+        specs.append(
+            ChildSpec(
+                name,
+                f"services.{name}",
+                ports.address(dial, assigned[name]),
+                {
+                    f"{env}SERVER__HOST": options.host,
+                    f"{env}SERVER__PORT": str(assigned[name]),
+                    f"{env}DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / f'{name}.db'}",
+                    f"{env}DATABASE__MIGRATE_ON_START": "true",
+                    f"{env}LOGGING__FORMAT": options.log_format,
+                    f"{env}AUTH__PRINCIPAL_KEYS_FILE": key_file,
+                },
+            )
+        )
+    gateway = {
+        "AGENTORCH_GATEWAY_SERVER__HOST": options.host,
+        "AGENTORCH_GATEWAY_SERVER__PORT": str(assigned["gateway"]),
+        "AGENTORCH_GATEWAY_LOGGING__FORMAT": options.log_format,
+        "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
+        **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},
+    }
+    return [*specs, ChildSpec("gateway", "gateway", ports.address(dial, assigned["gateway"]), gateway)]
+
+
+def run(options: UpOptions) -> int:
+    console = Console(NAMES)
+    try:
+        assigned = _choose_ports(options)
+        with _exclusive(options.data_dir.resolve()):
+            return asyncio.run(supervise(options, assigned, console))
+    except UpError as exc:
+        console.error(str(exc))
+        return 1
+
+
+async def supervise(options: UpOptions, assigned: ports.Ports, console: Console) -> int:
+    """Run the platform until a signal (exit 0 when every child stopped cleanly) or a failure (exit 1)."""
+    children = [Child(spec, console) for spec in plan(options, assigned)]
+    signals = _Signals(asyncio.get_running_loop())
+    failed = True
+    try:
+        for child in children:
+            await child.start()
+        failed = await _bring_up_and_wait(options, children, signals, console)
+    except OSError as exc:
+        console.error(f"cannot start the services: {exc}")
+    finally:
+        clean = await _stop_all(children, signals, console)
+        signals.close()
+    return 0 if clean and not failed else 1
+
+
+async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals: _Signals, console: Console) -> bool:
+    """Returns True when the run failed (a child died, never became ready, or seeding failed)."""
+    phase = "before it was ready"
+    try:
+        await _guarded(asyncio.gather(*(_ready(c) for c in children)), children, signals, READY_TIMEOUT)
+        targets = {c.name: c.spec.target for c in children}
+        seeding = seed_demo(targets, key_ring(options.data_dir.resolve()), SEED_TIMEOUT)
+        for seeded in await _guarded(seeding, children, signals, None):
+            console.say(f"demo: {seeded.resource} {'created' if seeded.created else 'already exists'}")
+        for line in _endpoints(options, children):
+            console.say(line)
+        console.say(UP_LINE)
+        phase = "unexpectedly"
+        await _guarded(None, children, signals, None)
+    except _Stopped:
+        return False
+    except _ChildExited as exc:
+        tail = f"; last output: {exc.child.last_words}" if exc.child.last_words else ""
+        console.error(f"{exc.child.name} exited {phase} ({describe_exit(exc.code)}){tail}")
+    except TimeoutError:
+        late = ", ".join(f"{c.name} ({c.health})" for c in children if c.health != "SERVING")
+        console.error(f"not ready within {READY_TIMEOUT:.0f}s: {late}")
+    except grpc.aio.AioRpcError as exc:
+        console.error(f"seeding the demo failed: {exc.code().name}: {exc.details()}")
+    return True
+
+
+async def _ready(child: Child) -> None:
+    """Poll the child's overall health (service "") until SERVING."""
+    async with grpc.aio.insecure_channel(child.spec.target, options=_POLL_CHANNEL_OPTIONS) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=HEALTH_CALL_TIMEOUT)
+            except grpc.aio.AioRpcError as exc:
+                child.health = exc.code().name
+            else:
+                child.health = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(HEALTH_POLL_INTERVAL)
+
+
+def _endpoints(options: UpOptions, children: Sequence[Child]) -> list[str]:
+    ordered = sorted(children, key=lambda c: c.name != "gateway")  # the entry point first
+    rows = [("SERVICE", "ADDRESS", "PID", "STATUS"), *((c.name, c.spec.target, str(c.pid), c.health) for c in ordered)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    gateway = ordered[0].spec.target
+    return [
+        *table,
+        f"data: {options.data_dir.resolve()}",
+        f"try: buf curl --protocol grpc --http2-prior-knowledge --list-services http://{gateway}",
+    ]
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _ChildExited(Exception):
+    def __init__(self, child: Child, code: int) -> None:
+        super().__init__(child.name)
+        self.child = child
+        self.code = code
+
+
+async def _guarded(work: Awaitable[T] | None, children: list[Child], signals: _Signals, limit: float | None) -> T:
+    """Await `work` (or forever), but raise _Stopped on a signal, _ChildExited when any child exits first, and
+    TimeoutError after `limit` seconds. Whatever is left unfinished is cancelled and awaited before returning."""
+    exits = {asyncio.ensure_future(c.wait()): c for c in children}
+    stop = asyncio.ensure_future(signals.stop.wait())
+    loop = asyncio.get_running_loop()
+    task: asyncio.Future[T] = asyncio.ensure_future(work) if work is not None else loop.create_future()
+    waiting: set[asyncio.Future[Any]] = {task, stop, *exits}
+    try:
+        done, _ = await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in waiting:
+            future.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    if task in done:
+        return task.result()
+    if stop in done:
+        raise _Stopped
+    for future, child in exits.items():
+        if future in done:
+            raise _ChildExited(child, future.result())
+    raise TimeoutError
+
+
+async def _stop_all(children: list[Child], signals: _Signals, console: Console) -> bool:
+    """SIGTERM every running child, SIGKILL whoever is still there after STOP_GRACE (or a second Ctrl-C), reap
+    all. True when each one stopped on its own with a clean status."""
+    running = [c for c in children if c.running]
+    if running:
+        console.say(f"stopping {', '.join(c.name for c in running)}")
+    for child in running:
+        child.signal(signal.SIGTERM)
+    everyone = asyncio.ensure_future(asyncio.gather(*(c.wait() for c in running)))
+    forced = asyncio.ensure_future(signals.force.wait())
+    first: set[asyncio.Future[Any]] = {everyone, forced}
+    await asyncio.wait(first, timeout=STOP_GRACE, return_when=asyncio.FIRST_COMPLETED)
+    forced.cancel()
+    await asyncio.gather(forced, return_exceptions=True)
+    late = [c for c in running if c.running]
+    for child in late:
+        console.error(f"{child.name} did not stop in time; killing it")
+        child.signal(signal.SIGKILL)
+    codes = await everyone
+    for child in children:
+        await child.drained(within=2.0)
+    unclean = [(c, code) for c, code in zip(running, codes, strict=True) if code not in (0, -signal.SIGTERM)]
+    for child, code in unclean:
+        if child not in late:
+            console.error(f"{child.name} stopped with {describe_exit(code)}")
+    return not late and not unclean
+
+
+class _Signals:
+    """SIGINT/SIGTERM/SIGHUP request a stop; a second one while stopping forces SIGKILL."""
+
+    _HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.stop = asyncio.Event()
+        self.force = asyncio.Event()
+        self._loop = loop
+        for sig in self._HANDLED:
+            loop.add_signal_handler(sig, self._received)
+
+    def _received(self) -> None:
+        (self.force if self.stop.is_set() else self.stop).set()
+
+    def close(self) -> None:
+        for sig in self._HANDLED:
+            self._loop.remove_signal_handler(sig)
+
+
+def _choose_ports(options: UpOptions) -> ports.Ports:
+    try:
+        assigned = ports.layout(options.base_port) if options.base_port else None
+    except ValueError as exc:
+        raise UpError(str(exc)) from None
+    try:
+        if assigned is None:
+            return ports.free_ports(options.host)
+        taken = ports.busy(options.host, assigned)
+    except OSError as exc:
+        raise UpError(f"cannot listen on host {options.host!r}: {exc}") from None
+    if taken:
+        listed = ", ".join(f"{name} {assigned[name]}" for name in taken)
+        raise UpError(f"ports already in use on {options.host}: {listed} (another `agentorch up`? try --base-port)")
+    return assigned
+
+
+@contextlib.contextmanager
+def _exclusive(data_dir: Path) -> Iterator[None]:
+    """One `up` per data dir: two would share the SQLite files behind each other's back."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handle = (data_dir / "up.lock").open("a")
+    except OSError as exc:
+        raise UpError(f"cannot use data dir {data_dir}: {exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UpError(f"another `agentorch up` is already using {data_dir}") from None
+        yield

@@ -1,0 +1,121 @@
+"""`agentorch up` end to end: four real processes on free ports, checked over gRPC, stopped by signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
+from cli.devkeys import key_ring
+from services.common.context import Principal
+from tests.e2e.support import Endpoint, Up, wait_all_gone
+
+pytestmark = pytest.mark.timeout(180)
+
+SERVICES = {
+    "gateway": "agentorch.gateway.v1.GatewayService",
+    "registry": "agentorch.registry.v1.RegistryService",
+    "runs": "agentorch.runs.v1.RunsService",
+    "credentials": "agentorch.credentials.v1.CredentialsService",
+}
+DEMO_AGENT = "organizations/demo/agents/demo-agent"
+
+
+@pytest.fixture
+def start_up() -> Iterator[Callable[..., Up]]:
+    """Starts `agentorch up`; every supervisor and child started is SIGKILLed at teardown if still there."""
+    started: list[Up] = []
+
+    def start(data_dir: Path, env: dict[str, str] | None = None) -> Up:
+        up = Up(data_dir, env)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        up.kill([e.pid for e in up.endpoints_seen().values()])
+
+
+def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    for attempt in ("first start", "restart on the same data dir"):
+        up = start_up(tmp_path)
+        endpoints = up.wait_until_up()
+        _check_platform(endpoints, tmp_path)
+        seeded = "created" if attempt == "first start" else "already exists"
+        assert f"demo: {DEMO_AGENT} {seeded}" in up.lines, up.output
+
+        assert up.stop(signal.SIGINT) == 0, f"{attempt}: unclean stop\n{up.output}"
+        assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == [], f"{attempt}: children left running"
+    assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db"}
+
+
+def test_children_die_with_a_killed_supervisor(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    pids = [e.pid for e in up.wait_until_up().values()]
+    up.stop(signal.SIGKILL)
+    assert wait_all_gone(pids, 20.0) == [], f"orphans after SIGKILL of the supervisor:\n{up.output}"
+
+
+def test_sigterm_stops_cleanly(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    pids = [e.pid for e in up.wait_until_up().values()]
+    assert up.stop(signal.SIGTERM) == 0, up.output
+    assert wait_all_gone(pids, 1.0) == []
+
+
+def test_a_crashed_child_stops_the_platform(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    up = start_up(tmp_path)
+    endpoints = up.wait_until_up()
+    os.kill(endpoints["runs"].pid, signal.SIGKILL)
+    assert up.process.wait(30) == 1, up.output
+    assert "runs exited unexpectedly (killed by SIGKILL)" in up.output
+    assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == []
+
+
+def test_a_child_failing_at_start_fails_up_and_stops_the_others(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    up = start_up(tmp_path, {"AGENTORCH_RUNS_LOGGING__LEVEL": "BOGUS"})  # the runs settings reject it
+    assert up.wait_for_exit() == 1, up.output
+    assert "runs exited before it was ready (exit code 1); last output: " in up.output
+    assert "ValidationError" in up.output.split("last output: ", 1)[1].splitlines()[0]
+    assert "agentorch is up" not in up.output
+
+
+def _check_platform(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
+    for name, endpoint in endpoints.items():
+        with grpc.insecure_channel(endpoint.address) as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING, name
+            assert SERVICES[name] in _reflected_services(channel), name
+
+    with grpc.insecure_channel(endpoints["gateway"].address) as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        status = gateway.GetPlatformStatus(gateway_service_pb2.GetPlatformStatusRequest(), timeout=10)
+        assert status.all_serving, json_format.MessageToDict(status)
+        assert {b.service for b in status.backends} == {"registry", "runs", "credentials"}
+
+    with grpc.insecure_channel(endpoints["registry"].address) as channel:
+        registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
+        viewer = Principal(subject="e2e", organization_slug="demo", roles=frozenset({"viewer"}))
+        metadata = key_ring(data_dir).metadata(viewer, issuer="tests")
+        request = registry_service_pb2.GetAgentRequest(name=DEMO_AGENT)
+        agent = registry.GetAgent(request, metadata=metadata, timeout=10).agent
+        assert (agent.organization_slug, agent.slug, agent.display_name) == ("demo", "demo-agent", "Demo agent")
+        assert agent.version == 1  # a restart must not re-create or touch it
+
+
+def _reflected_services(channel: grpc.Channel) -> set[str]:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (reply,) = list(stub.ServerReflectionInfo(iter([request]), timeout=10))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= names
+    return names
