@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import grpc
 import pytest
-from google.protobuf import struct_pb2
+from google.protobuf import field_mask_pb2, struct_pb2
 
 from agentorch.registry.v1 import agent_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
@@ -186,3 +187,85 @@ async def test_request_id_is_echoed_on_success_and_error(stub: pb_grpc.RegistryS
     ok = stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o)), metadata=(("x-request-id", "req-456"),))
     await ok
     assert dict(await ok.trailing_metadata())["x-request-id"] == "req-456"
+
+
+async def test_update_changes_masked_fields_and_bumps_the_version(stub: pb_grpc.RegistryServiceStub) -> None:
+    o = org()
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o)))).agent
+    changes = agent_pb2.Agent(name=created.name, display_name="Renamed", description="ignored, not in the mask")
+    updated = (
+        await stub.UpdateAgent(
+            pb.UpdateAgentRequest(
+                agent=changes, update_mask=field_mask_pb2.FieldMask(paths=["display_name"]), etag=created.etag
+            )
+        )
+    ).agent
+    assert (updated.display_name, updated.description, updated.version) == ("Renamed", created.description, 2)
+    assert updated.etag != created.etag
+    assert updated.create_time == created.create_time
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.UpdateAgent(
+            pb.UpdateAgentRequest(
+                agent=changes, update_mask=field_mask_pb2.FieldMask(paths=["description"]), etag=created.etag
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+    assert error_reason(caught.value) == "ETAG_MISMATCH"
+    fetched = (await stub.GetAgent(pb.GetAgentRequest(name=created.name))).agent
+    assert fetched == updated
+
+
+@pytest.mark.parametrize(
+    ("paths", "fields", "violation"),
+    [
+        ([], {"display_name": "x"}, "update_mask"),
+        (["slug"], {"slug": "other"}, "update_mask"),
+        (["display_name"], {"display_name": ""}, "agent.display_name"),
+        (["agent_yaml"], {"agent_yaml": "[1, 2"}, "agent.agent_yaml"),
+    ],
+)
+async def test_invalid_updates_change_nothing(
+    stub: pb_grpc.RegistryServiceStub, paths: list[str], fields: dict[str, str], violation: str
+) -> None:
+    o = org()
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o)))).agent
+    request = pb.UpdateAgentRequest(
+        agent=agent_pb2.Agent(name=created.name, **fields), update_mask=field_mask_pb2.FieldMask(paths=paths)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.UpdateAgent(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == {violation}
+    assert (await stub.GetAgent(pb.GetAgentRequest(name=created.name))).agent == created
+
+
+async def test_concurrent_updates_with_one_etag_let_exactly_one_win(stub: pb_grpc.RegistryServiceStub) -> None:
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(org())))).agent
+
+    def update(i: int) -> object:
+        return stub.UpdateAgent(
+            pb.UpdateAgentRequest(
+                agent=agent_pb2.Agent(name=created.name, display_name=f"Writer {i}"),
+                update_mask=field_mask_pb2.FieldMask(paths=["display_name"]),
+                etag=created.etag,
+            )
+        )
+
+    results = await asyncio.gather(*(update(i) for i in range(5)), return_exceptions=True)  # type: ignore[arg-type]
+    assert sum(isinstance(r, pb.UpdateAgentResponse) for r in results) == 1
+    assert {r.code() for r in results if isinstance(r, grpc.aio.AioRpcError)} == {grpc.StatusCode.ABORTED}
+    assert (await stub.GetAgent(pb.GetAgentRequest(name=created.name))).agent.version == 2
+
+
+async def test_delete_removes_the_agent(stub: pb_grpc.RegistryServiceStub) -> None:
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(org())))).agent
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DeleteAgent(pb.DeleteAgentRequest(name=created.name, etag="stale"))
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+    await stub.DeleteAgent(pb.DeleteAgentRequest(name=created.name, etag=created.etag))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetAgent(pb.GetAgentRequest(name=created.name))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.DeleteAgent(pb.DeleteAgentRequest(name=created.name))
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
