@@ -29,10 +29,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             options = up.UpOptions(args.data_dir, args.host, args.base_port, args.log_format)
             return up.run(options)
+        if args.command == "token":
+            from cli.client import Caller
+
+            print(Caller(args.data_dir, args.org, frozenset(args.roles), args.subject).header_value())
+            return 0
+        if args.command == "agents" and args.agents_command == "import":
+            return _import_agents(args)
     except KeyboardInterrupt:  # Ctrl-C before `up` installs its own handlers, or during `migrate`
         return 130
     parser.print_help(sys.stderr)
     return 2
+
+
+def _import_agents(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import grpc
+
+    from agentorch.registry.v1 import registry_service_pb2_grpc
+    from cli.agents_import import Outcome, import_agents, load_directory, report
+    from cli.client import Caller
+
+    if not args.directory.is_dir():
+        print(f"agentorch: {args.directory} is not a directory", file=sys.stderr)
+        return 2
+
+    loaded = load_directory(args.directory, args.org)
+    metadata = Caller(args.data_dir).metadata()
+
+    async def run() -> int:
+        async with grpc.aio.insecure_channel(args.registry) as channel:
+            stub = registry_service_pb2_grpc.RegistryServiceStub(channel)
+            results = await import_agents(loaded, stub, metadata)
+        print("\n".join(report(results)))
+        return 1 if any(r.outcome is Outcome.FAILED for r in results) else 0
+
+    return asyncio.run(run())
 
 
 def version_lines() -> list[str]:
@@ -80,6 +113,32 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway on BASE+1, registry/runs/credentials on BASE+11..13; 0 picks free ports",
     )
     up.add_argument("--log-format", choices=["console", "json"], default="console")
+
+    token = commands.add_parser(
+        "token",
+        help="print a signed principal for calling a local platform with buf curl or grpcurl",
+        description="Print a short-lived principal token signed with DATA_DIR/principal-keys.json; send it as "
+        "-H 'x-agentorch-principal-bin: TOKEN'. Without --org it is a platform principal.",
+    )
+    token.add_argument("--data-dir", type=Path, default=Path(".agentorch"))
+    token.add_argument("--org", default="", help="organization to act in (default: platform-wide)")
+    token.add_argument(
+        "--roles", nargs="+", default=["admin"], choices=["viewer", "author", "operator", "approver", "admin"]
+    )
+    token.add_argument("--subject", default="cli", help="who the calls are recorded as")
+
+    agents = commands.add_parser("agents", help="manage agents")
+    agents_commands = agents.add_subparsers(dest="agents_command", metavar="COMMAND")
+    importer = agents_commands.add_parser(
+        "import",
+        help="create or update agents from a folder of YAML files (idempotent)",
+        description="Each *.yaml/*.yml file describes one agent (slug, organization, display_name, description, "
+        "agent_card, context, config); the file is stored verbatim. Unchanged files change nothing.",
+    )
+    importer.add_argument("directory", type=Path)
+    importer.add_argument("--org", default="", help="organization for files that do not name one")
+    importer.add_argument("--registry", default="127.0.0.1:50061", help="registry address (host:port)")
+    importer.add_argument("--data-dir", type=Path, default=Path(".agentorch"), help="where the local key ring is")
     return parser
 
 
