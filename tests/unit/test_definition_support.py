@@ -96,7 +96,7 @@ def example() -> dict[str, Any]:
     return copy.deepcopy(EXAMPLE)
 
 
-def echo(step_id: str, message: str = "hi", **fields: Any) -> dict[str, Any]:
+def echo(step_id: str, message: Any = "hi", **fields: Any) -> dict[str, Any]:
     return {"id": step_id, "kind": "echo", "message": message, **fields}
 
 

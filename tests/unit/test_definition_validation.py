@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from services.registry.domain import definition as definition_module
 from services.registry.domain.definition import (
     MAX_DOCUMENT_BYTES,
     CheckpointSpec,
     Parameter,
     PromptTemplate,
     RetryPolicy,
+    matches_type,
     parse_definition_json,
     validate_definition,
 )
@@ -665,3 +667,27 @@ def test_parse_definition_json_rejects(text: str | bytes, description: str) -> N
     [violation] = caught.value.violations
     assert violation.field == "definition"
     assert violation.description.startswith(description)
+
+
+def test_the_format_documented_in_the_module_docstring_is_valid() -> None:
+    doc_text = definition_module.__doc__ or ""
+    start = doc_text.index("Format, schema version 1::") + len("Format, schema version 1::")
+    document = json.loads(doc_text[start : doc_text.index("\nTop level")])
+    assert valid(document, (PromptTemplate("summary", "{{ steps.plan.output }}"),)).step_ids[-1] == "wait"
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "expected"),
+    [
+        ("string", "x", True),
+        ("integer", 2.0, True),
+        ("integer", True, False),
+        ("number", float("nan"), False),
+        ("boolean", 1, False),
+        ("object", {}, True),
+        ("array", (), True),
+        ("date", "2024-01-01", False),
+    ],
+)
+def test_matches_type(type_: str, value: Any, expected: bool) -> None:
+    assert matches_type(type_, value) is expected

@@ -153,18 +153,8 @@ def validate_definition(
         raise InvalidDefinition([FieldViolation(prefix, problem)])
     if not isinstance(document, dict):
         raise InvalidDefinition([FieldViolation(prefix, "must be a JSON object")])
-    version = document.get("schema_version")
-    version = CURRENT_SCHEMA_VERSION if version is None else version
-    if not is_integer(version) or int(version) not in SUPPORTED_SCHEMA_VERSIONS:
-        supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
-        raise InvalidDefinition(
-            [
-                FieldViolation(
-                    join(prefix, "schema_version"), f"unsupported version {shown(version)}; supported: {supported}"
-                )
-            ]
-        )
-    return _VALIDATORS[int(version)](document, prompt_templates, prefix, templates_prefix)
+    version = _schema_version(document, join(prefix, "schema_version"))
+    return _VALIDATORS[version](document, prompt_templates, prefix, templates_prefix)
 
 
 def parse_definition_json(
@@ -199,6 +189,19 @@ def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _schema_version(document: dict[Any, Any], path: str) -> int:
+    """The version to validate against; a bad one is the only violation, since the rest is read by its rules."""
+    value = document.get("schema_version")
+    if value is None:
+        return CURRENT_SCHEMA_VERSION
+    if is_integer(value) and int(value) in SUPPORTED_SCHEMA_VERSIONS:
+        return int(value)
+    supported = ", ".join(str(v) for v in sorted(SUPPORTED_SCHEMA_VERSIONS))
+    raise InvalidDefinition(
+        [FieldViolation(path, f"unsupported schema version {shown(value)}; supported: {supported}")]
+    )
 
 
 def _size_problem(document: Any) -> str | None:

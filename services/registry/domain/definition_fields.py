@@ -177,7 +177,7 @@ class Reader:
         return None
 
     def array(
-        self, value: Any, path: str, *, max_items: int, required: bool = False, what: str = "items"
+        self, value: Any, path: str, *, max_items: int | None, required: bool = False, what: str = "items"
     ) -> list[Any] | None:
         """The items of a JSON array; too many items is a violation, but the items are still returned."""
         if value is None:
@@ -186,7 +186,7 @@ class Reader:
         if not isinstance(value, list | tuple):
             self.add(path, f"must be an array (got {json_type(value)})")
             return None
-        if len(value) > max_items:
+        if max_items is not None and len(value) > max_items:
             self.add(path, f"must have at most {max_items} {what} (got {len(value)})")
         return list(value)
 
