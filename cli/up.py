@@ -77,6 +77,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
                     f"{env}DATABASE__MIGRATE_ON_START": "true",
                     f"{env}LOGGING__FORMAT": options.log_format,
                     f"{env}AUTH__PRINCIPAL_KEYS_FILE": key_file,
+                    **(_vault_env(data_dir) if name == "credentials" else {}),
                 },
             )
         )
@@ -88,6 +89,14 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},
     }
     return [*specs, ChildSpec("gateway", "gateway", ports.address(dial, assigned["gateway"]), gateway)]
+
+
+def _vault_env(data_dir: Path) -> dict[str, str]:
+    """Dev mode: the vault generates its key ring into the data dir (0600) on first start."""
+    return {
+        "AGENTORCH_CREDENTIALS_VAULT__KEYS_FILE": str(data_dir / "vault-keys.json"),
+        "AGENTORCH_CREDENTIALS_VAULT__DEV_MODE": "true",
+    }
 
 
 def run(options: UpOptions) -> int:

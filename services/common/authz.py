@@ -21,6 +21,10 @@ def rank(principal: Principal) -> int:
     return max((_RANK.get(r, 0) for r in principal.roles), default=0)
 
 
+def has_role(principal: Principal, role: str) -> bool:
+    return rank(principal) >= _RANK[role]
+
+
 def require_principal() -> Principal:
     principal = context.current().principal
     if principal is None:

@@ -22,6 +22,7 @@ class Principal:
     organization_slug: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
     kind: str = "user"
+    signed_by: str = ""  # the internal key id that signed the token this principal came from
 
 
 @dataclass(frozen=True)

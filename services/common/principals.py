@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hmac
 import json
@@ -104,7 +105,7 @@ class KeyRing:
         principal = from_message(claims.principal)
         if not principal.subject:
             raise Unauthenticated("principal token has no subject")
-        return principal
+        return dataclasses.replace(principal, signed_by=token.key_id)
 
 
 def to_message(principal: Principal) -> principal_pb2.Principal:

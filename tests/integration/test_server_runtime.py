@@ -32,6 +32,7 @@ from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import RunsSettings
 from tests.support.rpc import error_info
 from tests.support.servers import running
+from tests.support.vault import VAULT
 
 
 class ScriptedRegistry(pb_grpc.RegistryServiceServicer):
@@ -128,7 +129,10 @@ async def list_services(channel: grpc.aio.Channel) -> set[str]:
     [
         (lambda d: registry_spec(RegistrySettings(database=d)), "agentorch.registry.v1.RegistryService"),
         (lambda d: runs_spec(RunsSettings(database=d)), "agentorch.runs.v1.RunsService"),
-        (lambda d: credentials_spec(CredentialsSettings(database=d)), "agentorch.credentials.v1.CredentialsService"),
+        (
+            lambda d: credentials_spec(CredentialsSettings(database=d, vault=VAULT)),
+            "agentorch.credentials.v1.CredentialsService",
+        ),
     ],
     ids=["registry", "runs", "credentials"],
 )

@@ -26,3 +26,9 @@ def as_member(org: str, *roles: str, subject: str = "alice@example.com") -> Meta
 def as_platform(*roles: str, subject: str = "service:tests") -> Metadata:
     principal = Principal(subject=subject, organization_slug="", roles=frozenset(roles or ("admin",)), kind="service")
     return KEY_RING.metadata(principal, issuer="tests")
+
+
+def as_resolver(subject: str = "service:runs") -> Metadata:
+    """The runs service's identity, as the vault's resolvers expect it."""
+    principal = Principal(subject=subject, organization_slug="", roles=frozenset(), kind="service")
+    return KEY_RING.metadata(principal, issuer="runs")

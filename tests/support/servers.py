@@ -24,7 +24,7 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def running(spec: ServiceSpec) -> AsyncIterator[RunningServer]:
+async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterator[RunningServer]:
     async with AsyncExitStack() as stack:
         services = await spec.build(stack)
         server = Server(
@@ -32,7 +32,7 @@ async def running(spec: ServiceSpec) -> AsyncIterator[RunningServer]:
             spec.server.model_copy(update={"port": 0, "host": "127.0.0.1"}),
             services,
             interceptors=[
-                ServerInterceptor(access_log=False, key_ring=KeyRing.from_settings(spec.auth)),
+                ServerInterceptor(access_log=access_log, key_ring=KeyRing.from_settings(spec.auth)),
                 *spec.extra_interceptors,
             ],
         )

@@ -1,9 +1,119 @@
-"""CredentialsService servicer. Its RPCs arrive with the credentials implementation; health and reflection work now."""
+"""CredentialsService servicer: proto → use case → proto. No business logic; errors map in the interceptor.
+
+Secret values arrive in request messages and leave only in ResolveCredentialResponse; nothing here logs a message.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from grpc.aio import ServicerContext
+
+from agentorch.credentials.v1 import credentials_service_pb2 as pb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
+from services.common.db import utcnow
+from services.common.errors import ValidationFailed
+from services.credentials.api.convert import (
+    action_from_pb,
+    audit_message,
+    credential_message,
+    metadata_from_pb,
+    outcome_from_pb,
+    type_to_pb,
+)
+from services.credentials.app.vault import VaultService, parse_org
+from services.credentials.domain.credential import SecretValue
+from services.credentials.store.audit import AuditQuery
 
 
 class CredentialsServicer(pb_grpc.CredentialsServiceServicer):
-    pass
+    def __init__(self, vault: VaultService) -> None:
+        self._vault = vault
+
+    async def CreateCredential(
+        self, request: pb.CreateCredentialRequest, context: ServicerContext
+    ) -> pb.CreateCredentialResponse:
+        credential = await self._vault.create(
+            request.parent, request.alias, metadata_from_pb(request.credential), SecretValue(request.value)
+        )
+        return pb.CreateCredentialResponse(credential=credential_message(credential, utcnow()))
+
+    async def GetCredential(
+        self, request: pb.GetCredentialRequest, context: ServicerContext
+    ) -> pb.GetCredentialResponse:
+        credential = await self._vault.get(request.name)
+        return pb.GetCredentialResponse(credential=credential_message(credential, utcnow()))
+
+    async def ListCredentials(
+        self, request: pb.ListCredentialsRequest, context: ServicerContext
+    ) -> pb.ListCredentialsResponse:
+        rows, token = await self._vault.list_page(request.parent, request.page_size, request.page_token)
+        now = utcnow()
+        return pb.ListCredentialsResponse(credentials=[credential_message(c, now) for c in rows], next_page_token=token)
+
+    async def UpdateCredential(
+        self, request: pb.UpdateCredentialRequest, context: ServicerContext
+    ) -> pb.UpdateCredentialResponse:
+        credential = await self._vault.update(
+            request.credential.name,
+            metadata_from_pb(request.credential),
+            list(request.update_mask.paths),
+            request.etag,
+        )
+        return pb.UpdateCredentialResponse(credential=credential_message(credential, utcnow()))
+
+    async def RotateCredentialValue(
+        self, request: pb.RotateCredentialValueRequest, context: ServicerContext
+    ) -> pb.RotateCredentialValueResponse:
+        credential = await self._vault.rotate(request.name, SecretValue(request.value), request.etag)
+        return pb.RotateCredentialValueResponse(credential=credential_message(credential, utcnow()))
+
+    async def DeleteCredential(
+        self, request: pb.DeleteCredentialRequest, context: ServicerContext
+    ) -> pb.DeleteCredentialResponse:
+        await self._vault.delete(request.name, request.etag)
+        return pb.DeleteCredentialResponse()
+
+    async def ResolveCredential(
+        self, request: pb.ResolveCredentialRequest, context: ServicerContext
+    ) -> pb.ResolveCredentialResponse:
+        resolved = await self._vault.resolve(request.name, request.run, request.step)
+        return pb.ResolveCredentialResponse(
+            value=resolved.value.reveal(), version=resolved.version, type=type_to_pb(resolved.type)
+        )
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: ServicerContext
+    ) -> pb.ListAuditEventsResponse:
+        action, outcome = action_from_pb(request.action), outcome_from_pb(request.outcome)
+        if request.action and action is None:
+            raise ValidationFailed.single("action", "is not a known audit action")
+        if request.outcome and outcome is None:
+            raise ValidationFailed.single("outcome", "is not a known audit outcome")
+        query = AuditQuery(
+            organization_slug=parse_org(request.parent),
+            alias=request.alias,
+            action=action,
+            outcome=outcome,
+            start=request.start_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("start_time") else None,
+            end=request.end_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("end_time") else None,
+        )
+        events, token = await self._vault.list_audit(query, request.page_size, request.page_token)
+        return pb.ListAuditEventsResponse(events=[audit_message(e) for e in events], next_page_token=token)
+
+    async def RewrapCredentials(
+        self, request: pb.RewrapCredentialsRequest, context: ServicerContext
+    ) -> pb.RewrapCredentialsResponse:
+        report = await self._vault.rewrap(request.batch_size)
+        return pb.RewrapCredentialsResponse(
+            active_key_id=report.active_key_id,
+            rewrapped=report.rewrapped,
+            remaining=report.remaining,
+            failed=report.failed,
+        )
+
+    async def GetKeyRingStatus(
+        self, request: pb.GetKeyRingStatusRequest, context: ServicerContext
+    ) -> pb.GetKeyRingStatusResponse:
+        active, key_ids, counts = await self._vault.key_ring_status()
+        return pb.GetKeyRingStatusResponse(active_key_id=active, key_ids=key_ids, versions_by_key_id=counts)

@@ -10,6 +10,7 @@ from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import EtagMismatch, PermissionDenied, ValidationFailed
+from services.common.fieldmask import check_update_mask
 from services.registry.domain.agent import MUTABLE_AGENT_FIELDS, Agent, AgentSpec, validate_agent
 from services.registry.domain.errors import AgentInUse, AgentNotFound
 from services.registry.domain.names import AgentName, parse_parent
@@ -27,15 +28,6 @@ def parse_agent_name(name: str, field: str = "name") -> AgentName:
     if not isinstance(parsed, AgentName):
         raise ValidationFailed([parsed])
     return parsed
-
-
-def check_update_mask(paths: Sequence[str], allowed: Sequence[str], field: str = "update_mask") -> list[str]:
-    if not paths:
-        raise ValidationFailed.single(field, f"is required; updatable fields: {', '.join(allowed)}")
-    unknown = [p for p in paths if p not in allowed]
-    if unknown:
-        raise ValidationFailed.single(field, f"cannot update {', '.join(unknown)}; updatable: {', '.join(allowed)}")
-    return list(dict.fromkeys(paths))
 
 
 class AgentService:

@@ -15,7 +15,7 @@ from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import EtagMismatch, FieldViolation, ValidationFailed
-from services.registry.app.agents import check_update_mask
+from services.common.fieldmask import check_update_mask
 from services.registry.domain.definition import validate_definition
 from services.registry.domain.errors import (
     AgentNotFound,

@@ -22,15 +22,62 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from agentorch.credentials.v1 import credential_pb2 as agentorch_dot_credentials_dot_v1_dot_credential__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2agentorch/credentials/v1/credentials_service.proto\x12\x18\x61gentorch.credentials.v12\x14\n\x12\x43redentialsServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n2agentorch/credentials/v1/credentials_service.proto\x12\x18\x61gentorch.credentials.v1\x1a)agentorch/credentials/v1/credential.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x01\n\x17\x43reateCredentialRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\r\n\x05\x61lias\x18\x02 \x01(\t\x12\x38\n\ncredential\x18\x03 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\x12\r\n\x05value\x18\x04 \x01(\t\"T\n\x18\x43reateCredentialResponse\x12\x38\n\ncredential\x18\x01 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\"$\n\x14GetCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"Q\n\x15GetCredentialResponse\x12\x38\n\ncredential\x18\x01 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\"O\n\x16ListCredentialsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"m\n\x17ListCredentialsResponse\x12\x39\n\x0b\x63redentials\x18\x01 \x03(\x0b\x32$.agentorch.credentials.v1.Credential\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x92\x01\n\x17UpdateCredentialRequest\x12\x38\n\ncredential\x18\x01 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"T\n\x18UpdateCredentialResponse\x12\x38\n\ncredential\x18\x01 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\"I\n\x1cRotateCredentialValueRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0c\n\x04\x65tag\x18\x03 \x01(\t\"Y\n\x1dRotateCredentialValueResponse\x12\x38\n\ncredential\x18\x01 \x01(\x0b\x32$.agentorch.credentials.v1.Credential\"5\n\x17\x44\x65leteCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x1a\n\x18\x44\x65leteCredentialResponse\"C\n\x18ResolveCredentialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0b\n\x03run\x18\x02 \x01(\t\x12\x0c\n\x04step\x18\x03 \x01(\t\"s\n\x19ResolveCredentialResponse\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x36\n\x04type\x18\x03 \x01(\x0e\x32(.agentorch.credentials.v1.CredentialType\"\xac\x02\n\x16ListAuditEventsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\r\n\x05\x61lias\x18\x04 \x01(\t\x12\x35\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32%.agentorch.credentials.v1.AuditAction\x12\x37\n\x07outcome\x18\x06 \x01(\x0e\x32&.agentorch.credentials.v1.AuditOutcome\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"h\n\x17ListAuditEventsResponse\x12\x34\n\x06\x65vents\x18\x01 \x03(\x0b\x32$.agentorch.credentials.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x18RewrapCredentialsRequest\x12\x12\n\nbatch_size\x18\x01 \x01(\x05\"h\n\x19RewrapCredentialsResponse\x12\x15\n\ractive_key_id\x18\x01 \x01(\t\x12\x11\n\trewrapped\x18\x02 \x01(\x03\x12\x11\n\tremaining\x18\x03 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x04 \x01(\x03\"\x19\n\x17GetKeyRingStatusRequest\"\xdf\x01\n\x18GetKeyRingStatusResponse\x12\x15\n\ractive_key_id\x18\x01 \x01(\t\x12\x0f\n\x07key_ids\x18\x02 \x03(\t\x12\x63\n\x12versions_by_key_id\x18\x03 \x03(\x0b\x32G.agentorch.credentials.v1.GetKeyRingStatusResponse.VersionsByKeyIdEntry\x1a\x36\n\x14VersionsByKeyIdEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xe9\t\n\x12\x43redentialsService\x12y\n\x10\x43reateCredential\x12\x31.agentorch.credentials.v1.CreateCredentialRequest\x1a\x32.agentorch.credentials.v1.CreateCredentialResponse\x12p\n\rGetCredential\x12..agentorch.credentials.v1.GetCredentialRequest\x1a/.agentorch.credentials.v1.GetCredentialResponse\x12v\n\x0fListCredentials\x12\x30.agentorch.credentials.v1.ListCredentialsRequest\x1a\x31.agentorch.credentials.v1.ListCredentialsResponse\x12y\n\x10UpdateCredential\x12\x31.agentorch.credentials.v1.UpdateCredentialRequest\x1a\x32.agentorch.credentials.v1.UpdateCredentialResponse\x12\x88\x01\n\x15RotateCredentialValue\x12\x36.agentorch.credentials.v1.RotateCredentialValueRequest\x1a\x37.agentorch.credentials.v1.RotateCredentialValueResponse\x12y\n\x10\x44\x65leteCredential\x12\x31.agentorch.credentials.v1.DeleteCredentialRequest\x1a\x32.agentorch.credentials.v1.DeleteCredentialResponse\x12|\n\x11ResolveCredential\x12\x32.agentorch.credentials.v1.ResolveCredentialRequest\x1a\x33.agentorch.credentials.v1.ResolveCredentialResponse\x12v\n\x0fListAuditEvents\x12\x30.agentorch.credentials.v1.ListAuditEventsRequest\x1a\x31.agentorch.credentials.v1.ListAuditEventsResponse\x12|\n\x11RewrapCredentials\x12\x32.agentorch.credentials.v1.RewrapCredentialsRequest\x1a\x33.agentorch.credentials.v1.RewrapCredentialsResponse\x12y\n\x10GetKeyRingStatus\x12\x31.agentorch.credentials.v1.GetKeyRingStatusRequest\x1a\x32.agentorch.credentials.v1.GetKeyRingStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.credentials.v1.credentials_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CREDENTIALSSERVICE']._serialized_start=80
-  _globals['_CREDENTIALSSERVICE']._serialized_end=100
+  _globals['_GETKEYRINGSTATUSRESPONSE_VERSIONSBYKEYIDENTRY']._loaded_options = None
+  _globals['_GETKEYRINGSTATUSRESPONSE_VERSIONSBYKEYIDENTRY']._serialized_options = b'8\001'
+  _globals['_CREATECREDENTIALREQUEST']._serialized_start=191
+  _globals['_CREATECREDENTIALREQUEST']._serialized_end=320
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_start=322
+  _globals['_CREATECREDENTIALRESPONSE']._serialized_end=406
+  _globals['_GETCREDENTIALREQUEST']._serialized_start=408
+  _globals['_GETCREDENTIALREQUEST']._serialized_end=444
+  _globals['_GETCREDENTIALRESPONSE']._serialized_start=446
+  _globals['_GETCREDENTIALRESPONSE']._serialized_end=527
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_start=529
+  _globals['_LISTCREDENTIALSREQUEST']._serialized_end=608
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_start=610
+  _globals['_LISTCREDENTIALSRESPONSE']._serialized_end=719
+  _globals['_UPDATECREDENTIALREQUEST']._serialized_start=722
+  _globals['_UPDATECREDENTIALREQUEST']._serialized_end=868
+  _globals['_UPDATECREDENTIALRESPONSE']._serialized_start=870
+  _globals['_UPDATECREDENTIALRESPONSE']._serialized_end=954
+  _globals['_ROTATECREDENTIALVALUEREQUEST']._serialized_start=956
+  _globals['_ROTATECREDENTIALVALUEREQUEST']._serialized_end=1029
+  _globals['_ROTATECREDENTIALVALUERESPONSE']._serialized_start=1031
+  _globals['_ROTATECREDENTIALVALUERESPONSE']._serialized_end=1120
+  _globals['_DELETECREDENTIALREQUEST']._serialized_start=1122
+  _globals['_DELETECREDENTIALREQUEST']._serialized_end=1175
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_start=1177
+  _globals['_DELETECREDENTIALRESPONSE']._serialized_end=1203
+  _globals['_RESOLVECREDENTIALREQUEST']._serialized_start=1205
+  _globals['_RESOLVECREDENTIALREQUEST']._serialized_end=1272
+  _globals['_RESOLVECREDENTIALRESPONSE']._serialized_start=1274
+  _globals['_RESOLVECREDENTIALRESPONSE']._serialized_end=1389
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=1392
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=1692
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=1694
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=1798
+  _globals['_REWRAPCREDENTIALSREQUEST']._serialized_start=1800
+  _globals['_REWRAPCREDENTIALSREQUEST']._serialized_end=1846
+  _globals['_REWRAPCREDENTIALSRESPONSE']._serialized_start=1848
+  _globals['_REWRAPCREDENTIALSRESPONSE']._serialized_end=1952
+  _globals['_GETKEYRINGSTATUSREQUEST']._serialized_start=1954
+  _globals['_GETKEYRINGSTATUSREQUEST']._serialized_end=1979
+  _globals['_GETKEYRINGSTATUSRESPONSE']._serialized_start=1982
+  _globals['_GETKEYRINGSTATUSRESPONSE']._serialized_end=2205
+  _globals['_GETKEYRINGSTATUSRESPONSE_VERSIONSBYKEYIDENTRY']._serialized_start=2151
+  _globals['_GETKEYRINGSTATUSRESPONSE_VERSIONSBYKEYIDENTRY']._serialized_end=2205
+  _globals['_CREDENTIALSSERVICE']._serialized_start=2208
+  _globals['_CREDENTIALSSERVICE']._serialized_end=3465
 # @@protoc_insertion_point(module_scope)

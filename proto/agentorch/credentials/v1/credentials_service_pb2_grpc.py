@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from agentorch.credentials.v1 import credentials_service_pb2 as agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -27,8 +28,10 @@ if _version_not_supported:
 class CredentialsServiceStub:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    The RPCs are added with the vault implementation; until then the service answers health checks and
-    reflection only.
+    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
+    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
+    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
+    organization; another organization's credential is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -37,18 +40,193 @@ class CredentialsServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateCredential = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/CreateCredential',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialResponse.FromString,
+                _registered_method=True)
+        self.GetCredential = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/GetCredential',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialResponse.FromString,
+                _registered_method=True)
+        self.ListCredentials = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/ListCredentials',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsResponse.FromString,
+                _registered_method=True)
+        self.UpdateCredential = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/UpdateCredential',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialResponse.FromString,
+                _registered_method=True)
+        self.RotateCredentialValue = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/RotateCredentialValue',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueResponse.FromString,
+                _registered_method=True)
+        self.DeleteCredential = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/DeleteCredential',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialResponse.FromString,
+                _registered_method=True)
+        self.ResolveCredential = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/ResolveCredential',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/ListAuditEvents',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.RewrapCredentials = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/RewrapCredentials',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsResponse.FromString,
+                _registered_method=True)
+        self.GetKeyRingStatus = channel.unary_unary(
+                '/agentorch.credentials.v1.CredentialsService/GetKeyRingStatus',
+                request_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusRequest.SerializeToString,
+                response_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusResponse.FromString,
+                _registered_method=True)
 
 
 class CredentialsServiceServicer:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    The RPCs are added with the vault implementation; until then the service answers health checks and
-    reflection only.
+    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
+    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
+    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
+    organization; another organization's credential is NOT_FOUND.
     """
+
+    def CreateCredential(self, request, context):
+        """Stores a new credential (admin). ALREADY_EXISTS when the alias is taken in the organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCredential(self, request, context):
+        """Returns a credential's metadata (viewer). Never the value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCredentials(self, request, context):
+        """Lists the credentials of an organization by alias (viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCredential(self, request, context):
+        """Changes description, provider, type, labels or retained_versions (admin; update_mask; etag).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateCredentialValue(self, request, context):
+        """Stores a new value as a new version (admin); versions beyond retained_versions are crypto-shredded.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCredential(self, request, context):
+        """Deletes a credential (admin): every wrapped data key is destroyed, so no copy of the ciphertext can ever be
+        decrypted again. The audit log keeps its history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveCredential(self, request, context):
+        """Internal: returns the plaintext value for a run's step. PERMISSION_DENIED unless the caller is a resolver
+        service identity; FAILED_PRECONDITION when the value cannot be decrypted (tampered data, unknown key id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """Lists audit events of an organization, oldest first (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RewrapCredentials(self, request, context):
+        """Re-wraps data keys that are not wrapped under the active key-ring key (platform admin). Online, idempotent
+        and resumable: each call processes up to batch_size versions and reports what remains.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetKeyRingStatus(self, request, context):
+        """Reports the key ring: the active key id and how many value versions each key wraps (platform admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_CredentialsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCredential,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialResponse.SerializeToString,
+            ),
+            'GetCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCredential,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialResponse.SerializeToString,
+            ),
+            'ListCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCredentials,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsResponse.SerializeToString,
+            ),
+            'UpdateCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCredential,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialResponse.SerializeToString,
+            ),
+            'RotateCredentialValue': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateCredentialValue,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueResponse.SerializeToString,
+            ),
+            'DeleteCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCredential,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialResponse.SerializeToString,
+            ),
+            'ResolveCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveCredential,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'RewrapCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.RewrapCredentials,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsResponse.SerializeToString,
+            ),
+            'GetKeyRingStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetKeyRingStatus,
+                    request_deserializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusRequest.FromString,
+                    response_serializer=agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentorch.credentials.v1.CredentialsService', rpc_method_handlers)
@@ -60,6 +238,278 @@ def add_CredentialsServiceServicer_to_server(servicer, server):
 class CredentialsService:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    The RPCs are added with the vault implementation; until then the service answers health checks and
-    reflection only.
+    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
+    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
+    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
+    organization; another organization's credential is NOT_FOUND.
     """
+
+    @staticmethod
+    def CreateCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/CreateCredential',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.CreateCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/GetCredential',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/ListCredentials',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/UpdateCredential',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.UpdateCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateCredentialValue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/RotateCredentialValue',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RotateCredentialValueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/DeleteCredential',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.DeleteCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/ResolveCredential',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ResolveCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/ListAuditEvents',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RewrapCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/RewrapCredentials',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.RewrapCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetKeyRingStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.credentials.v1.CredentialsService/GetKeyRingStatus',
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusRequest.SerializeToString,
+            agentorch_dot_credentials_dot_v1_dot_credentials__service__pb2.GetKeyRingStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,358 @@
+"""Vault use cases. Every action is audited: allowed ones in the same transaction as the change, denied or
+failed ones in a transaction of their own, so the audit trail survives the error."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.common import authz, context, pagination
+from services.common.context import Principal
+from services.common.db import utcnow
+from services.common.errors import EtagMismatch, FieldViolation, PermissionDenied, ServiceError, ValidationFailed
+from services.common.fieldmask import check_update_mask
+from services.credentials.config import VaultSettings
+from services.credentials.domain.credential import (
+    MUTABLE_FIELDS,
+    AuditAction,
+    AuditEvent,
+    AuditOutcome,
+    Credential,
+    CredentialMetadata,
+    CredentialName,
+    CredentialType,
+    SecretValue,
+    alias_violation,
+    metadata_violations,
+    parse_parent,
+    value_violations,
+)
+from services.credentials.domain.crypto import Binding, MissingKey, OpenFailed, VaultKeyRing
+from services.credentials.domain.errors import CredentialNotFound, DecryptionFailed, KeyNotInRing, NotAResolver
+from services.credentials.store.audit import AuditQuery
+from services.credentials.store.uow import VaultUnitOfWork
+
+MAX_REF_LENGTH = 300
+DEFAULT_REWRAP_BATCH = 100
+MAX_REWRAP_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Resolved:
+    value: SecretValue
+    version: int
+    type: CredentialType
+
+
+@dataclass(frozen=True)
+class RewrapReport:
+    active_key_id: str
+    rewrapped: int
+    remaining: int
+    failed: int
+
+
+def parse_name(name: str, field: str = "name") -> CredentialName:
+    parsed = CredentialName.parse(name, field)
+    if isinstance(parsed, FieldViolation):
+        raise ValidationFailed([parsed])
+    return parsed
+
+
+def parse_org(parent: str) -> str:
+    org = parse_parent(parent)
+    if isinstance(org, FieldViolation):
+        raise ValidationFailed([org])
+    return org
+
+
+class VaultService:
+    def __init__(self, uow_factory: Callable[[], VaultUnitOfWork], keys: VaultKeyRing, settings: VaultSettings) -> None:
+        self._uow = uow_factory
+        self._keys = keys
+        self._settings = settings
+
+    # --- admin API --------------------------------------------------------------------------------------------------
+
+    async def create(self, parent: str, alias: str, metadata: CredentialMetadata, value: SecretValue) -> Credential:
+        principal = authz.require_principal()
+        violations: list[FieldViolation] = []
+        org = parse_parent(parent)
+        if isinstance(org, FieldViolation):
+            violations.append(org)
+        if (v := alias_violation(alias)) is not None:
+            violations.append(v)
+        violations += metadata_violations(metadata)
+        violations += value_violations(value.reveal())
+        if violations:
+            raise ValidationFailed(violations)
+        assert isinstance(org, str)
+        name = CredentialName(org, alias)
+        self._authorize(principal, name, "admin")
+        now = utcnow()
+        sealed = self._keys.seal(value.reveal().encode(), Binding(org, alias, 1))
+        credential = Credential(
+            name=name,
+            metadata=metadata,
+            version=1,
+            key_id=sealed.key_id,
+            algorithm=sealed.algorithm,
+            wrapped_at=now,
+            created_at=now,
+            updated_at=now,
+            rotated_at=now,
+            created_by=principal.subject,
+            updated_by=principal.subject,
+            revision=1,
+        )
+        async with self._uow() as uow:
+            await uow.credentials.add(credential, sealed)
+            await uow.audit.append(self._event(principal, name, 1, AuditAction.CREATE, AuditOutcome.ALLOWED))
+            await uow.commit()
+        return credential
+
+    async def get(self, name: str) -> Credential:
+        principal = authz.require_principal()
+        parsed = parse_name(name)
+        self._authorize(principal, parsed, "viewer")
+        async with self._uow() as uow:
+            return (await self._load(uow, parsed))[1]
+
+    async def list_page(self, parent: str, page_size: int, page_token: str) -> tuple[list[Credential], str]:
+        principal = authz.require_principal()
+        org = parse_org(parent)
+        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        page = pagination.page_request(page_size, page_token, "credentials", org)
+        async with self._uow() as uow:
+            rows = await uow.credentials.list_page(
+                org, after_alias=page.after[0] if page.after else None, limit=page.size + 1
+            )
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return rows, pagination.next_page_token(page, (rows[-1].name.alias,) if more and rows else None)
+
+    async def update(self, name: str, changes: CredentialMetadata, paths: Sequence[str], etag: str) -> Credential:
+        principal = authz.require_principal()
+        parsed = parse_name(name, "credential.name")
+        fields = check_update_mask(paths, MUTABLE_FIELDS)
+        self._authorize(principal, parsed, "admin")
+        async with self._uow() as uow:
+            row_id, current = await self._load(uow, parsed, for_update=True)
+            _check_etag(current, etag)
+            metadata = dataclasses.replace(current.metadata, **{f: getattr(changes, f) for f in fields})
+            violations = metadata_violations(metadata)
+            if violations:
+                raise ValidationFailed(violations)
+            if metadata == current.metadata:
+                return current
+            now = utcnow()
+            updated = dataclasses.replace(
+                current, metadata=metadata, revision=current.revision + 1, updated_at=now, updated_by=principal.subject
+            )
+            await uow.credentials.save(row_id, updated, expected_revision=current.revision)
+            if metadata.retained_versions < current.metadata.retained_versions:
+                await uow.credentials.destroy_versions_before(row_id, current.version - metadata.retained_versions)
+            event = self._event(principal, parsed, current.version, AuditAction.UPDATE, AuditOutcome.ALLOWED)
+            await uow.audit.append(dataclasses.replace(event, reason=f"changed {', '.join(fields)}"))
+            await uow.commit()
+        return updated
+
+    async def rotate(self, name: str, value: SecretValue, etag: str) -> Credential:
+        principal = authz.require_principal()
+        parsed = parse_name(name)
+        violations = value_violations(value.reveal())
+        if violations:
+            raise ValidationFailed(violations)
+        self._authorize(principal, parsed, "admin")
+        async with self._uow() as uow:
+            row_id, current = await self._load(uow, parsed, for_update=True)
+            _check_etag(current, etag)
+            version = current.version + 1
+            sealed = self._keys.seal(value.reveal().encode(), Binding(parsed.organization_slug, parsed.alias, version))
+            now = utcnow()
+            rotated = dataclasses.replace(
+                current,
+                version=version,
+                key_id=sealed.key_id,
+                algorithm=sealed.algorithm,
+                wrapped_at=now,
+                rotated_at=now,
+                updated_at=now,
+                updated_by=principal.subject,
+                revision=current.revision + 1,
+            )
+            await uow.credentials.add_version(row_id, version, sealed, now)
+            await uow.credentials.save(row_id, rotated, expected_revision=current.revision)
+            await uow.credentials.destroy_versions_before(row_id, version - current.metadata.retained_versions)
+            await uow.audit.append(self._event(principal, parsed, version, AuditAction.ROTATE, AuditOutcome.ALLOWED))
+            await uow.commit()
+        return rotated
+
+    async def delete(self, name: str, etag: str) -> None:
+        principal = authz.require_principal()
+        parsed = parse_name(name)
+        self._authorize(principal, parsed, "admin")
+        async with self._uow() as uow:
+            row_id, current = await self._load(uow, parsed, for_update=True)
+            _check_etag(current, etag)
+            await uow.credentials.delete(row_id)
+            event = self._event(principal, parsed, current.version, AuditAction.DELETE, AuditOutcome.ALLOWED)
+            await uow.audit.append(dataclasses.replace(event, reason="every wrapped data key destroyed"))
+            await uow.commit()
+
+    async def list_audit(self, query: AuditQuery, page_size: int, page_token: str) -> tuple[list[AuditEvent], str]:
+        principal = authz.require_principal()
+        org = query.organization_slug
+        authz.authorize(principal, org, "admin", hidden=lambda: PermissionDenied("not a member of this organization"))
+        fingerprint = [org, query.alias, str(query.action), str(query.outcome), str(query.start), str(query.end)]
+        page = pagination.page_request(page_size, page_token, "audit", *fingerprint)
+        after: int | None = None
+        if page.after:
+            if not page.after[0].isdigit():
+                raise ValidationFailed.single("page_token", "is not a token this service issued")
+            after = int(page.after[0])
+        async with self._uow() as uow:
+            rows = await uow.audit.list_page(query, after=after, limit=page.size + 1)
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        return rows, pagination.next_page_token(page, (str(rows[-1].sequence),) if more and rows else None)
+
+    # --- internal ---------------------------------------------------------------------------------------------------
+
+    async def resolve(self, name: str, run: str, step: str) -> Resolved:
+        principal = authz.require_principal()
+        parsed = parse_name(name)
+        violations = [
+            FieldViolation(f, f"is required and at most {MAX_REF_LENGTH} printable characters")
+            for f, value in (("run", run), ("step", step))
+            if not value or len(value) > MAX_REF_LENGTH or not value.isprintable()
+        ]
+        if violations:
+            raise ValidationFailed(violations)
+        audit = self._event(principal, parsed, 0, AuditAction.RESOLVE, AuditOutcome.ALLOWED, run=run, step=step)
+        if not self._is_resolver(principal, parsed):
+            await self._audit_only(dataclasses.replace(audit, outcome=AuditOutcome.DENIED, reason="not a resolver"))
+            raise NotAResolver()
+        async with self._uow() as uow:
+            found = await uow.credentials.get(parsed, for_update=True)
+            failure: ServiceError | None = None
+            if found is None:
+                failure = CredentialNotFound(str(parsed))
+            else:
+                row_id, credential = found
+                audit = dataclasses.replace(audit, version=credential.version)
+                sealed = await uow.credentials.sealed(row_id, credential.version)
+                binding = Binding(parsed.organization_slug, parsed.alias, credential.version)
+                try:
+                    if sealed is None:
+                        raise OpenFailed
+                    plaintext = self._keys.open(sealed, binding)
+                except MissingKey as exc:
+                    failure = KeyNotInRing(exc.key_id, str(parsed))
+                except OpenFailed:
+                    failure = DecryptionFailed(str(parsed), credential.version)
+            if failure is not None:
+                await uow.audit.append(dataclasses.replace(audit, outcome=AuditOutcome.FAILED, reason=failure.message))
+                await uow.commit()
+                raise failure
+            await uow.credentials.touch(row_id, utcnow())
+            await uow.audit.append(audit)
+            await uow.commit()
+        return Resolved(SecretValue(plaintext.decode()), credential.version, credential.metadata.type)
+
+    async def rewrap(self, batch_size: int) -> RewrapReport:
+        principal = authz.require_principal()
+        if not 0 <= batch_size <= MAX_REWRAP_BATCH:
+            raise ValidationFailed.single(
+                "batch_size", f"must be between 0 (default {DEFAULT_REWRAP_BATCH}) and {MAX_REWRAP_BATCH}"
+            )
+        self._require_platform_admin(principal)
+        active, known = self._keys.active_key_id, self._keys.key_ids
+        rewrapped = 0
+        async with self._uow() as uow:
+            batch = await uow.credentials.wrapped_with_other_keys(
+                active, known, limit=batch_size or DEFAULT_REWRAP_BATCH
+            )
+            now = utcnow()
+            for stored in batch:
+                binding = Binding(stored.name.organization_slug, stored.name.alias, stored.version)
+                event = self._event(principal, stored.name, stored.version, AuditAction.REWRAP, AuditOutcome.ALLOWED)
+                try:
+                    sealed = self._keys.rewrap(stored.sealed, binding)
+                except OpenFailed:
+                    reason = f"data key wrapped with {stored.sealed.key_id!r} failed authentication"
+                    await uow.audit.append(dataclasses.replace(event, outcome=AuditOutcome.FAILED, reason=reason))
+                    continue
+                if await uow.credentials.replace_wrap(stored, sealed, now):
+                    rewrapped += 1
+                    reason = f"{stored.sealed.key_id} -> {sealed.key_id}"
+                    await uow.audit.append(dataclasses.replace(event, reason=reason))
+            await uow.commit()
+        async with self._uow() as uow:
+            counts = await uow.credentials.count_by_key_id()
+        remaining = sum(n for key_id, n in counts.items() if key_id != active and key_id in known)
+        failed = sum(n for key_id, n in counts.items() if key_id not in known)
+        return RewrapReport(active, rewrapped, remaining, failed)
+
+    async def key_ring_status(self) -> tuple[str, list[str], dict[str, int]]:
+        self._require_platform_admin(authz.require_principal())
+        async with self._uow() as uow:
+            counts = await uow.credentials.count_by_key_id()
+        return self._keys.active_key_id, self._keys.key_ids, counts
+
+    # --- helpers ----------------------------------------------------------------------------------------------------
+
+    def _authorize(self, principal: Principal, name: CredentialName, role: str) -> None:
+        authz.authorize(principal, name.organization_slug, role, hidden=lambda: CredentialNotFound(str(name)))
+
+    def _is_resolver(self, principal: Principal, name: CredentialName) -> bool:
+        if principal.kind != "service" or principal.subject not in self._settings.resolvers:
+            return False
+        if self._settings.resolver_key_ids and principal.signed_by not in self._settings.resolver_key_ids:
+            return False
+        return not principal.organization_slug or principal.organization_slug == name.organization_slug
+
+    def _require_platform_admin(self, principal: Principal) -> None:
+        if not authz.is_platform(principal) or not authz.has_role(principal, "admin"):
+            raise PermissionDenied("this call needs a platform admin principal")
+
+    async def _load(
+        self, uow: VaultUnitOfWork, name: CredentialName, *, for_update: bool = False
+    ) -> tuple[str, Credential]:
+        found = await uow.credentials.get(name, for_update=for_update)
+        if found is None:
+            raise CredentialNotFound(str(name))
+        return found
+
+    async def _audit_only(self, event: AuditEvent) -> None:
+        async with self._uow() as uow:
+            await uow.audit.append(event)
+            await uow.commit()
+
+    def _event(
+        self,
+        principal: Principal,
+        name: CredentialName,
+        version: int,
+        action: AuditAction,
+        outcome: AuditOutcome,
+        **extra: Any,
+    ) -> AuditEvent:
+        return AuditEvent(
+            organization_slug=name.organization_slug,
+            alias=name.alias,
+            version=version,
+            action=action,
+            outcome=outcome,
+            actor=principal.subject,
+            request_id=context.current().request_id,
+            at=utcnow(),
+            **extra,
+        )
+
+
+def _check_etag(credential: Credential, etag: str) -> None:
+    if etag and etag != credential.etag:
+        raise EtagMismatch(f"credential {credential.name} has changed since it was read; re-read it and retry")
