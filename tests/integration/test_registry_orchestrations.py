@@ -17,6 +17,7 @@ from services.registry.bootstrap import spec
 from services.registry.config import RegistrySettings
 from tests.support.principals import AUTH, as_platform
 from tests.support.registry import (
+    TEMPLATES,
     create_agent,
     create_orchestration,
     definition,
@@ -443,3 +444,30 @@ async def test_delete_is_soft_and_blocks_changes(stub: Stub, org: str) -> None:
 async def test_malformed_requests_name_the_field(stub: Stub, method: str, request_message: object, field: str) -> None:
     error = await expect_error(getattr(stub, method)(request_message), grpc.StatusCode.INVALID_ARGUMENT)
     assert field in bad_request_fields(error)
+
+
+async def test_validate_definition_saves_nothing_and_lists_violations(stub: Stub, org: str) -> None:
+    reply = await stub.ValidateOrchestrationDefinition(
+        pb.ValidateOrchestrationDefinitionRequest(
+            parent=f"organizations/{org}", definition=version_message().definition, prompt_templates=TEMPLATES
+        )
+    )
+    assert [p.name for p in reply.parameters] == ["topic", "depth"]
+    assert list(reply.referenced_agents) == ["helper"]
+    broken = definition()
+    broken["phases"][0]["steps"][0]["kind"] = "teleport"
+    error = await expect_error(
+        stub.ValidateOrchestrationDefinition(
+            pb.ValidateOrchestrationDefinitionRequest(
+                parent=f"organizations/{org}", definition=version_message(broken).definition
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert "definition.phases[0].steps[0].kind" in bad_request_fields(error)
+    error = await expect_error(
+        stub.ValidateOrchestrationDefinition(pb.ValidateOrchestrationDefinitionRequest(parent="nope")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_request_fields(error) == {"parent"}
+    assert await listed(stub, org) == []

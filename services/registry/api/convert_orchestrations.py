@@ -83,7 +83,7 @@ def version_message(version: OrchestrationVersion) -> opb.OrchestrationVersion:
         copied_from=version.copied_from,
         digest=version.digest,
         create_time=timestamp(version.created_at),
-        parameters=[_parameter(p) for p in content.definition.get("parameters", []) if isinstance(p, dict)],
+        parameters=parameter_messages(content.definition),
     )
 
 
@@ -94,6 +94,11 @@ def change_message(change: Change) -> opb.VersionChange:
     if change.kind is not ChangeKind.REMOVED:
         message.new_value.CopyFrom(_value(change.new))
     return message
+
+
+def parameter_messages(definition: dict[str, Any]) -> list[opb.ParameterSpec]:
+    """The parameters a (validated) definition declares."""
+    return [_parameter(p) for p in definition.get("parameters") or [] if isinstance(p, dict)]
 
 
 def _parameter(declared: dict[str, Any]) -> opb.ParameterSpec:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from grpc.aio import ServicerContext
 
+from agentorch.registry.v1 import orchestration_pb2 as opb
 from agentorch.registry.v1 import registry_service_pb2 as pb
 from services.registry.api.convert_orchestrations import (
     change_message,
     orchestration_message,
+    parameter_messages,
     status_from_pb,
     version_content,
     version_message,
@@ -122,3 +124,14 @@ class OrchestrationsApi:
     ) -> pb.DeleteOrchestrationResponse:
         deleted = await self._orchestrations.delete(request.name, request.etag)
         return pb.DeleteOrchestrationResponse(orchestration=orchestration_message(deleted))
+
+    async def ValidateOrchestrationDefinition(
+        self, request: pb.ValidateOrchestrationDefinitionRequest, context: ServicerContext
+    ) -> pb.ValidateOrchestrationDefinitionResponse:
+        content = version_content(
+            opb.OrchestrationVersion(definition=request.definition, prompt_templates=request.prompt_templates)
+        )
+        definition = await self._orchestrations.validate(request.parent, content)
+        return pb.ValidateOrchestrationDefinitionResponse(
+            parameters=parameter_messages(content.definition), referenced_agents=list(definition.referenced_agents())
+        )

@@ -14,9 +14,9 @@ from typing import Any
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, FieldViolation, ValidationFailed
+from services.common.errors import EtagMismatch, FieldViolation, PermissionDenied, ValidationFailed
 from services.common.fieldmask import check_update_mask
-from services.registry.domain.definition import validate_definition
+from services.registry.domain.definition import Definition, validate_definition
 from services.registry.domain.errors import (
     AgentNotFound,
     OrchestrationAlreadyExists,
@@ -103,6 +103,13 @@ def parse_org_agent(parent: str, field: str = "parent", *, allow_any: bool = Fal
         suffix = " (agents/- for every agent)" if allow_any else ""
         raise ValidationFailed.single(field, "must look like organizations/{org}/agents/{agent}" + suffix)
     return AgentName(parts[1], parts[3])
+
+
+def parse_org(parent: str, field: str = "parent") -> str:
+    parts = parent.split("/")
+    if len(parts) == 2 and parts[0] == "organizations" and SLUG_RE.match(parts[1]):
+        return parts[1]
+    raise ValidationFailed.single(field, "must look like organizations/{org}")
 
 
 def authorize(principal: Principal, name: OrchestrationName, role: str) -> None:
@@ -432,6 +439,13 @@ class OrchestrationService:
             now = utcnow()
             changed = dataclasses.replace(current, status=OrchestrationStatus.ARCHIVED, deleted_at=now)
             return await self._store(uow, row_id, current, changed, principal)
+
+    async def validate(self, parent: str, content: VersionContent) -> Definition:
+        """Validate a definition as a save would, without saving; for ad hoc launches."""
+        principal = authz.require_principal()
+        org = parse_org(parent)
+        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        return validate_definition(content.definition, content.prompt_templates)
 
     # --- helpers --------------------------------------------------------------------------------------------------
 

@@ -299,6 +299,24 @@ class DeleteOrchestrationResponse(_message.Message):
     orchestration: _orchestration_pb2.Orchestration
     def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ...) -> None: ...
 
+class ValidateOrchestrationDefinitionRequest(_message.Message):
+    __slots__ = ("parent", "definition", "prompt_templates")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    definition: _struct_pb2.Struct
+    prompt_templates: _containers.RepeatedCompositeFieldContainer[_orchestration_pb2.PromptTemplate]
+    def __init__(self, parent: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_templates: _Optional[_Iterable[_Union[_orchestration_pb2.PromptTemplate, _Mapping]]] = ...) -> None: ...
+
+class ValidateOrchestrationDefinitionResponse(_message.Message):
+    __slots__ = ("parameters", "referenced_agents")
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCED_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    parameters: _containers.RepeatedCompositeFieldContainer[_orchestration_pb2.ParameterSpec]
+    referenced_agents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, parameters: _Optional[_Iterable[_Union[_orchestration_pb2.ParameterSpec, _Mapping]]] = ..., referenced_agents: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class CreatePlanRequest(_message.Message):
     __slots__ = ("parent", "plan")
     PARENT_FIELD_NUMBER: _ClassVar[int]

@@ -130,6 +130,11 @@ class RegistryServiceStub:
                 request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.SerializeToString,
                 response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.FromString,
                 _registered_method=True)
+        self.ValidateOrchestrationDefinition = channel.unary_unary(
+                '/agentorch.registry.v1.RegistryService/ValidateOrchestrationDefinition',
+                request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionRequest.SerializeToString,
+                response_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionResponse.FromString,
+                _registered_method=True)
         self.CreatePlan = channel.unary_unary(
                 '/agentorch.registry.v1.RegistryService/CreatePlan',
                 request_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.CreatePlanRequest.SerializeToString,
@@ -305,6 +310,14 @@ class RegistryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateOrchestrationDefinition(self, request, context):
+        """Validates a definition without saving anything (viewer); the runs service uses it for ad hoc launches.
+        INVALID_ARGUMENT lists every violation, at `definition...` and `prompt_templates[i]...` paths.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreatePlan(self, request, context):
         """Records a plan from conversation planning. Older drafts of the same conversation become superseded.
         """
@@ -447,6 +460,11 @@ def add_RegistryServiceServicer_to_server(servicer, server):
                     servicer.DeleteOrchestration,
                     request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.FromString,
                     response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.SerializeToString,
+            ),
+            'ValidateOrchestrationDefinition': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateOrchestrationDefinition,
+                    request_deserializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionRequest.FromString,
+                    response_serializer=agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionResponse.SerializeToString,
             ),
             'CreatePlan': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePlan,
@@ -976,6 +994,33 @@ class RegistryService:
             '/agentorch.registry.v1.RegistryService/DeleteOrchestration',
             agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationRequest.SerializeToString,
             agentorch_dot_registry_dot_v1_dot_registry__service__pb2.DeleteOrchestrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateOrchestrationDefinition(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.registry.v1.RegistryService/ValidateOrchestrationDefinition',
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionRequest.SerializeToString,
+            agentorch_dot_registry_dot_v1_dot_registry__service__pb2.ValidateOrchestrationDefinitionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,15 +22,76 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from agentorch.runs.v1 import run_pb2 as agentorch_dot_runs_dot_v1_dot_run__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$agentorch/runs/v1/runs_service.proto\x12\x11\x61gentorch.runs.v12\r\n\x0bRunsServiceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$agentorch/runs/v1/runs_service.proto\x12\x11\x61gentorch.runs.v1\x1a\x1b\x61gentorch/runs/v1/run.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x01\n\x0f\x41\x64HocDefinition\x12+\n\ndefinition\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12@\n\x10prompt_templates\x18\x02 \x03(\x0b\x32&.agentorch.runs.v1.AdHocPromptTemplate\"5\n\x13\x41\x64HocPromptTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\"\x99\x02\n\x10\x43reateRunRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x17\n\rorchestration\x18\x02 \x01(\tH\x00\x12\x0e\n\x04plan\x18\x03 \x01(\tH\x00\x12\x34\n\x06\x61\x64_hoc\x18\x04 \x01(\x0b\x32\".agentorch.runs.v1.AdHocDefinitionH\x00\x12\x1d\n\x15orchestration_version\x18\x05 \x01(\x03\x12.\n\rprompt_inputs\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x08 \x01(\tB\x08\n\x06source\"8\n\x11\x43reateRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\"\x1d\n\rGetRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"5\n\x0eGetRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\"\x9f\x02\n\x0fListRunsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12,\n\x06status\x18\x04 \x01(\x0e\x32\x1c.agentorch.runs.v1.RunStatus\x12\x15\n\rorchestration\x18\x05 \x01(\t\x12\x32\n\x0borigin_type\x18\x06 \x01(\x0e\x32\x1d.agentorch.runs.v1.OriginType\x12.\n\nstart_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"Q\n\x10ListRunsResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.agentorch.runs.v1.Run\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"O\n\x14ListRunEventsRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"V\n\x15ListRunEventsResponse\x12+\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1b.agentorch.runs.v1.RunEvent\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"7\n\x0fWatchRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x16\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x03\"{\n\x10WatchRunResponse\x12,\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x1b.agentorch.runs.v1.RunEventH\x00\x12\x31\n\theartbeat\x18\x02 \x01(\x0b\x32\x1c.agentorch.runs.v1.HeartbeatH\x00\x42\x06\n\x04item\"L\n\tHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"R\n\x10WatchRunsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12.\n\x08statuses\x18\x02 \x03(\x0e\x32\x1c.agentorch.runs.v1.RunStatus\"u\n\x11WatchRunsResponse\x12%\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.RunH\x00\x12\x31\n\theartbeat\x18\x02 \x01(\x0b\x32\x1c.agentorch.runs.v1.HeartbeatH\x00\x42\x06\n\x04item\"0\n\x10\x43\x61ncelRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"8\n\x11\x43\x61ncelRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\"\x1f\n\x0fPauseRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"7\n\x10PauseRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\" \n\x10ResumeRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"8\n\x11ResumeRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\"2\n\x0fRetryRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tfrom_step\x18\x02 \x01(\t\"7\n\x10RetryRunResponse\x12#\n\x03run\x18\x01 \x01(\x0b\x32\x16.agentorch.runs.v1.Run\"$\n\x14GetCheckpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"J\n\x15GetCheckpointResponse\x12\x31\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1d.agentorch.runs.v1.Checkpoint\"\xb5\x01\n\x16ListCheckpointsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x33\n\x06status\x18\x04 \x01(\x0e\x32#.agentorch.runs.v1.CheckpointStatus\x12\x10\n\x08\x61ssignee\x18\x05 \x01(\t\x12\x0c\n\x04role\x18\x06 \x01(\t\x12\x0f\n\x07overdue\x18\x07 \x01(\x08\"f\n\x17ListCheckpointsResponse\x12\x32\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x1d.agentorch.runs.v1.Checkpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x91\x01\n\x17\x44\x65\x63ideCheckpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12-\n\x08\x64\x65\x63ision\x18\x02 \x01(\x0e\x32\x1b.agentorch.runs.v1.Decision\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12(\n\x07payload\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"r\n\x18\x44\x65\x63ideCheckpointResponse\x12\x31\n\ncheckpoint\x18\x01 \x01(\x0b\x32\x1d.agentorch.runs.v1.Checkpoint\x12#\n\x03run\x18\x02 \x01(\x0b\x32\x16.agentorch.runs.v1.Run2\xb3\t\n\x0bRunsService\x12V\n\tCreateRun\x12#.agentorch.runs.v1.CreateRunRequest\x1a$.agentorch.runs.v1.CreateRunResponse\x12M\n\x06GetRun\x12 .agentorch.runs.v1.GetRunRequest\x1a!.agentorch.runs.v1.GetRunResponse\x12S\n\x08ListRuns\x12\".agentorch.runs.v1.ListRunsRequest\x1a#.agentorch.runs.v1.ListRunsResponse\x12\x62\n\rListRunEvents\x12\'.agentorch.runs.v1.ListRunEventsRequest\x1a(.agentorch.runs.v1.ListRunEventsResponse\x12U\n\x08WatchRun\x12\".agentorch.runs.v1.WatchRunRequest\x1a#.agentorch.runs.v1.WatchRunResponse0\x01\x12X\n\tWatchRuns\x12#.agentorch.runs.v1.WatchRunsRequest\x1a$.agentorch.runs.v1.WatchRunsResponse0\x01\x12V\n\tCancelRun\x12#.agentorch.runs.v1.CancelRunRequest\x1a$.agentorch.runs.v1.CancelRunResponse\x12S\n\x08PauseRun\x12\".agentorch.runs.v1.PauseRunRequest\x1a#.agentorch.runs.v1.PauseRunResponse\x12V\n\tResumeRun\x12#.agentorch.runs.v1.ResumeRunRequest\x1a$.agentorch.runs.v1.ResumeRunResponse\x12S\n\x08RetryRun\x12\".agentorch.runs.v1.RetryRunRequest\x1a#.agentorch.runs.v1.RetryRunResponse\x12\x62\n\rGetCheckpoint\x12\'.agentorch.runs.v1.GetCheckpointRequest\x1a(.agentorch.runs.v1.GetCheckpointResponse\x12h\n\x0fListCheckpoints\x12).agentorch.runs.v1.ListCheckpointsRequest\x1a*.agentorch.runs.v1.ListCheckpointsResponse\x12k\n\x10\x44\x65\x63ideCheckpoint\x12*.agentorch.runs.v1.DecideCheckpointRequest\x1a+.agentorch.runs.v1.DecideCheckpointResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.runs.v1.runs_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNSSERVICE']._serialized_start=59
-  _globals['_RUNSSERVICE']._serialized_end=72
+  _globals['_ADHOCDEFINITION']._serialized_start=152
+  _globals['_ADHOCDEFINITION']._serialized_end=280
+  _globals['_ADHOCPROMPTTEMPLATE']._serialized_start=282
+  _globals['_ADHOCPROMPTTEMPLATE']._serialized_end=335
+  _globals['_CREATERUNREQUEST']._serialized_start=338
+  _globals['_CREATERUNREQUEST']._serialized_end=619
+  _globals['_CREATERUNRESPONSE']._serialized_start=621
+  _globals['_CREATERUNRESPONSE']._serialized_end=677
+  _globals['_GETRUNREQUEST']._serialized_start=679
+  _globals['_GETRUNREQUEST']._serialized_end=708
+  _globals['_GETRUNRESPONSE']._serialized_start=710
+  _globals['_GETRUNRESPONSE']._serialized_end=763
+  _globals['_LISTRUNSREQUEST']._serialized_start=766
+  _globals['_LISTRUNSREQUEST']._serialized_end=1053
+  _globals['_LISTRUNSRESPONSE']._serialized_start=1055
+  _globals['_LISTRUNSRESPONSE']._serialized_end=1136
+  _globals['_LISTRUNEVENTSREQUEST']._serialized_start=1138
+  _globals['_LISTRUNEVENTSREQUEST']._serialized_end=1217
+  _globals['_LISTRUNEVENTSRESPONSE']._serialized_start=1219
+  _globals['_LISTRUNEVENTSRESPONSE']._serialized_end=1305
+  _globals['_WATCHRUNREQUEST']._serialized_start=1307
+  _globals['_WATCHRUNREQUEST']._serialized_end=1362
+  _globals['_WATCHRUNRESPONSE']._serialized_start=1364
+  _globals['_WATCHRUNRESPONSE']._serialized_end=1487
+  _globals['_HEARTBEAT']._serialized_start=1489
+  _globals['_HEARTBEAT']._serialized_end=1565
+  _globals['_WATCHRUNSREQUEST']._serialized_start=1567
+  _globals['_WATCHRUNSREQUEST']._serialized_end=1649
+  _globals['_WATCHRUNSRESPONSE']._serialized_start=1651
+  _globals['_WATCHRUNSRESPONSE']._serialized_end=1768
+  _globals['_CANCELRUNREQUEST']._serialized_start=1770
+  _globals['_CANCELRUNREQUEST']._serialized_end=1818
+  _globals['_CANCELRUNRESPONSE']._serialized_start=1820
+  _globals['_CANCELRUNRESPONSE']._serialized_end=1876
+  _globals['_PAUSERUNREQUEST']._serialized_start=1878
+  _globals['_PAUSERUNREQUEST']._serialized_end=1909
+  _globals['_PAUSERUNRESPONSE']._serialized_start=1911
+  _globals['_PAUSERUNRESPONSE']._serialized_end=1966
+  _globals['_RESUMERUNREQUEST']._serialized_start=1968
+  _globals['_RESUMERUNREQUEST']._serialized_end=2000
+  _globals['_RESUMERUNRESPONSE']._serialized_start=2002
+  _globals['_RESUMERUNRESPONSE']._serialized_end=2058
+  _globals['_RETRYRUNREQUEST']._serialized_start=2060
+  _globals['_RETRYRUNREQUEST']._serialized_end=2110
+  _globals['_RETRYRUNRESPONSE']._serialized_start=2112
+  _globals['_RETRYRUNRESPONSE']._serialized_end=2167
+  _globals['_GETCHECKPOINTREQUEST']._serialized_start=2169
+  _globals['_GETCHECKPOINTREQUEST']._serialized_end=2205
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=2207
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=2281
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=2284
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=2465
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=2467
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=2569
+  _globals['_DECIDECHECKPOINTREQUEST']._serialized_start=2572
+  _globals['_DECIDECHECKPOINTREQUEST']._serialized_end=2717
+  _globals['_DECIDECHECKPOINTRESPONSE']._serialized_start=2719
+  _globals['_DECIDECHECKPOINTRESPONSE']._serialized_end=2833
+  _globals['_RUNSSERVICE']._serialized_start=2836
+  _globals['_RUNSSERVICE']._serialized_end=4039
 # @@protoc_insertion_point(module_scope)

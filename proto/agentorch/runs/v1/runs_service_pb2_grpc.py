@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from agentorch.runs.v1 import runs_service_pb2 as agentorch_dot_runs_dot_v1_dot_runs__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -27,8 +28,9 @@ if _version_not_supported:
 class RunsServiceStub:
     """Durable execution of orchestrations: runs, steps, human checkpoints and the run event log.
 
-    The RPCs (CreateRun, GetRun, ListRuns, WatchRun, DecideCheckpoint, ...) are added with the runs service
-    implementation; until then the service answers health checks and reflection only.
+    Every RPC is scoped to the principal's organization (another organization's run is NOT_FOUND). Reads need the
+    viewer role; launching, cancelling, pausing, resuming and retrying need operator; deciding a checkpoint needs
+    the checkpoint's role (approver by default).
     """
 
     def __init__(self, channel):
@@ -37,18 +39,244 @@ class RunsServiceStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.CreateRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/CreateRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/GetRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ListRuns',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
+        self.ListRunEvents = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ListRunEvents',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsResponse.FromString,
+                _registered_method=True)
+        self.WatchRun = channel.unary_stream(
+                '/agentorch.runs.v1.RunsService/WatchRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunResponse.FromString,
+                _registered_method=True)
+        self.WatchRuns = channel.unary_stream(
+                '/agentorch.runs.v1.RunsService/WatchRuns',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/CancelRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.PauseRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/PauseRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunResponse.FromString,
+                _registered_method=True)
+        self.ResumeRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ResumeRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunResponse.FromString,
+                _registered_method=True)
+        self.RetryRun = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/RetryRun',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunResponse.FromString,
+                _registered_method=True)
+        self.GetCheckpoint = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/GetCheckpoint',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ListCheckpoints',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
+        self.DecideCheckpoint = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/DecideCheckpoint',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class RunsServiceServicer:
     """Durable execution of orchestrations: runs, steps, human checkpoints and the run event log.
 
-    The RPCs (CreateRun, GetRun, ListRuns, WatchRun, DecideCheckpoint, ...) are added with the runs service
-    implementation; until then the service answers health checks and reflection only.
+    Every RPC is scoped to the principal's organization (another organization's run is NOT_FOUND). Reads need the
+    viewer role; launching, cancelling, pausing, resuming and retrying need operator; deciding a checkpoint needs
+    the checkpoint's role (approver by default).
     """
+
+    def CreateRun(self, request, context):
+        """Launches a run: from a saved orchestration (pinned to a version), an approved plan, or an ad hoc definition.
+        Prompt inputs are validated against the declared parameters (INVALID_ARGUMENT naming `prompt_inputs.<name>`).
+        Idempotent per request_id: the same request_id returns the run created the first time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """Returns a run with the state of every step.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """Lists runs of an organization, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRunEvents(self, request, context):
+        """Pages through a run's event log in sequence order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRun(self, request, context):
+        """Streams a run's events after a cursor: first the stored ones, then live ones, with no gap and no duplicate,
+        and heartbeats while idle. The stream ends after the run's final event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchRuns(self, request, context):
+        """Streams status changes of an organization's runs and checkpoints, for dashboards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """Cancels a run: running attempts are abandoned, open checkpoints closed. FAILED_PRECONDITION once it ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseRun(self, request, context):
+        """Stops starting new steps (running attempts finish). FAILED_PRECONDITION unless pending or running.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeRun(self, request, context):
+        """Resumes an operator-paused run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryRun(self, request, context):
+        """Re-runs a failed (or cancelled) run from a step: that step and every step after it run again with new
+        attempt numbers; earlier outputs are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCheckpoint(self, request, context):
+        """Returns one checkpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """Lists checkpoints of an organization (the approvals inbox), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideCheckpoint(self, request, context):
+        """Decides an open checkpoint, exactly once: a second or concurrent decision gets FAILED_PRECONDITION.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
 
 def add_RunsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'CreateRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'ListRunEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunEvents,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsResponse.SerializeToString,
+            ),
+            'WatchRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunResponse.SerializeToString,
+            ),
+            'WatchRuns': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRuns,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'PauseRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunResponse.SerializeToString,
+            ),
+            'ResumeRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunResponse.SerializeToString,
+            ),
+            'RetryRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryRun,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunResponse.SerializeToString,
+            ),
+            'GetCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCheckpoint,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'DecideCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideCheckpoint,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentorch.runs.v1.RunsService', rpc_method_handlers)
@@ -60,6 +288,358 @@ def add_RunsServiceServicer_to_server(servicer, server):
 class RunsService:
     """Durable execution of orchestrations: runs, steps, human checkpoints and the run event log.
 
-    The RPCs (CreateRun, GetRun, ListRuns, WatchRun, DecideCheckpoint, ...) are added with the runs service
-    implementation; until then the service answers health checks and reflection only.
+    Every RPC is scoped to the principal's organization (another organization's run is NOT_FOUND). Reads need the
+    viewer role; launching, cancelling, pausing, resuming and retrying need operator; deciding a checkpoint needs
+    the checkpoint's role (approver by default).
     """
+
+    @staticmethod
+    def CreateRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/CreateRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CreateRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/GetRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ListRuns',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ListRunEvents',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListRunEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/WatchRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/WatchRuns',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.WatchRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/CancelRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/PauseRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.PauseRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ResumeRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ResumeRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/RetryRun',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.RetryRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/GetCheckpoint',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.GetCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ListCheckpoints',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/DecideCheckpoint',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
