@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import DropSchema
@@ -48,7 +49,12 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(DropSchema(schema, cascade=True, if_exists=True))
+            found = await conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname = :s OR nspname LIKE :p"),
+                {"s": schema, "p": f"{schema}\\_%"},
+            )
+            for (name,) in found.all():  # the test's schema and its siblings (other services of the same test)
+                await conn.execute(DropSchema(name, cascade=True, if_exists=True))
     finally:
         await engine.dispose()
 

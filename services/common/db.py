@@ -52,7 +52,8 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
         # Take transaction control away from the driver so that BEGIN below is the only one issued.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=10000"):
+        # busy_timeout first: switching to WAL needs a lock another connection may hold for a moment.
+        for pragma in ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

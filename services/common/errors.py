@@ -87,6 +87,12 @@ class Unauthenticated(ServiceError):
     reason = "UNAUTHENTICATED"
 
 
+class Unavailable(ServiceError):
+    """A dependency (another service, the database) cannot be reached; retrying later may succeed."""
+
+    reason = "UNAVAILABLE"
+
+
 class ResourceExhausted(ServiceError):
     reason = "RESOURCE_EXHAUSTED"
 

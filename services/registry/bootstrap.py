@@ -11,6 +11,7 @@ from services.common.server import GrpcService, ServiceSpec
 from services.registry.api.servicer import RegistryServicer
 from services.registry.app.agents import AgentService
 from services.registry.app.orchestrations import OrchestrationService
+from services.registry.app.plans import PlanService
 from services.registry.config import RegistrySettings
 from services.registry.store.uow import RegistryUnitOfWork
 
@@ -26,7 +27,7 @@ def spec(settings: RegistrySettings) -> ServiceSpec:
         def uow() -> RegistryUnitOfWork:
             return RegistryUnitOfWork(engine)
 
-        servicer = RegistryServicer(AgentService(uow), OrchestrationService(uow))
+        servicer = RegistryServicer(AgentService(uow), OrchestrationService(uow), PlanService(uow))
         return [GrpcService(DESCRIPTOR, servicer, registry_service_pb2_grpc.add_RegistryServiceServicer_to_server)]
 
     return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

@@ -1,25 +1,78 @@
-"""Wires the runs service: database → servicer. Tests call `spec` with their settings."""
+"""Wires the runs service: database → engine (with its executor and announcer) → use cases → servicer.
+
+Tests call `spec(settings, executor=...)` to plug in a scripted agent executor.
+"""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import grpc
+
 from agentorch.runs.v1 import runs_service_pb2, runs_service_pb2_grpc
 from services.common.bootstrap import open_database
+from services.common.principals import KeyRing
 from services.common.server import GrpcService, ServiceSpec
 from services.runs.api.servicer import RunsServicer
+from services.runs.app.checkpoints import CheckpointService
+from services.runs.app.engine import Engine, EngineSettings
+from services.runs.app.executor import StepExecutor, UnconfiguredExecutor
+from services.runs.app.launch import Launcher
+from services.runs.app.notify import Broker
+from services.runs.app.pg_listener import PgAnnouncer
+from services.runs.app.runs import RunControls, RunQueries
+from services.runs.app.watch import Watcher
+from services.runs.clients.registry import RegistryClient
 from services.runs.config import RunsSettings
+from services.runs.store.uow import RunsUnitOfWork
 
 NAME = "runs"
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 DESCRIPTOR = runs_service_pb2.DESCRIPTOR.services_by_name["RunsService"]
 
 
-def spec(settings: RunsSettings) -> ServiceSpec:
+def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker_id: str | None = None) -> ServiceSpec:
     async def build(stack: AsyncExitStack) -> list[GrpcService]:
-        await open_database(stack, NAME, settings.database, MIGRATIONS)
-        servicer = RunsServicer()
+        engine_db = await open_database(stack, NAME, settings.database, MIGRATIONS)
+
+        def uow() -> RunsUnitOfWork:
+            return RunsUnitOfWork(engine_db)
+
+        keys = KeyRing.from_settings(settings.auth)
+        broker = Broker()
+        config = settings.engine
+        engine_settings = EngineSettings(
+            lease_seconds=config.lease_seconds,
+            batch_size=config.batch_size,
+            max_concurrency=config.max_concurrency,
+            idle_wait_seconds=config.idle_wait_seconds,
+        )
+        engine = Engine(uow, executor or UnconfiguredExecutor(), broker, engine_settings, worker_id=worker_id)
+        if settings.database.is_postgresql:
+            announcer = PgAnnouncer(settings.database.url.get_secret_value(), broker, engine.worker_id)
+            await announcer.start()
+            stack.push_async_callback(announcer.stop)
+            engine = Engine(
+                uow,
+                executor or UnconfiguredExecutor(),
+                broker,
+                engine_settings,
+                worker_id=engine.worker_id,
+                publish=announcer.publish,
+            )
+        registry_channel = grpc.aio.insecure_channel(settings.clients.registry)
+        stack.push_async_callback(registry_channel.close)
+        queries = RunQueries(uow)
+        servicer = RunsServicer(
+            launcher=Launcher(uow, RegistryClient(registry_channel, keys), engine),
+            queries=queries,
+            controls=RunControls(engine, queries, uow),
+            checkpoints=CheckpointService(uow, engine, queries),
+            watcher=Watcher(uow, broker, queries, heartbeat_seconds=config.heartbeat_seconds),
+        )
+        await engine.start()
+        stack.push_async_callback(engine.stop)
         return [GrpcService(DESCRIPTOR, servicer, runs_service_pb2_grpc.add_RunsServiceServicer_to_server)]
 
     return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)

@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import DatabaseSettings, ServerSettings, ServiceSettings
 
 DEFAULT_PORT = 50062
+
+
+class EngineConfig(BaseModel):
+    """How this replica executes steps."""
+
+    lease_seconds: float = Field(
+        30.0, ge=1, le=3600, description="A running step's lease; another replica takes it over after this long."
+    )
+    batch_size: int = Field(200, ge=1, le=5000, description="Due steps claimed per transaction.")
+    max_concurrency: int = Field(200, ge=1, le=10_000, description="Agent calls in flight per replica.")
+    idle_wait_seconds: float = Field(
+        5.0, gt=0, le=300, description="Longest sleep without a wake-up (safety net for lost notifications)."
+    )
+    heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="Watch streams send a heartbeat when idle this long."
+    )
+    retention_days: int = Field(
+        0, ge=0, description="Delete runs that ended more than this many days ago; 0 keeps all."
+    )
+
+
+class ClientsConfig(BaseModel):
+    """Services the runs service calls."""
+
+    registry: str = Field("127.0.0.1:50061", description="Registry target (host:port).")
+    credentials: str = Field("127.0.0.1:50063", description="Credentials target (host:port).")
 
 
 class RunsSettings(ServiceSettings):
@@ -17,3 +43,5 @@ class RunsSettings(ServiceSettings):
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings(url=SecretStr("sqlite+aiosqlite:///.agentorch/runs.db"))
     )
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    clients: ClientsConfig = Field(default_factory=ClientsConfig)

@@ -35,7 +35,7 @@ def bad_request_fields(error: grpc.aio.AioRpcError) -> set[str]:
     raise AssertionError("no BadRequest in the status details")
 
 
-class _AddMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+class _AddMetadata:
     """Adds fixed metadata (a principal token) to every call made on a channel."""
 
     def __init__(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
@@ -45,13 +45,20 @@ class _AddMetadata(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
         metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
         return details._replace(metadata=metadata)
 
+
+class _AddMetadataUnary(_AddMetadata, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
         return await continuation(self._details(details), request)
 
+
+class _AddMetadataStream(_AddMetadata, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
     async def intercept_unary_stream(self, continuation, details, request):  # type: ignore[no-untyped-def]
         return await continuation(self._details(details), request)
 
 
 def channel_as(target: str, metadata: tuple[tuple[str, str | bytes], ...]) -> grpc.aio.Channel:
-    """A channel whose every call carries `metadata` (e.g. tests.support.principals.as_member(...))."""
-    return grpc.aio.insecure_channel(target, interceptors=[_AddMetadata(metadata)])
+    """A channel whose every call carries `metadata` (e.g. tests.support.principals.as_member(...)).
+
+    grpc.aio files each interceptor under one kind only, so unary and server-streaming calls need one each.
+    """
+    return grpc.aio.insecure_channel(target, interceptors=[_AddMetadataUnary(metadata), _AddMetadataStream(metadata)])

@@ -64,3 +64,28 @@ class VersionLabelTaken(RegistryError, errors.AlreadyExists):
 class OrchestrationDeleted(RegistryError, errors.FailedPrecondition):
     def __init__(self, name: str) -> None:
         super().__init__(f"orchestration {name!r} is deleted; its history is read-only", metadata={"resource": name})
+
+
+class PlanNotFound(RegistryError, errors.NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"plan {name!r} not found", metadata={"resource": name})
+
+
+class InvalidPlan(RegistryError, errors.ValidationFailed):
+    """A plan cannot be converted into an orchestration definition (violations at `plan.<path>`)."""
+
+
+class PlanNotDraft(RegistryError, errors.FailedPrecondition):
+    def __init__(self, name: str, status: str) -> None:
+        super().__init__(
+            f"plan {name!r} is {status}; only a draft plan can be approved or rejected",
+            metadata={"resource": name, "status": status},
+        )
+
+
+class PlanNotApproved(RegistryError, errors.FailedPrecondition):
+    def __init__(self, name: str, status: str) -> None:
+        super().__init__(
+            f"plan {name!r} is {status}; only an approved plan can be saved as an orchestration",
+            metadata={"resource": name, "status": status},
+        )

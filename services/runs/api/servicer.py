@@ -1,9 +1,169 @@
-"""RunsService servicer. Its RPCs arrive with the runs implementation; health and reflection work now."""
+"""RunsService servicer: proto → use case → proto. No business logic; errors map in the shared interceptor."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+from grpc.aio import ServicerContext
+
+from agentorch.runs.v1 import runs_service_pb2 as pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
+from services.common.db import utcnow
+from services.common.errors import ValidationFailed
+from services.runs.api.convert import (
+    CHECKPOINT_STATUS_FROM,
+    DECISION_FROM,
+    ORIGIN_FROM,
+    RUN_STATUS_FROM,
+    checkpoint_message,
+    event_message,
+    run_message,
+    struct_to_dict,
+    timestamp,
+)
+from services.runs.app.checkpoints import CheckpointService
+from services.runs.app.launch import Launcher, LaunchRequest
+from services.runs.app.runs import RunControls, RunFilter, RunQueries
+from services.runs.app.watch import Heartbeat, Watcher
+from services.runs.domain.model import OriginType, RunStatus
+from services.runs.domain.names import RunName
+from services.runs.store.checkpoints import CheckpointQuery
+
+T = TypeVar("T")
+
+_SOURCE_TO_ORIGIN = {
+    "orchestration": OriginType.SAVED_ORCHESTRATION,
+    "plan": OriginType.PLAN,
+    "ad_hoc": OriginType.AD_HOC,
+}
 
 
 class RunsServicer(pb_grpc.RunsServiceServicer):
-    pass
+    def __init__(
+        self,
+        launcher: Launcher,
+        queries: RunQueries,
+        controls: RunControls,
+        checkpoints: CheckpointService,
+        watcher: Watcher,
+    ) -> None:
+        self._launcher = launcher
+        self._queries = queries
+        self._controls = controls
+        self._checkpoints = checkpoints
+        self._watcher = watcher
+
+    async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.CreateRunResponse:
+        source = request.WhichOneof("source")
+        run_id = await self._launcher.launch(
+            LaunchRequest(
+                parent=request.parent,
+                origin_type=_SOURCE_TO_ORIGIN.get(source or ""),
+                orchestration=request.orchestration,
+                orchestration_version=request.orchestration_version,
+                plan=request.plan,
+                ad_hoc_definition=request.ad_hoc.definition,
+                ad_hoc_templates=[{"name": t.name, "template": t.template} for t in request.ad_hoc.prompt_templates],
+                prompt_inputs=struct_to_dict(request.prompt_inputs),
+                metadata=struct_to_dict(request.metadata),
+                request_id=request.request_id,
+            )
+        )
+        view = await self._queries.get(str(RunName(request.parent.split("/")[-1], run_id)))
+        return pb.CreateRunResponse(run=run_message(view))
+
+    async def GetRun(self, request: pb.GetRunRequest, context: ServicerContext) -> pb.GetRunResponse:
+        return pb.GetRunResponse(run=run_message(await self._queries.get(request.name)))
+
+    async def ListRuns(self, request: pb.ListRunsRequest, context: ServicerContext) -> pb.ListRunsResponse:
+        criteria = RunFilter(
+            status=_known(RUN_STATUS_FROM, request.status, "status"),
+            orchestration=request.orchestration,
+            origin_type=_known(ORIGIN_FROM, request.origin_type, "origin_type"),
+            start=request.start_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("start_time") else None,
+            end=request.end_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("end_time") else None,
+        )
+        views, token = await self._queries.list_page(request.parent, criteria, request.page_size, request.page_token)
+        return pb.ListRunsResponse(runs=[run_message(v, with_definition=False) for v in views], next_page_token=token)
+
+    async def ListRunEvents(
+        self, request: pb.ListRunEventsRequest, context: ServicerContext
+    ) -> pb.ListRunEventsResponse:
+        events, more = await self._queries.events(request.name, request.after_sequence, request.page_size)
+        return pb.ListRunEventsResponse(events=[event_message(e) for e in events], has_more=more)
+
+    async def WatchRun(
+        self, request: pb.WatchRunRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.WatchRunResponse]:
+        async for item in self._watcher.watch_run(request.name, request.after_sequence):
+            if isinstance(item, Heartbeat):
+                yield pb.WatchRunResponse(
+                    heartbeat=pb.Heartbeat(last_sequence=item.last_sequence, time=timestamp(item.time))
+                )
+            else:
+                yield pb.WatchRunResponse(event=event_message(item))
+
+    async def WatchRuns(
+        self, request: pb.WatchRunsRequest, context: ServicerContext
+    ) -> AsyncIterator[pb.WatchRunsResponse]:
+        statuses: set[RunStatus] = set()
+        for index, status in enumerate(request.statuses):
+            known = _known(RUN_STATUS_FROM, status, f"statuses[{index}]")
+            if known is not None:
+                statuses.add(known)
+        async for item in self._watcher.watch_runs(request.parent, statuses):
+            if isinstance(item, Heartbeat):
+                yield pb.WatchRunsResponse(heartbeat=pb.Heartbeat(time=timestamp(item.time)))
+            else:
+                yield pb.WatchRunsResponse(run=run_message(item, with_definition=False))
+
+    async def CancelRun(self, request: pb.CancelRunRequest, context: ServicerContext) -> pb.CancelRunResponse:
+        return pb.CancelRunResponse(run=run_message(await self._controls.cancel(request.name, request.reason)))
+
+    async def PauseRun(self, request: pb.PauseRunRequest, context: ServicerContext) -> pb.PauseRunResponse:
+        return pb.PauseRunResponse(run=run_message(await self._controls.pause(request.name)))
+
+    async def ResumeRun(self, request: pb.ResumeRunRequest, context: ServicerContext) -> pb.ResumeRunResponse:
+        return pb.ResumeRunResponse(run=run_message(await self._controls.resume(request.name)))
+
+    async def RetryRun(self, request: pb.RetryRunRequest, context: ServicerContext) -> pb.RetryRunResponse:
+        return pb.RetryRunResponse(run=run_message(await self._controls.retry(request.name, request.from_step)))
+
+    async def GetCheckpoint(
+        self, request: pb.GetCheckpointRequest, context: ServicerContext
+    ) -> pb.GetCheckpointResponse:
+        return pb.GetCheckpointResponse(checkpoint=checkpoint_message(await self._checkpoints.get(request.name)))
+
+    async def ListCheckpoints(
+        self, request: pb.ListCheckpointsRequest, context: ServicerContext
+    ) -> pb.ListCheckpointsResponse:
+        query = CheckpointQuery(
+            organization_slug="",
+            status=_known(CHECKPOINT_STATUS_FROM, request.status, "status"),
+            assignee=request.assignee,
+            role=request.role,
+            overdue_at=utcnow() if request.overdue else None,
+        )
+        rows, token = await self._checkpoints.list_page(request.parent, query, request.page_size, request.page_token)
+        return pb.ListCheckpointsResponse(checkpoints=[checkpoint_message(r) for r in rows], next_page_token=token)
+
+    async def DecideCheckpoint(
+        self, request: pb.DecideCheckpointRequest, context: ServicerContext
+    ) -> pb.DecideCheckpointResponse:
+        decided = await self._checkpoints.decide(
+            request.name, DECISION_FROM.get(request.decision), request.comment, struct_to_dict(request.payload)
+        )
+        return pb.DecideCheckpointResponse(
+            checkpoint=checkpoint_message(decided.checkpoint), run=run_message(decided.run)
+        )
+
+
+def _known(mapping: dict[int, T], value: int, field: str) -> T | None:
+    """The domain value of an enum field; None for UNSPECIFIED; INVALID_ARGUMENT for a number out of range."""
+    if value == 0:
+        return None
+    if value not in mapping:
+        raise ValidationFailed.single(field, "is not a known value")
+    return mapping[value]

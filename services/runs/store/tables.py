@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 metadata = sa.MetaData(
     naming_convention={
@@ -10,4 +11,93 @@ metadata = sa.MetaData(
         "uq": "uq_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
     }
+)
+
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+RUN_ID = "runs.id"
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("organization_slug", sa.String(63), nullable=False),
+    sa.Column("origin_type", sa.String(32), nullable=False),
+    sa.Column("origin", sa.String(400), nullable=False),
+    sa.Column("orchestration", sa.String(300), nullable=False),
+    sa.Column("definition", JSONDocument, nullable=False),
+    sa.Column("prompt_templates", JSONDocument, nullable=False),
+    sa.Column("agents", JSONDocument, nullable=False),
+    sa.Column("prompt_inputs", JSONDocument, nullable=False),
+    sa.Column("metadata", JSONDocument, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text, nullable=False),
+    sa.Column("current_phase", sa.Integer, nullable=False),
+    # The per-run event sequence: incremented under the run's row lock, so the log has no gaps.
+    sa.Column("last_sequence", sa.BigInteger, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("organization_slug", "request_id"),
+    sa.Index("ix_runs_org_created", "organization_slug", "created_at"),
+)
+
+run_steps = sa.Table(
+    "run_steps",
+    metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey(RUN_ID, ondelete="CASCADE"), nullable=False),
+    sa.Column("step_id", sa.String(63), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("output", JSONDocument, nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    # When something must next happen to the step: a ready step's start, a running step's lease expiry, a
+    # waiting checkpoint's expiry. Workers find due work with one indexed query; NULL means nothing is due.
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("lease_owner", sa.String(128), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("checkpoint_id", sa.String(36), nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "step_id"),
+    sa.Index("ix_run_steps_due_at", "due_at"),
+)
+
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("run_id", sa.String(36), sa.ForeignKey(RUN_ID, ondelete="CASCADE"), nullable=False),
+    sa.Column("sequence", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(32), nullable=False),
+    sa.Column("step_id", sa.String(63), nullable=False),
+    sa.Column("data", JSONDocument, nullable=False),
+    sa.Column("run_status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "sequence"),
+)
+
+checkpoints = sa.Table(
+    "checkpoints",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("run_id", sa.String(36), sa.ForeignKey(RUN_ID, ondelete="CASCADE"), nullable=False),
+    sa.Column("organization_slug", sa.String(63), nullable=False),
+    sa.Column("step_id", sa.String(63), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Column("deliverables", JSONDocument, nullable=False),
+    sa.Column("assignees", JSONDocument, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("on_expiry", sa.String(16), nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("payload", JSONDocument, nullable=False),
+    sa.Column("decided_by", sa.String(200), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_checkpoints_org_status_opened", "organization_slug", "status", "opened_at"),
 )

@@ -1,0 +1,130 @@
+"""Checkpoint use cases: the approvals inbox, and decisions recorded exactly once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from services.common import authz, pagination
+from services.common.context import Principal
+from services.common.db import utcnow
+from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.runs.app.engine import Engine
+from services.runs.app.runs import RunQueries, RunView
+from services.runs.domain import machine
+from services.runs.domain.errors import CheckpointNotFound, InvalidTransition
+from services.runs.domain.model import CheckpointStatus, Decision, StepStatus
+from services.runs.domain.names import CheckpointName, RunName, parse_org
+from services.runs.store.checkpoints import CheckpointQuery, CheckpointRecord
+from services.runs.store.uow import RunsUnitOfWork
+
+MAX_COMMENT = 4000
+MAX_PAYLOAD_BYTES = 64 * 1024
+_STATUS_AFTER = {
+    Decision.APPROVE: CheckpointStatus.APPROVED,
+    Decision.REJECT: CheckpointStatus.REJECTED,
+    Decision.REQUEST_CHANGES: CheckpointStatus.CHANGES_REQUESTED,
+}
+
+
+@dataclass(frozen=True)
+class Decided:
+    checkpoint: CheckpointRecord
+    run: RunView
+
+
+class CheckpointService:
+    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork], engine: Engine, queries: RunQueries) -> None:
+        self._uow = uow_factory
+        self._engine = engine
+        self._queries = queries
+
+    async def get(self, name: str) -> CheckpointRecord:
+        principal = authz.require_principal()
+        parsed = CheckpointName.parse(name)
+        self._authorize(principal, parsed, "viewer")
+        async with self._uow() as uow:
+            return await self._load(uow, parsed)
+
+    async def list_page(
+        self, parent: str, query: CheckpointQuery, page_size: int, page_token: str
+    ) -> tuple[list[CheckpointRecord], str]:
+        principal = authz.require_principal()
+        if "/runs/" in parent:
+            run = RunName.parse(parent, "parent")
+            org, query = run.organization_slug, CheckpointQuery(**{**query.__dict__, "run_id": run.run_id})
+        else:
+            org = parse_org(parent)
+        query = CheckpointQuery(**{**query.__dict__, "organization_slug": org})
+        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        fingerprint = [org, query.run_id, str(query.status), query.assignee, query.role, str(bool(query.overdue_at))]
+        page = pagination.page_request(page_size, page_token, "checkpoints", *fingerprint)
+        after: tuple[dt.datetime, str] | None = None
+        if page.after:
+            try:
+                after = (dt.datetime.fromisoformat(page.after[0]), page.after[1])
+            except (ValueError, IndexError):
+                raise ValidationFailed.single("page_token", "is not a token this service issued") from None
+        async with self._uow() as uow:
+            rows = await uow.checkpoints.list_page(query, after=after, limit=page.size + 1)
+        more = len(rows) > page.size
+        rows = rows[: page.size]
+        last = (rows[-1].opened_at.isoformat(), rows[-1].checkpoint_id) if more and rows else None
+        return rows, pagination.next_page_token(page, last)
+
+    async def decide(self, name: str, decision: Decision | None, comment: str, payload: dict[str, Any]) -> Decided:
+        principal = authz.require_principal()
+        parsed = CheckpointName.parse(name)
+        violations = []
+        if decision is None:
+            violations.append(FieldViolation("decision", "must be APPROVE, REJECT or REQUEST_CHANGES"))
+        if len(comment) > MAX_COMMENT:
+            violations.append(FieldViolation("comment", f"must be at most {MAX_COMMENT} characters"))
+        if len(json.dumps(payload).encode()) > MAX_PAYLOAD_BYTES:
+            violations.append(FieldViolation("payload", f"must be at most {MAX_PAYLOAD_BYTES} bytes of JSON"))
+        if violations:
+            raise ValidationFailed(violations)
+        assert decision is not None
+        self._authorize(principal, parsed, "viewer")
+        async with self._uow() as uow:
+            run = await uow.runs.load(parsed.run.run_id)
+            checkpoint = await self._load(uow, parsed)
+            if run is None:
+                raise CheckpointNotFound(str(parsed))
+            required = checkpoint.role if checkpoint.role in authz.ROLES else "approver"
+            if not authz.has_role(principal, required):
+                raise PermissionDenied(
+                    f"deciding this checkpoint needs the {required} role", metadata={"required_role": required}
+                )
+            now = utcnow()
+            step = run.steps.get(checkpoint.step_id)
+            if checkpoint.status is not CheckpointStatus.OPEN or step is None or step.status is not StepStatus.WAITING:
+                raise InvalidTransition(f"checkpoint {parsed}", checkpoint.status.value, "decide it again")
+            recorded = await uow.checkpoints.record_decision(
+                checkpoint.checkpoint_id,
+                _STATUS_AFTER[decision],
+                decision.value,
+                comment,
+                payload,
+                principal.subject,
+                now,
+            )
+            if not recorded:
+                raise InvalidTransition(f"checkpoint {parsed}", "already decided", "decide it again")
+            output = {"comment": comment, "payload": payload, "decided_by": principal.subject}
+            machine.decide(run, checkpoint.step_id, decision, output, now)
+            await self._engine.commit(uow, [run], now)
+        async with self._uow() as uow:
+            return Decided(await self._load(uow, parsed), await self._queries.view(uow, parsed.run))
+
+    def _authorize(self, principal: Principal, name: CheckpointName, role: str) -> None:
+        authz.authorize(principal, name.run.organization_slug, role, hidden=lambda: CheckpointNotFound(str(name)))
+
+    async def _load(self, uow: RunsUnitOfWork, name: CheckpointName) -> CheckpointRecord:
+        record = await uow.checkpoints.get(name.checkpoint_id)
+        if record is None or record.run_id != name.run.run_id or record.organization_slug != name.run.organization_slug:
+            raise CheckpointNotFound(str(name))
+        return record

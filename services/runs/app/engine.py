@@ -1,0 +1,374 @@
+"""The execution engine of one runs replica.
+
+One loop finds due work with a single indexed query (`run_steps.due_at <= now`), claims it under each run's row
+lock (skipping runs another replica holds), and dispatches it:
+
+- built-in steps (noop, echo, template) run inline, inside the claiming transaction: one commit per step;
+- checkpoint steps open a checkpoint and wait, holding no task, timer or memory;
+- agent steps get a lease and an asyncio task; a heartbeat extends the leases of this replica's steps, and the
+  result is written under the same fence (run, step, attempt, owner), so a step taken over by another replica
+  can never succeed twice.
+
+When idle the loop sleeps until the next due time or a wake-up (a local commit, or another replica's
+announcement over LISTEN/NOTIFY); it never polls per run. Every transition is one transaction that changes state
+and appends events; announcements go out after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.db import utcnow
+from services.common.logs import get_logger
+from services.common.templating import TemplateRenderError, render
+from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
+from services.runs.app.notify import Announcement, Broker
+from services.runs.domain import machine
+from services.runs.domain.model import (
+    BUILT_IN_KINDS,
+    CheckpointStatus,
+    Decision,
+    NewCheckpoint,
+    RunState,
+    StepSpec,
+    StepStatus,
+)
+from services.runs.domain.rendering import render_inputs, render_step_text, template_context
+from services.runs.store.runs import StoredEvent
+from services.runs.store.uow import RunsUnitOfWork
+
+log = get_logger("agentorch.runs.engine")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    lease_seconds: float = 30.0
+    batch_size: int = 200
+    max_concurrency: int = 200
+    idle_wait_seconds: float = 5.0
+
+
+Publish = Callable[[RunsUnitOfWork, Sequence[Announcement]], Awaitable[None]]
+
+
+async def _no_cross_process_publish(uow: RunsUnitOfWork, announcements: Sequence[Announcement]) -> None:
+    return None
+
+
+def announcements(events: Sequence[StoredEvent]) -> list[Announcement]:
+    latest: dict[str, Announcement] = {}
+    for ev in events:
+        latest[ev.run_id] = Announcement(ev.run_id, ev.organization_slug, ev.sequence, ev.run_status)
+    return list(latest.values())
+
+
+class Engine:
+    def __init__(
+        self,
+        uow_factory: Callable[[], RunsUnitOfWork],
+        executor: StepExecutor,
+        broker: Broker,
+        settings: EngineSettings | None = None,
+        *,
+        worker_id: str | None = None,
+        publish: Publish | None = None,
+    ) -> None:
+        self._uow = uow_factory
+        self._executor = executor
+        self._broker = broker
+        self._settings = settings or EngineSettings()
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
+        self._publish = publish or _no_cross_process_publish
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+        broker.on_work(self.wake)
+
+    @property
+    def lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self._settings.lease_seconds)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._work_loop(), name=f"{self.worker_id}-work"),
+            asyncio.create_task(self._heartbeat_loop(), name=f"{self.worker_id}-heartbeat"),
+        ]
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; give running agent calls `grace` seconds, then abandon them (their leases expire and
+        another replica takes them over with the same idempotency keys)."""
+        self._stopping = True
+        self._wake.set()
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- transitions ------------------------------------------------------------------------------------------------
+
+    async def commit(self, uow: RunsUnitOfWork, runs: Sequence[RunState], now: dt.datetime) -> list[StoredEvent]:
+        """Write the runs' changes and events, commit, then announce (the caller holds the run locks)."""
+        stored: list[StoredEvent] = []
+        for run in runs:
+            for checkpoint in run.checkpoints_opened:
+                await uow.checkpoints.insert(run.run_id, run.organization_slug, checkpoint, now)
+            run.checkpoints_opened.clear()
+            stored += await uow.runs.save(run, now)
+        news = announcements(stored)
+        await self._publish(uow, news)
+        await uow.commit()
+        self._broker.announce(news)
+        return stored
+
+    async def commit_stored(self, uow: RunsUnitOfWork, stored: Sequence[StoredEvent]) -> None:
+        """Commit a transaction whose events were already written (launch), then announce them."""
+        news = announcements(stored)
+        await self._publish(uow, news)
+        await uow.commit()
+        self._broker.announce(news)
+
+    async def transition(self, run_id: str, change: Callable[[RunState, dt.datetime], bool | None]) -> RunState | None:
+        """Apply `change` to the locked run in one transaction; `change` returns False to write nothing."""
+        async with self._uow() as uow:
+            run = await uow.runs.load(run_id)
+            if run is None:
+                return None
+            now = utcnow()
+            if change(run, now) is False:
+                return run
+            await self.commit(uow, [run], now)
+            return run
+
+    # --- the loop ---------------------------------------------------------------------------------------------------
+
+    async def _work_loop(self) -> None:
+        while not self._stopping:
+            try:
+                claimed, contended = await self.tick()
+            except Exception:
+                log.exception("engine tick failed; retrying", worker=self.worker_id)
+                claimed, contended = 0, True
+            if claimed and not contended:
+                continue
+            await self._sleep(0.05 if contended else await self._idle_wait())
+
+    async def _idle_wait(self) -> float:
+        async with self._uow() as uow:
+            next_due = await uow.runs.next_due_at()
+        if next_due is None:
+            return self._settings.idle_wait_seconds
+        seconds = (next_due - utcnow()).total_seconds()
+        return min(max(seconds, 0.0), self._settings.idle_wait_seconds)
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self._settings.lease_seconds / 3
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            if not self._tasks:
+                continue
+            try:
+                async with self._uow() as uow:
+                    await uow.runs.renew_leases(self.worker_id, utcnow() + self.lease)
+                    await uow.commit()
+            except Exception:
+                log.exception("lease renewal failed", worker=self.worker_id)
+
+    async def tick(self) -> tuple[int, bool]:
+        """Claim and dispatch due work once; returns (steps handled, whether some run was locked elsewhere)."""
+        capacity = self._settings.max_concurrency - len(self._tasks)
+        dispatch: list[StepRequest] = []
+        handled, contended = 0, False
+        async with self._uow() as uow:
+            now = utcnow()
+            due = await uow.runs.due(now, self._settings.batch_size)
+            if not due:
+                return 0, False
+            by_run: dict[str, list[str]] = {}
+            for item in due:
+                by_run.setdefault(item.run_id, []).append(item.step_id)
+            touched: list[RunState] = []
+            for run_id, step_ids in by_run.items():
+                run = await uow.runs.load(run_id, skip_locked=True)
+                if run is None:
+                    contended = True
+                    continue
+                for step_id in step_ids:
+                    request = await self._handle_due(uow, run, step_id, now, capacity - len(dispatch) > 0)
+                    if request is not None:
+                        dispatch.append(request)
+                    handled += 1
+                touched.append(run)
+            await self.commit(uow, touched, now)
+        for request in dispatch:
+            self._spawn(request)
+        return handled, contended
+
+    async def _handle_due(
+        self, uow: RunsUnitOfWork, run: RunState, step_id: str, now: dt.datetime, can_dispatch: bool
+    ) -> StepRequest | None:
+        state = run.steps.get(step_id)
+        if state is None or state.due_at is None or state.due_at > now or run.status.final:
+            return None
+        spec = run.spec.step(step_id)
+        if state.status is StepStatus.WAITING:
+            await self._expire_checkpoint(uow, run, spec, now)
+            return None
+        if state.status is StepStatus.RUNNING:  # lease expired: the previous owner is gone or stalled
+            attempt = machine.take_over(run, step_id, self.worker_id, now, self.lease)
+            log.warning("took over step", run=run.name, step=step_id, attempt=attempt)
+            return await self._request(uow, run, spec, attempt, now)
+        if state.status is not StepStatus.READY:
+            return None
+        if spec.kind == "checkpoint":
+            self._open_checkpoint(run, spec, now)
+            return None
+        if spec.kind in BUILT_IN_KINDS:
+            attempt = machine.claim(run, step_id, self.worker_id, now, self.lease)
+            try:
+                output = _built_in_output(run, spec)
+            except TemplateRenderError as exc:
+                machine.fail(run, step_id, attempt, self.worker_id, str(exc), now, retryable=False)
+            else:
+                machine.succeed(run, step_id, attempt, self.worker_id, output, now)
+            return None
+        if not can_dispatch:
+            return None
+        attempt = machine.claim(run, step_id, self.worker_id, now, self.lease)
+        return await self._request(uow, run, spec, attempt, now)
+
+    async def _request(
+        self, uow: RunsUnitOfWork, run: RunState, spec: StepSpec, attempt: int, now: dt.datetime
+    ) -> StepRequest | None:
+        try:
+            inputs = render_inputs(run, spec)
+            prompt = render_step_text(run, spec, inputs)
+        except TemplateRenderError as exc:
+            machine.fail(run, spec.id, attempt, self.worker_id, str(exc), now, retryable=False)
+            return None
+        record = await uow.runs.record(run.run_id)
+        agent = (record.agents if record else {}).get(spec.agent, {})
+        return StepRequest(
+            run=run.name,
+            organization_slug=run.organization_slug,
+            step_id=spec.id,
+            attempt=attempt,
+            idempotency_key=machine.idempotency_key(run, spec.id, attempt),
+            agent_slug=spec.agent,
+            agent=agent,
+            prompt=prompt,
+            inputs=inputs,
+            credentials=spec.credentials,
+            timeout_seconds=spec.timeout_seconds,
+        )
+
+    def _open_checkpoint(self, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
+        assert spec.checkpoint is not None
+        block = spec.checkpoint
+        context = template_context(run)
+        try:
+            title = render(block.title, context)
+            text = render(block.context, context) if block.context else ""
+            deliverables = tuple(render(d, context) for d in block.deliverables)
+        except TemplateRenderError as exc:
+            attempt = machine.claim(run, spec.id, self.worker_id, now, self.lease)
+            machine.fail(run, spec.id, attempt, self.worker_id, str(exc), now, retryable=False)
+            return
+        due = now + dt.timedelta(seconds=block.due_in_seconds) if block.due_in_seconds else None
+        checkpoint = NewCheckpoint(
+            checkpoint_id=str(uuid.uuid4()),
+            step_id=spec.id,
+            title=title,
+            context=text,
+            deliverables=deliverables,
+            assignees=block.assignees,
+            role=block.role,
+            due_at=due,
+            on_expiry=block.on_expiry,
+        )
+        machine.open_checkpoint(run, spec.id, checkpoint, now)
+
+    async def _expire_checkpoint(self, uow: RunsUnitOfWork, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
+        """Apply the checkpoint's on_expiry: approve, reject, or fail the run."""
+        state = run.steps[spec.id]
+        expiry = spec.checkpoint.on_expiry if spec.checkpoint else "reject"
+        recorded = await uow.checkpoints.record_decision(
+            state.checkpoint_id, CheckpointStatus.EXPIRED, expiry, "", {}, "system", now
+        )
+        if not recorded:  # decided by a human in the meantime
+            return
+        if expiry == "approve":
+            machine.decide(run, spec.id, Decision.APPROVE, {"decided_by": "system"}, now, expired=True)
+        elif expiry == "fail_run":
+            machine.fail_run_on_expiry(run, spec.id, now)
+        else:
+            machine.decide(run, spec.id, Decision.REJECT, {"decided_by": "system"}, now, expired=True)
+
+    # --- agent steps ------------------------------------------------------------------------------------------------
+
+    def _spawn(self, request: StepRequest) -> None:
+        task = asyncio.create_task(self._execute(request), name=f"step {request.idempotency_key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, request: StepRequest) -> None:
+        run_id = request.run.rsplit("/", 1)[-1]
+
+        async def emit(delta: str) -> None:
+            return None
+
+        try:
+            call = self._executor.execute(request, emit)
+            result = await (asyncio.wait_for(call, request.timeout_seconds) if request.timeout_seconds else call)
+        except TimeoutError:
+            error, retryable, output = f"timed out after {request.timeout_seconds:g}s", True, None
+        except StepFailed as exc:
+            error, retryable, output = exc.message, exc.retryable, None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an executor bug must not kill the engine; the step fails visibly
+            log.exception("executor raised", step=request.idempotency_key)
+            error, retryable, output = f"executor error: {type(exc).__name__}", True, None
+        else:
+            error, retryable, output = "", False, result.output
+
+        def report(run: RunState, now: dt.datetime) -> bool:
+            if error:
+                return machine.fail(
+                    run, request.step_id, request.attempt, self.worker_id, error, now, retryable=retryable
+                )
+            return machine.succeed(run, request.step_id, request.attempt, self.worker_id, output, now)
+
+        try:
+            await self.transition(run_id, report)
+        except Exception:
+            log.exception("could not record a step result; the lease will expire and the step be retried")
+
+
+def _built_in_output(run: RunState, spec: StepSpec) -> Any:
+    if spec.kind == "noop":
+        return None
+    inputs = render_inputs(run, spec)
+    return render_step_text(run, spec, inputs)

@@ -1,0 +1,147 @@
+"""Launching a run: resolve and pin the definition through the registry, check the inputs, snapshot the agents,
+and write the run with its first event in one transaction. Idempotent per (organization, request_id)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common import authz
+from services.common.context import Principal
+from services.common.db import utcnow
+from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.runs.app.engine import Engine
+from services.runs.clients.registry import RegistryClient, ResolvedDefinition
+from services.runs.domain import machine
+from services.runs.domain.definition import read_definition
+from services.runs.domain.errors import InvalidLaunch, LaunchRejected, RunNotFound
+from services.runs.domain.inputs import resolve_inputs
+from services.runs.domain.model import OriginType, RunState, RunStatus, StepState
+from services.runs.domain.names import parse_org
+from services.runs.store.runs import DuplicateRequest, RunRecord
+from services.runs.store.uow import RunsUnitOfWork
+
+MAX_METADATA_BYTES = 16 * 1024
+MAX_REQUEST_ID = 128
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    parent: str
+    origin_type: OriginType | None
+    orchestration: str = ""
+    orchestration_version: int = 0
+    plan: str = ""
+    ad_hoc_definition: Any = None  # a protobuf Struct, passed through to the registry for validation
+    ad_hoc_templates: list[dict[str, str]] = field(default_factory=list)
+    prompt_inputs: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    request_id: str = ""
+
+
+class Launcher:
+    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork], registry: RegistryClient, engine: Engine) -> None:
+        self._uow = uow_factory
+        self._registry = registry
+        self._engine = engine
+
+    async def launch(self, request: LaunchRequest) -> str:
+        """Returns the new (or, for a repeated request_id, the existing) run's id."""
+        principal = authz.require_principal()
+        org = self._validate(request)
+        authz.authorize(
+            principal, org, "operator", hidden=lambda: PermissionDenied("not a member of this organization")
+        )
+        if request.request_id:
+            async with self._uow() as uow:
+                existing = await uow.runs.find_by_request(org, request.request_id)
+            if existing:
+                return existing
+        resolved = await self._resolve(principal, org, request)
+        try:
+            spec = read_definition(resolved.definition, [(t["name"], t["template"]) for t in resolved.prompt_templates])
+        except ValueError as exc:
+            raise LaunchRejected(f"the definition cannot be executed: {exc}") from None
+        inputs, violations = resolve_inputs(spec.parameters, request.prompt_inputs)
+        if violations:
+            raise InvalidLaunch(violations)
+        agents: dict[str, Any] = {}
+        for slug in spec.referenced_agents():
+            agent = await self._registry.agent(principal, org, slug)
+            if agent is None:
+                step = next(s.id for s in spec.steps if s.agent == slug)
+                raise LaunchRejected(f"agent {slug!r} (used by step {step!r}) does not exist in organization {org!r}")
+            agents[slug] = agent
+        run = RunState(
+            run_id=str(uuid.uuid4()),
+            organization_slug=org,
+            spec=spec,
+            status=RunStatus.PENDING,
+            inputs=inputs,
+            steps={s.id: StepState(s.id) for s in spec.steps},
+        )
+        record = RunRecord(
+            origin_type=request.origin_type or OriginType.AD_HOC,
+            origin=resolved.origin,
+            orchestration=resolved.orchestration,
+            definition=resolved.definition,
+            prompt_templates=resolved.prompt_templates,
+            agents=agents,
+            metadata=request.metadata,
+            request_id=request.request_id or None,
+            created_by=principal.subject,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        async with self._uow() as uow:
+            now = utcnow()
+            machine.create(run, now)
+            try:
+                stored = await uow.runs.insert(run, record, now)
+            except DuplicateRequest:
+                await uow.connection.rollback()
+                async with self._uow() as again:
+                    existing = await again.runs.find_by_request(org, request.request_id)
+                if existing is None:
+                    raise RunNotFound(request.request_id) from None
+                return existing
+            await self._engine.commit_stored(uow, stored)
+        return run.run_id
+
+    def _validate(self, request: LaunchRequest) -> str:
+        violations: list[FieldViolation] = []
+        org = ""
+        try:
+            org = parse_org(request.parent)
+        except ValidationFailed as exc:
+            violations += exc.violations
+        if request.origin_type is None:
+            violations.append(FieldViolation("source", "set one of orchestration, plan or ad_hoc"))
+        if request.orchestration_version < 0:
+            violations.append(FieldViolation("orchestration_version", "must be 0 (current) or a version number"))
+        if request.orchestration_version and request.origin_type is not OriginType.SAVED_ORCHESTRATION:
+            violations.append(FieldViolation("orchestration_version", "only applies to an orchestration launch"))
+        if len(json.dumps(request.metadata).encode()) > MAX_METADATA_BYTES:
+            violations.append(FieldViolation("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON"))
+        rid = request.request_id
+        if rid and (len(rid) > MAX_REQUEST_ID or not rid.isprintable() or not rid.isascii()):
+            violations.append(FieldViolation("request_id", f"must be 1-{MAX_REQUEST_ID} printable ASCII characters"))
+        if violations:
+            raise InvalidLaunch(violations)
+        return org
+
+    async def _resolve(self, principal: Principal, org: str, request: LaunchRequest) -> ResolvedDefinition:
+        if request.origin_type is OriginType.SAVED_ORCHESTRATION:
+            if not request.orchestration.startswith(f"organizations/{org}/"):
+                raise InvalidLaunch(
+                    [FieldViolation("orchestration", f"must be an orchestration of organizations/{org}")]
+                )
+            return await self._registry.orchestration(principal, request.orchestration, request.orchestration_version)
+        if request.origin_type is OriginType.PLAN:
+            if not request.plan.startswith(f"organizations/{org}/plans/"):
+                raise InvalidLaunch([FieldViolation("plan", f"must be a plan of organizations/{org}")])
+            return await self._registry.plan(principal, request.plan)
+        return await self._registry.validate(principal, org, request.ad_hoc_definition, request.ad_hoc_templates)

@@ -1,0 +1,190 @@
+"""Run queries and operator controls (cancel, pause, resume, retry from a step)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.common import authz, pagination
+from services.common.context import Principal
+from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.runs.app.engine import Engine
+from services.runs.domain import machine
+from services.runs.domain.errors import InvalidTransition, RunNotFound
+from services.runs.domain.model import OriginType, RunState, RunStatus
+from services.runs.domain.names import RunName, parse_org
+from services.runs.store.runs import RunRecord, StoredEvent
+from services.runs.store.uow import RunsUnitOfWork
+
+MAX_REASON = 1000
+DEFAULT_EVENT_PAGE = 100
+MAX_EVENT_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class RunView:
+    state: RunState
+    record: RunRecord
+    open_checkpoints: list[str]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    status: RunStatus | None = None
+    orchestration: str = ""
+    origin_type: OriginType | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def authorize_run(principal: Principal, name: RunName, role: str) -> None:
+    authz.authorize(principal, name.organization_slug, role, hidden=lambda: RunNotFound(str(name)))
+
+
+class RunQueries:
+    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork]) -> None:
+        self._uow = uow_factory
+
+    async def get(self, name: str) -> RunView:
+        principal = authz.require_principal()
+        parsed = RunName.parse(name)
+        authorize_run(principal, parsed, "viewer")
+        async with self._uow() as uow:
+            return await self.view(uow, parsed)
+
+    async def view(self, uow: RunsUnitOfWork, name: RunName) -> RunView:
+        state = await uow.runs.load(name.run_id, lock=False)
+        record = await uow.runs.record(name.run_id)
+        if state is None or record is None or state.organization_slug != name.organization_slug:
+            raise RunNotFound(str(name))
+        checkpoint_ids = await uow.checkpoints.open_ids_for_run(name.run_id)
+        return RunView(state, record, [f"{name}/checkpoints/{cid}" for cid in checkpoint_ids])
+
+    async def list_page(
+        self, parent: str, criteria: RunFilter, page_size: int, page_token: str
+    ) -> tuple[list[RunView], str]:
+        principal = authz.require_principal()
+        org = parse_org(parent)
+        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        fingerprint = [
+            org,
+            str(criteria.status),
+            criteria.orchestration,
+            str(criteria.origin_type),
+            str(criteria.start),
+            str(criteria.end),
+        ]
+        page = pagination.page_request(page_size, page_token, "runs", *fingerprint)
+        before: tuple[dt.datetime, str] | None = None
+        if page.after:
+            try:
+                before = (dt.datetime.fromisoformat(page.after[0]), page.after[1])
+            except (ValueError, IndexError):
+                raise ValidationFailed.single("page_token", "is not a token this service issued") from None
+        async with self._uow() as uow:
+            ids = await uow.runs.list_runs(
+                org,
+                status=criteria.status,
+                orchestration=criteria.orchestration,
+                origin_type=criteria.origin_type,
+                start=criteria.start,
+                end=criteria.end,
+                before=before,
+                limit=page.size + 1,
+            )
+            more = len(ids) > page.size
+            views = [await self.view(uow, RunName(org, run_id)) for run_id in ids[: page.size]]
+        last = None
+        if more and views:
+            created = views[-1].record.created_at
+            last = (created.isoformat(), views[-1].state.run_id)
+        return views, pagination.next_page_token(page, last)
+
+    async def events(self, name: str, after: int, page_size: int) -> tuple[list[StoredEvent], bool]:
+        principal = authz.require_principal()
+        parsed = RunName.parse(name)
+        violations = []
+        if after < 0:
+            violations.append(FieldViolation("after_sequence", "must be 0 or positive"))
+        if not 0 <= page_size <= MAX_EVENT_PAGE:
+            violations.append(
+                FieldViolation("page_size", f"must be between 0 (default {DEFAULT_EVENT_PAGE}) and {MAX_EVENT_PAGE}")
+            )
+        if violations:
+            raise ValidationFailed(violations)
+        authorize_run(principal, parsed, "viewer")
+        limit = page_size or DEFAULT_EVENT_PAGE
+        async with self._uow() as uow:
+            if await uow.runs.organization_of(parsed.run_id) != parsed.organization_slug:
+                raise RunNotFound(str(parsed))
+            rows = await uow.runs.events(parsed.run_id, after=after, limit=limit + 1)
+        return rows[:limit], len(rows) > limit
+
+
+class RunControls:
+    def __init__(self, engine: Engine, queries: RunQueries, uow_factory: Callable[[], RunsUnitOfWork]) -> None:
+        self._engine = engine
+        self._queries = queries
+        self._uow = uow_factory
+
+    async def cancel(self, name: str, reason: str) -> RunView:
+        if len(reason) > MAX_REASON:
+            raise ValidationFailed.single("reason", f"must be at most {MAX_REASON} characters")
+
+        def change(run: RunState, now: dt.datetime) -> None:
+            if run.status.final:
+                raise InvalidTransition(f"run {run.name}", run.status.value, "cancel it")
+            machine.cancel(run, reason, now)
+
+        return await self._control(name, change)
+
+    async def pause(self, name: str) -> RunView:
+        def change(run: RunState, now: dt.datetime) -> None:
+            if run.status not in (RunStatus.PENDING, RunStatus.RUNNING) and not (
+                run.status is RunStatus.PAUSED and run.status_reason == machine.WAITING_FOR_CHECKPOINT
+            ):
+                raise InvalidTransition(f"run {run.name}", run.status.value, "pause it")
+            machine.pause(run, now)
+
+        return await self._control(name, change)
+
+    async def resume(self, name: str) -> RunView:
+        def change(run: RunState, now: dt.datetime) -> None:
+            if run.status is not RunStatus.PAUSED or run.status_reason != machine.PAUSED_BY_OPERATOR:
+                raise InvalidTransition(
+                    f"run {run.name}",
+                    f"{run.status.value} ({run.status_reason or 'not paused by an operator'})",
+                    "resume it",
+                )
+            machine.resume(run, now)
+
+        return await self._control(name, change)
+
+    async def retry(self, name: str, from_step: str) -> RunView:
+        def change(run: RunState, now: dt.datetime) -> None:
+            if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
+                raise InvalidTransition(f"run {run.name}", run.status.value, "retry it (only failed or cancelled runs)")
+            step = from_step or machine.first_failed_step(run)
+            if step is None:
+                raise InvalidTransition(f"run {run.name}", run.status.value, "retry it: no step failed; name from_step")
+            if step not in run.steps:
+                raise ValidationFailed.single("from_step", f"is not a step of this run (steps: {', '.join(run.steps)})")
+            machine.retry_from(run, step, now)
+
+        return await self._control(name, change)
+
+    async def _control(self, name: str, change: Callable[[RunState, dt.datetime], None]) -> RunView:
+        principal = authz.require_principal()
+        parsed = RunName.parse(name)
+        authorize_run(principal, parsed, "operator")
+
+        def guarded(run: RunState, now: dt.datetime) -> None:
+            if run.organization_slug != parsed.organization_slug:
+                raise RunNotFound(str(parsed))
+            change(run, now)
+
+        if await self._engine.transition(parsed.run_id, guarded) is None:
+            raise RunNotFound(str(parsed))
+        async with self._uow() as uow:
+            return await self._queries.view(uow, parsed)

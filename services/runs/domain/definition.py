@@ -1,0 +1,91 @@
+"""Reading a pinned definition (validated by the registry) into the runs model.
+
+The registry owns validation; this reader trusts the shape but stays defensive: anything it cannot read raises
+ValueError, which the launch turns into a clear error instead of a half-built run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from services.runs.domain.model import CheckpointSpec, ParameterSpec, RetryPolicy, RunSpec, StepSpec
+
+
+def read_definition(document: Mapping[str, Any], prompt_templates: Iterable[tuple[str, str]] = ()) -> RunSpec:
+    try:
+        phases = document["phases"]
+        steps = tuple(_step(step, index) for index, phase in enumerate(phases) for step in phase["steps"])
+        parameters = tuple(_parameter(p) for p in document.get("parameters") or ())
+        return RunSpec(
+            phases=tuple(str(p["id"]) for p in phases),
+            steps=steps,
+            parameters=parameters,
+            prompt_templates=tuple(prompt_templates),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"the definition cannot be read: {type(exc).__name__}: {exc}") from None
+
+
+def _step(step: Mapping[str, Any], phase_index: int) -> StepSpec:
+    retry = step.get("retry") or {}
+    checkpoint = step.get("checkpoint")
+    return StepSpec(
+        id=str(step["id"]),
+        kind=str(step["kind"]),
+        phase_index=phase_index,
+        title=str(step.get("title") or ""),
+        depends_on=tuple(str(d) for d in step.get("depends_on") or ()),
+        agent=str(step.get("agent") or ""),
+        prompt=str(step.get("prompt") or ""),
+        prompt_template=str(step.get("prompt_template") or ""),
+        template=str(step.get("template") or ""),
+        message=str(step.get("message") or ""),
+        inputs=tuple((str(k), str(v)) for k, v in (step.get("inputs") or {}).items()),
+        credentials=tuple(str(c) for c in step.get("credentials") or ()),
+        timeout_seconds=float(step["timeout_seconds"]) if step.get("timeout_seconds") else None,
+        retry=RetryPolicy(
+            max_attempts=int(retry.get("max_attempts", 1)),
+            initial_backoff=float(retry.get("initial_backoff_seconds", 1)),
+            max_backoff=float(retry.get("max_backoff_seconds", max(60, retry.get("initial_backoff_seconds", 1)))),
+            multiplier=float(retry.get("backoff_multiplier", 2)),
+        ),
+        on_failure=str(step.get("on_failure") or "fail_run"),
+        checkpoint=_checkpoint(checkpoint) if checkpoint else None,
+    )
+
+
+def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
+    due = block.get("due_in_seconds")
+    return CheckpointSpec(
+        title=str(block["title"]),
+        context=str(block.get("context") or ""),
+        deliverables=tuple(str(d) for d in block.get("deliverables") or ()),
+        assignees=tuple(str(a) for a in block.get("assignees") or ()),
+        role=str(block.get("role") or "approver"),
+        due_in_seconds=float(due) if due else None,
+        on_expiry=str(block.get("on_expiry") or "reject"),
+    )
+
+
+def _parameter(declared: Mapping[str, Any]) -> ParameterSpec:
+    enum = declared.get("enum")
+    return ParameterSpec(
+        name=str(declared["name"]),
+        type=str(declared["type"]),
+        required=bool(declared.get("required", False)),
+        default=declared.get("default"),
+        has_default=declared.get("default") is not None,
+        enum=tuple(enum) if enum else None,
+    )
+
+
+def integral(value: Any) -> Any:
+    """JSON from a protobuf Struct, with integral doubles back to int (Struct stores every number as a double)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value

@@ -1,0 +1,389 @@
+"""The run state machine (pure). Each function applies one transition to a loaded `RunState` and records its events.
+
+Run statuses::
+
+    pending ──first step starts──▶ running ◀──resume / decision──▶ paused (operator, or only checkpoints left)
+       │                              │
+       └──────────── cancel ──────────┼──▶ cancelled (final)
+                                      ├──▶ completed (every step ended)            (final)
+                                      └──▶ failed (a fail_run step failed) ──retry──▶ running
+
+Step statuses::
+
+    pending ──deps and phase done──▶ ready ──claimed──▶ running ──▶ succeeded
+                                      ▲  │                 │ └────▶ failed (no attempts left)
+                                      │  │                 └──retryable failure──▶ ready (due after backoff)
+                                      │  └──checkpoint step──▶ waiting ──approve──▶ succeeded
+                                      │                                 ├─reject───▶ failed
+                                      └────── request_changes (its dependencies) ◀┘
+    (ready | pending | running | waiting) ──run ends──▶ skipped | cancelled
+
+Phases run in order: a step becomes ready when every step of earlier phases has ended (a failed step with
+on_failure=continue counts as ended) and its depends_on steps have too. Transitions that report a worker's result
+are fenced: a result from a worker that lost its lease, or for an attempt that is no longer current, changes
+nothing (returns False), so a step never succeeds twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from services.runs.domain.model import (
+    Decision,
+    EventType,
+    NewCheckpoint,
+    NewEvent,
+    RunState,
+    RunStatus,
+    StepSpec,
+    StepState,
+    StepStatus,
+)
+
+PAUSED_BY_OPERATOR = "operator"
+WAITING_FOR_CHECKPOINT = "checkpoint"
+
+
+def idempotency_key(run: RunState, step_id: str, attempt: int) -> str:
+    return f"{run.run_id}/{step_id}/{attempt}"
+
+
+# --- launch and progress ------------------------------------------------------------------------------------------
+
+
+def create(run: RunState, now: dt.datetime) -> None:
+    """A new run: record its creation and make its first steps due."""
+    run.events.append(NewEvent(EventType.RUN_CREATED, data={"step_count": len(run.spec.steps)}))
+    run.run_dirty = True
+    advance(run, now)
+
+
+def claim(run: RunState, step_id: str, worker: str, now: dt.datetime, lease: dt.timedelta) -> int:
+    """A worker starts the next attempt of a ready step; returns the attempt number."""
+    state = run.touch(step_id)
+    assert state.status is StepStatus.READY, state.status
+    state.status = StepStatus.RUNNING
+    state.attempt += 1
+    state.lease_owner = worker
+    state.due_at = now + lease
+    state.started_at = now
+    state.error = ""
+    if run.started_at is None:
+        run.started_at = now
+    run.events.append(
+        NewEvent(
+            EventType.STEP_STARTED,
+            step_id,
+            {
+                "attempt": state.attempt,
+                "worker": worker,
+                "idempotency_key": idempotency_key(run, step_id, state.attempt),
+            },
+        )
+    )
+    _set_status(run, _derived_status(run))
+    return state.attempt
+
+
+def take_over(run: RunState, step_id: str, worker: str, now: dt.datetime, lease: dt.timedelta) -> int:
+    """A worker adopts a running step whose lease expired; the attempt (and its idempotency key) stays the same."""
+    state = run.touch(step_id)
+    assert state.status is StepStatus.RUNNING, state.status
+    previous, state.lease_owner, state.due_at = state.lease_owner, worker, now + lease
+    run.events.append(
+        NewEvent(EventType.STEP_TAKEN_OVER, step_id, {"attempt": state.attempt, "worker": worker, "previous": previous})
+    )
+    return state.attempt
+
+
+def holds(run: RunState, step_id: str, attempt: int, worker: str) -> bool:
+    """Whether `worker` still owns `attempt` of the step (the fence for reporting results)."""
+    state = run.steps.get(step_id)
+    return (
+        state is not None
+        and not run.status.final
+        and state.status is StepStatus.RUNNING
+        and state.attempt == attempt
+        and state.lease_owner == worker
+    )
+
+
+def succeed(run: RunState, step_id: str, attempt: int, worker: str, output: Any, now: dt.datetime) -> bool:
+    if not holds(run, step_id, attempt, worker):
+        return False
+    _finish(run, step_id, StepStatus.SUCCEEDED, now, output=output)
+    run.events.append(NewEvent(EventType.STEP_SUCCEEDED, step_id, {"attempt": attempt, "output": output}))
+    advance(run, now)
+    return True
+
+
+def fail(
+    run: RunState, step_id: str, attempt: int, worker: str, error: str, now: dt.datetime, *, retryable: bool = True
+) -> bool:
+    """A failed attempt: retried after backoff while attempts remain (and the error is retryable), else the step
+    fails and its on_failure policy applies."""
+    if not holds(run, step_id, attempt, worker):
+        return False
+    spec, state = run.spec.step(step_id), run.touch(step_id)
+    if retryable and attempt < spec.retry.max_attempts:
+        retry_at = now + dt.timedelta(seconds=spec.retry.backoff(attempt))
+        state.status, state.due_at, state.lease_owner, state.error = StepStatus.READY, retry_at, "", error
+        run.events.append(
+            NewEvent(
+                EventType.STEP_FAILED, step_id, {"attempt": attempt, "error": error, "retry_at": retry_at.isoformat()}
+            )
+        )
+        _set_status(run, _derived_status(run))
+        return True
+    _finish(run, step_id, StepStatus.FAILED, now, error=error)
+    run.events.append(NewEvent(EventType.STEP_FAILED, step_id, {"attempt": attempt, "error": error, "final": True}))
+    _after_failure(run, spec, error, now)
+    return True
+
+
+def advance(run: RunState, now: dt.datetime) -> None:
+    """Make every step whose phase and dependencies are done due now; complete the run when all steps ended."""
+    if run.status.final:
+        return
+    if all(s.status.terminal for s in run.steps.values()):
+        _end(run, RunStatus.COMPLETED, "", now)
+        return
+    gate = _open_phase(run)
+    run.current_phase = max(run.current_phase, gate)
+    run.run_dirty = True
+    frozen = run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR
+    for spec in run.spec.steps:
+        state = run.steps[spec.id]
+        if (
+            state.status is StepStatus.PENDING
+            and spec.phase_index <= gate
+            and all(_ended_ok(run, d) for d in spec.depends_on)
+        ):
+            state = run.touch(spec.id)
+            state.status = StepStatus.READY
+            state.due_at = None if frozen else now
+    _set_status(run, _derived_status(run))
+
+
+# --- checkpoints --------------------------------------------------------------------------------------------------
+
+
+def open_checkpoint(run: RunState, step_id: str, checkpoint: NewCheckpoint, now: dt.datetime) -> None:
+    """A ready checkpoint step starts waiting for a human; it holds no lease, only an optional expiry time."""
+    state = run.touch(step_id)
+    assert state.status is StepStatus.READY, state.status
+    state.status, state.attempt, state.started_at = StepStatus.WAITING, state.attempt + 1, now
+    state.due_at, state.checkpoint_id, state.lease_owner = checkpoint.due_at, checkpoint.checkpoint_id, ""
+    if run.started_at is None:
+        run.started_at = now
+    run.checkpoints_opened.append(checkpoint)
+    run.events.append(
+        NewEvent(
+            EventType.CHECKPOINT_OPENED, step_id, {"checkpoint": checkpoint.checkpoint_id, "title": checkpoint.title}
+        )
+    )
+    _set_status(run, _derived_status(run))
+
+
+def decide(
+    run: RunState, step_id: str, decision: Decision, output: dict[str, Any], now: dt.datetime, *, expired: bool = False
+) -> None:
+    """Apply a decision to a waiting checkpoint step (the caller checked that it is open)."""
+    state = run.steps[step_id]
+    assert state.status is StepStatus.WAITING, state.status
+    data = {"checkpoint": state.checkpoint_id, "decision": decision.value, "expired": expired, **output}
+    run.events.append(NewEvent(EventType.CHECKPOINT_DECIDED, step_id, data))
+    if decision is Decision.APPROVE:
+        _finish(run, step_id, StepStatus.SUCCEEDED, now, output={"decision": decision.value, **output})
+        run.events.append(NewEvent(EventType.STEP_SUCCEEDED, step_id, {"attempt": state.attempt}))
+        advance(run, now)
+    elif decision is Decision.REJECT:
+        reason = f"checkpoint {'expired' if expired else 'rejected'}" + (
+            f": {output['comment']}" if output.get("comment") else ""
+        )
+        _finish(run, step_id, StepStatus.FAILED, now, error=reason, output={"decision": decision.value, **output})
+        run.events.append(
+            NewEvent(EventType.STEP_FAILED, step_id, {"attempt": state.attempt, "error": reason, "final": True})
+        )
+        _after_failure(run, run.spec.step(step_id), reason, now)
+    else:
+        _send_back(run, step_id, now)
+
+
+def fail_run_on_expiry(run: RunState, step_id: str, now: dt.datetime) -> None:
+    reason = "checkpoint expired (on_expiry: fail_run)"
+    run.events.append(
+        NewEvent(
+            EventType.CHECKPOINT_DECIDED, step_id, {"checkpoint": run.steps[step_id].checkpoint_id, "expired": True}
+        )
+    )
+    _finish(run, step_id, StepStatus.FAILED, now, error=reason)
+    _end(run, RunStatus.FAILED, f"step {step_id!r} failed: {reason}", now)
+
+
+def _send_back(run: RunState, step_id: str, now: dt.datetime) -> None:
+    """request_changes: the steps the checkpoint depends on (or, without any, the previous phase) run again, then
+    the checkpoint opens anew."""
+    spec = run.spec.step(step_id)
+    redo = list(spec.depends_on) or [s.id for s in run.spec.steps if s.phase_index == spec.phase_index - 1]
+    state = run.touch(step_id)
+    state.status, state.due_at, state.checkpoint_id = StepStatus.PENDING, None, ""
+    for dep in redo:
+        dep_state = run.touch(dep)
+        dep_state.status, dep_state.due_at, dep_state.lease_owner, dep_state.finished_at = (
+            StepStatus.READY,
+            now,
+            "",
+            None,
+        )
+    advance(run, now)
+
+
+# --- operator controls --------------------------------------------------------------------------------------------
+
+
+def cancel(run: RunState, reason: str, now: dt.datetime) -> None:
+    _end(run, RunStatus.CANCELLED, reason or "cancelled by an operator", now)
+
+
+def pause(run: RunState, now: dt.datetime) -> None:
+    for state in run.steps.values():
+        if state.status is StepStatus.READY:
+            run.touch(state.step_id).due_at = None
+    _set_status(run, RunStatus.PAUSED, PAUSED_BY_OPERATOR)
+
+
+def resume(run: RunState, now: dt.datetime) -> None:
+    for state in run.steps.values():
+        if state.status is StepStatus.READY and state.due_at is None:
+            run.touch(state.step_id).due_at = now
+    run.status_reason = ""
+    _set_status(run, _derived_status(run))
+
+
+def retry_from(run: RunState, step_id: str, now: dt.datetime) -> list[str]:
+    """Reset `step_id`, the steps after it and every step that did not succeed; keep other outputs. Attempt
+    numbers continue from where they were, so every new attempt has a new idempotency key."""
+    origin = run.spec.step(step_id)
+    after = _dependents(run, step_id)
+    reset = [
+        s.id
+        for s in run.spec.steps
+        if s.id == step_id
+        or s.phase_index > origin.phase_index
+        or s.id in after
+        or run.steps[s.id].status is not StepStatus.SUCCEEDED
+    ]
+    for sid in reset:
+        state = run.touch(sid)
+        state.status, state.output, state.error, state.due_at = StepStatus.PENDING, None, "", None
+        state.lease_owner, state.finished_at, state.checkpoint_id = "", None, ""
+    run.ended_at = None
+    run.current_phase = 0
+    _set_status(run, RunStatus.RUNNING, f"retried from {step_id}")
+    advance(run, now)
+    return reset
+
+
+def first_failed_step(run: RunState) -> str | None:
+    for spec in run.spec.steps:
+        if run.steps[spec.id].status in (StepStatus.FAILED, StepStatus.CANCELLED):
+            return spec.id
+    return None
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _ended_ok(run: RunState, step_id: str) -> bool:
+    state = run.steps[step_id]
+    if state.status is StepStatus.SUCCEEDED:
+        return True
+    return state.status is StepStatus.FAILED and run.spec.step(step_id).on_failure == "continue"
+
+
+def _open_phase(run: RunState) -> int:
+    """The highest phase index whose earlier phases have all ended well enough to go on."""
+    phase_count = len(run.spec.phases)
+    for index in range(phase_count):
+        if not all(
+            _ended_ok(run, s.id) or run.steps[s.id].status is StepStatus.SKIPPED
+            for s in run.spec.steps
+            if s.phase_index == index
+        ):
+            return index
+    return phase_count - 1
+
+
+def _dependents(run: RunState, step_id: str) -> set[str]:
+    found: set[str] = set()
+    frontier = [step_id]
+    while frontier:
+        current = frontier.pop()
+        for spec in run.spec.steps:
+            if current in spec.depends_on and spec.id not in found:
+                found.add(spec.id)
+                frontier.append(spec.id)
+    return found
+
+
+def _finish(
+    run: RunState, step_id: str, status: StepStatus, now: dt.datetime, *, output: Any = None, error: str = ""
+) -> StepState:
+    state = run.touch(step_id)
+    state.status, state.output, state.error = status, output, error
+    state.due_at, state.lease_owner, state.finished_at = None, "", now
+    return state
+
+
+def _after_failure(run: RunState, spec: StepSpec, error: str, now: dt.datetime) -> None:
+    if spec.on_failure == "continue":
+        advance(run, now)
+    else:
+        _end(run, RunStatus.FAILED, f"step {spec.id!r} failed: {error}", now)
+
+
+def _end(run: RunState, status: RunStatus, reason: str, now: dt.datetime) -> None:
+    """Final status: unfinished steps are skipped (never started) or cancelled (running or waiting)."""
+    for state in run.steps.values():
+        if state.status.terminal:
+            continue
+        started = state.status in (StepStatus.RUNNING, StepStatus.WAITING)
+        if state.status is StepStatus.WAITING and state.checkpoint_id:
+            run.checkpoints_closed.append((state.checkpoint_id, "closed"))
+        _finish(run, state.step_id, StepStatus.CANCELLED if started else StepStatus.SKIPPED, now)
+        run.events.append(
+            NewEvent(EventType.STEP_SKIPPED, state.step_id, {"status": run.steps[state.step_id].status.value})
+        )
+    run.ended_at = now
+    _set_status(run, status, reason)
+
+
+def _derived_status(run: RunState) -> RunStatus:
+    if run.status.final:
+        return run.status
+    if run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR:
+        return RunStatus.PAUSED
+    statuses = {s.status for s in run.steps.values()}
+    if StepStatus.RUNNING in statuses or StepStatus.READY in statuses:
+        return RunStatus.RUNNING if run.started_at is not None or StepStatus.RUNNING in statuses else RunStatus.PENDING
+    if StepStatus.WAITING in statuses:
+        return RunStatus.PAUSED
+    return run.status
+
+
+def _set_status(run: RunState, status: RunStatus, reason: str | None = None) -> None:
+    """Change the run's status (recording an event) if it differs; by default the reason follows the status."""
+    if reason is None:
+        reason = ""
+        if status is RunStatus.PAUSED:
+            operator = run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR
+            reason = PAUSED_BY_OPERATOR if operator else WAITING_FOR_CHECKPOINT
+    if status is run.status and reason == run.status_reason:
+        return
+    previous = run.status
+    run.status, run.status_reason, run.run_dirty = status, reason, True
+    run.events.append(
+        NewEvent(EventType.RUN_STATUS_CHANGED, data={"from": previous.value, "to": status.value, "reason": reason})
+    )

@@ -1,0 +1,161 @@
+"""Checkpoint repository."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.db import utc
+from services.runs.domain.model import CheckpointStatus, NewCheckpoint
+from services.runs.store.tables import checkpoints
+
+c = checkpoints.c
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    checkpoint_id: str
+    run_id: str
+    organization_slug: str
+    step_id: str
+    title: str
+    context: str
+    deliverables: list[str]
+    assignees: list[str]
+    role: str
+    status: CheckpointStatus
+    on_expiry: str
+    opened_at: dt.datetime
+    due_at: dt.datetime | None
+    decision: str
+    comment: str
+    payload: dict[str, Any]
+    decided_by: str
+    decided_at: dt.datetime | None
+
+    @property
+    def name(self) -> str:
+        return f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
+
+
+@dataclass(frozen=True)
+class CheckpointQuery:
+    organization_slug: str
+    run_id: str = ""
+    status: CheckpointStatus | None = None
+    assignee: str = ""
+    role: str = ""
+    overdue_at: dt.datetime | None = None
+
+
+class CheckpointRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def insert(self, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> None:
+        await self._conn.execute(
+            checkpoints.insert().values(
+                id=new.checkpoint_id,
+                run_id=run_id,
+                organization_slug=organization_slug,
+                step_id=new.step_id,
+                title=new.title,
+                context=new.context,
+                deliverables=list(new.deliverables),
+                assignees=list(new.assignees),
+                role=new.role,
+                status=CheckpointStatus.OPEN.value,
+                on_expiry=new.on_expiry,
+                opened_at=now,
+                due_at=new.due_at,
+                decision="",
+                comment="",
+                payload={},
+                decided_by="",
+                decided_at=None,
+            )
+        )
+
+    async def get(self, checkpoint_id: str) -> CheckpointRecord | None:
+        row = (await self._conn.execute(sa.select(checkpoints).where(c.id == checkpoint_id))).first()
+        return _to_record(row._mapping) if row else None
+
+    async def record_decision(
+        self,
+        checkpoint_id: str,
+        status: CheckpointStatus,
+        decision: str,
+        comment: str,
+        payload: dict[str, Any],
+        decided_by: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Write the decision if the checkpoint is still open; False if someone decided first."""
+        result = await self._conn.execute(
+            checkpoints.update()
+            .where(c.id == checkpoint_id, c.status == CheckpointStatus.OPEN.value)
+            .values(
+                status=status.value,
+                decision=decision,
+                comment=comment,
+                payload=payload,
+                decided_by=decided_by,
+                decided_at=now,
+            )
+        )
+        return result.rowcount == 1
+
+    async def list_page(
+        self, query: CheckpointQuery, *, after: tuple[dt.datetime, str] | None, limit: int
+    ) -> list[CheckpointRecord]:
+        select = sa.select(checkpoints).where(c.organization_slug == query.organization_slug)
+        if query.run_id:
+            select = select.where(c.run_id == query.run_id)
+        if query.status:
+            select = select.where(c.status == query.status.value)
+        if query.role:
+            select = select.where(c.role == query.role)
+        if query.overdue_at:
+            select = select.where(c.status == CheckpointStatus.OPEN.value, c.due_at < query.overdue_at)
+        if after:
+            select = select.where(sa.tuple_(c.opened_at, c.id) > sa.tuple_(*after))
+        rows = [
+            _to_record(row._mapping)
+            for row in await self._conn.execute(
+                select.order_by(c.opened_at, c.id).limit(limit if not query.assignee else limit * 20)
+            )
+        ]
+        if query.assignee:  # assignees is a JSON list; filtering it portably in SQL is not worth the dialect split
+            rows = [row for row in rows if query.assignee in row.assignees][:limit]
+        return rows
+
+    async def open_ids_for_run(self, run_id: str) -> list[str]:
+        query = sa.select(c.id).where(c.run_id == run_id, c.status == CheckpointStatus.OPEN.value).order_by(c.opened_at)
+        return list((await self._conn.execute(query)).scalars())
+
+
+def _to_record(row: Any) -> CheckpointRecord:
+    return CheckpointRecord(
+        checkpoint_id=row["id"],
+        run_id=row["run_id"],
+        organization_slug=row["organization_slug"],
+        step_id=row["step_id"],
+        title=row["title"],
+        context=row["context"],
+        deliverables=list(row["deliverables"]),
+        assignees=list(row["assignees"]),
+        role=row["role"],
+        status=CheckpointStatus(row["status"]),
+        on_expiry=row["on_expiry"],
+        opened_at=utc(row["opened_at"]),
+        due_at=utc(row["due_at"]) if row["due_at"] is not None else None,
+        decision=row["decision"],
+        comment=row["comment"],
+        payload=dict(row["payload"]),
+        decided_by=row["decided_by"],
+        decided_at=utc(row["decided_at"]) if row["decided_at"] is not None else None,
+    )
