@@ -78,6 +78,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
                     f"{env}LOGGING__FORMAT": options.log_format,
                     f"{env}AUTH__PRINCIPAL_KEYS_FILE": key_file,
                     **(_vault_env(data_dir) if name == "credentials" else {}),
+                    **(_runs_env(dial, assigned) if name == "runs" else {}),
                 },
             )
         )
@@ -89,6 +90,14 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},
     }
     return [*specs, ChildSpec("gateway", "gateway", ports.address(dial, assigned["gateway"]), gateway)]
+
+
+def _runs_env(dial: str, assigned: ports.Ports) -> dict[str, str]:
+    """The runs service calls the registry (definitions, agents) and the vault (credentials)."""
+    return {
+        "AGENTORCH_RUNS_CLIENTS__REGISTRY": ports.address(dial, assigned["registry"]),
+        "AGENTORCH_RUNS_CLIENTS__CREDENTIALS": ports.address(dial, assigned["credentials"]),
+    }
 
 
 def _vault_env(data_dir: Path) -> dict[str, str]:

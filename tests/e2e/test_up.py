@@ -6,15 +6,17 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
+from agentorch.runs.v1 import run_pb2, runs_service_pb2, runs_service_pb2_grpc
 from cli.devkeys import key_ring
 from services.common.context import Principal
 from tests.e2e.support import Endpoint, Up, wait_all_gone
@@ -52,6 +54,8 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
         _check_platform(endpoints, tmp_path)
         seeded = "created" if attempt == "first start" else "already exists"
         assert f"demo: {DEMO_AGENT} {seeded}" in up.lines, up.output
+        assert f"demo: {DEMO_AGENT}/orchestrations/research-brief {seeded}" in up.lines, up.output
+        _run_demo(endpoints, tmp_path)
 
         assert up.stop(signal.SIGINT) == 0, f"{attempt}: unclean stop\n{up.output}"
         assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == [], f"{attempt}: children left running"
@@ -110,6 +114,39 @@ def _check_platform(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
         agent = registry.GetAgent(request, metadata=metadata, timeout=10).agent
         assert (agent.organization_slug, agent.slug, agent.display_name) == ("demo", "demo-agent", "Demo agent")
         assert agent.version == 1  # a restart must not re-create or touch it
+
+
+def _run_demo(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
+    """The seeded demo runs offline: launch, wait at the human checkpoint, approve, completed."""
+    operator = Principal(subject="e2e", organization_slug="demo", roles=frozenset({"admin"}))
+    metadata = key_ring(data_dir).metadata(operator, issuer="tests")
+    with grpc.insecure_channel(endpoints["runs"].address) as channel:
+        runs = runs_service_pb2_grpc.RunsServiceStub(channel)
+        inputs = struct_pb2.Struct()
+        inputs.update({"topic": "vector databases"})
+        request = runs_service_pb2.CreateRunRequest(
+            parent="organizations/demo",
+            orchestration=f"{DEMO_AGENT}/orchestrations/research-brief",
+            prompt_inputs=inputs,
+        )
+        run = runs.CreateRun(request, metadata=metadata, timeout=10).run
+        paused = _follow(runs, run.name, metadata, {run_pb2.RUN_STATUS_PAUSED})
+        assert len(paused.open_checkpoints) == 1, paused
+        decision = runs_service_pb2.DecideCheckpointRequest(
+            name=paused.open_checkpoints[0], decision=run_pb2.DECISION_APPROVE, comment="ship it"
+        )
+        runs.DecideCheckpoint(decision, metadata=metadata, timeout=10)
+        done = _follow(runs, run.name, metadata, {run_pb2.RUN_STATUS_COMPLETED, run_pb2.RUN_STATUS_FAILED})
+        assert done.status == run_pb2.RUN_STATUS_COMPLETED, done
+        brief = {s.step_id: s.output.string_value for s in done.steps}["brief"]
+        assert brief.startswith("# vector databases"), brief
+
+
+def _follow(runs: Any, name: str, metadata: Any, statuses: set[int]) -> Any:
+    for item in runs.WatchRun(runs_service_pb2.WatchRunRequest(name=name), metadata=metadata, timeout=30):
+        if item.HasField("event") and item.event.run_status in statuses:
+            break
+    return runs.GetRun(runs_service_pb2.GetRunRequest(name=name), metadata=metadata, timeout=10).run
 
 
 def _reflected_services(channel: grpc.Channel) -> set[str]:
