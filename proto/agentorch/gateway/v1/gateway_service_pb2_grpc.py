@@ -27,6 +27,14 @@ if _version_not_supported:
 
 class GatewayServiceStub:
     """The public edge of the platform.
+
+    The gateway serves this service and re-exposes the services' own contracts on the same port
+    (agentorch.registry.v1.RegistryService, agentorch.runs.v1.RunsService, agentorch.credentials.v1.CredentialsService
+    without its internal ResolveCredential), so clients use one set of stubs whether they talk to the gateway or,
+    inside the platform, to a service. Every call is authenticated (bearer JWT or API key in `authorization`),
+    authorized against the role matrix (see the README), rate limited per principal, and forwarded with a signed
+    principal. UNAUTHENTICATED without valid credentials; PERMISSION_DENIED for a missing role; RESOURCE_EXHAUSTED
+    with RetryInfo past the rate limit.
     """
 
     def __init__(self, channel):
@@ -40,15 +48,82 @@ class GatewayServiceStub:
                 request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusRequest.SerializeToString,
                 response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusResponse.FromString,
                 _registered_method=True)
+        self.WhoAmI = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/WhoAmI',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIResponse.FromString,
+                _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/CreateApiKey',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/ListApiKeys',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/RevokeApiKey',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.Invoke = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/Invoke',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
     """The public edge of the platform.
+
+    The gateway serves this service and re-exposes the services' own contracts on the same port
+    (agentorch.registry.v1.RegistryService, agentorch.runs.v1.RunsService, agentorch.credentials.v1.CredentialsService
+    without its internal ResolveCredential), so clients use one set of stubs whether they talk to the gateway or,
+    inside the platform, to a service. Every call is authenticated (bearer JWT or API key in `authorization`),
+    authorized against the role matrix (see the README), rate limited per principal, and forwarded with a signed
+    principal. UNAUTHENTICATED without valid credentials; PERMISSION_DENIED for a missing role; RESOURCE_EXHAUSTED
+    with RetryInfo past the rate limit.
     """
 
     def GetPlatformStatus(self, request, context):
-        """Reports whether every backend service the gateway relays to is reachable and serving. Any caller may
-        call it; it reveals no tenant data.
+        """Reports whether every backend service is reachable and serving. Needs no credentials; reveals no tenant data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WhoAmI(self, request, context):
+        """Returns the caller's principal as the gateway sees it (any authenticated caller).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateApiKey(self, request, context):
+        """Creates an API key for a service account of the caller's organization (admin). The secret is returned once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Lists the organization's API keys, without secrets (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes an API key (admin); later calls with it are UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Invoke(self, request, context):
+        """The agent-mode entry point (PRD §6): one call per mode, routed to the registry or the runs service.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +137,31 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusRequest.FromString,
                     response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusResponse.SerializeToString,
             ),
+            'WhoAmI': grpc.unary_unary_rpc_method_handler(
+                    servicer.WhoAmI,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'Invoke': grpc.unary_unary_rpc_method_handler(
+                    servicer.Invoke,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'agentorch.gateway.v1.GatewayService', rpc_method_handlers)
@@ -72,6 +172,14 @@ def add_GatewayServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class GatewayService:
     """The public edge of the platform.
+
+    The gateway serves this service and re-exposes the services' own contracts on the same port
+    (agentorch.registry.v1.RegistryService, agentorch.runs.v1.RunsService, agentorch.credentials.v1.CredentialsService
+    without its internal ResolveCredential), so clients use one set of stubs whether they talk to the gateway or,
+    inside the platform, to a service. Every call is authenticated (bearer JWT or API key in `authorization`),
+    authorized against the role matrix (see the README), rate limited per principal, and forwarded with a signed
+    principal. UNAUTHENTICATED without valid credentials; PERMISSION_DENIED for a missing role; RESOURCE_EXHAUSTED
+    with RetryInfo past the rate limit.
     """
 
     @staticmethod
@@ -91,6 +199,141 @@ class GatewayService:
             '/agentorch.gateway.v1.GatewayService/GetPlatformStatus',
             agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusRequest.SerializeToString,
             agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.GetPlatformStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WhoAmI(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/WhoAmI',
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.WhoAmIResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/CreateApiKey',
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/ListApiKeys',
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/RevokeApiKey',
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Invoke(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/Invoke',
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.FromString,
             options,
             channel_credentials,
             insecure,
