@@ -134,7 +134,9 @@ def check_dockerfile() -> list[str]:
     for line in dockerfile.read_text().splitlines():
         parts = line.split()
         if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
-            problems += [f"Dockerfile copies {src}, which does not exist" for src in parts[1:-1] if not (ROOT / src).exists()]
+            problems += [
+                f"Dockerfile copies {src}, which does not exist" for src in parts[1:-1] if not (ROOT / src).exists()
+            ]
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([hadolint, str(dockerfile)], capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -5,6 +5,7 @@ Tests call `spec(settings, executor=...)` to plug in a scripted agent executor.
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -17,14 +18,16 @@ from services.common.server import GrpcService, ServiceSpec
 from services.runs.api.servicer import RunsServicer
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.engine import Engine, EngineSettings
-from services.runs.app.executor import StepExecutor, UnconfiguredExecutor
+from services.runs.app.executor import StepExecutor
 from services.runs.app.launch import Launcher
 from services.runs.app.notify import Broker
 from services.runs.app.pg_listener import PgAnnouncer
 from services.runs.app.runs import RunControls, RunQueries
 from services.runs.app.watch import Watcher
+from services.runs.clients.credentials import CredentialsClient
 from services.runs.clients.registry import RegistryClient
 from services.runs.config import RunsSettings
+from services.runs.executors.dispatch import AgentExecutor
 from services.runs.store.uow import RunsUnitOfWork
 
 NAME = "runs"
@@ -48,19 +51,23 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             max_concurrency=config.max_concurrency,
             idle_wait_seconds=config.idle_wait_seconds,
         )
-        engine = Engine(uow, executor or UnconfiguredExecutor(), broker, engine_settings, worker_id=worker_id)
+        step_executor = executor
+        if step_executor is None:
+            credentials_channel = grpc.aio.insecure_channel(settings.clients.credentials)
+            stack.push_async_callback(credentials_channel.close)
+            agent_executor = AgentExecutor(
+                CredentialsClient(credentials_channel, keys), max_connections=config.max_concurrency
+            )
+            stack.push_async_callback(agent_executor.aclose)  # closes after the engine stopped (stack order)
+            step_executor = agent_executor
+        worker = worker_id or f"runs-{uuid.uuid4().hex[:12]}"
+        publish = None
         if settings.database.is_postgresql:
-            announcer = PgAnnouncer(settings.database.url.get_secret_value(), broker, engine.worker_id)
+            announcer = PgAnnouncer(settings.database.url.get_secret_value(), broker, worker)
             await announcer.start()
             stack.push_async_callback(announcer.stop)
-            engine = Engine(
-                uow,
-                executor or UnconfiguredExecutor(),
-                broker,
-                engine_settings,
-                worker_id=engine.worker_id,
-                publish=announcer.publish,
-            )
+            publish = announcer.publish
+        engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, publish=publish)
         registry_channel = grpc.aio.insecure_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
         queries = RunQueries(uow)

@@ -9,7 +9,11 @@ from tools.check_deploy import env_names
 
 def test_env_names_follow_the_prefix_and_nesting() -> None:
     names = env_names(RunsSettings)
-    assert {"AGENTORCH_RUNS_DATABASE__URL", "AGENTORCH_RUNS_ENGINE__LEASE_SECONDS", "AGENTORCH_RUNS_SERVER__PORT"} <= names
+    assert {
+        "AGENTORCH_RUNS_DATABASE__URL",
+        "AGENTORCH_RUNS_ENGINE__LEASE_SECONDS",
+        "AGENTORCH_RUNS_SERVER__PORT",
+    } <= names
     assert "AGENTORCH_RUNS_ENGINE__RETENTION" not in names
     assert "AGENTORCH_CREDENTIALS_VAULT__KEYS_FILE" in env_names(CredentialsSettings)
 

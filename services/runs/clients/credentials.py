@@ -1,0 +1,134 @@
+"""The credential vault, as the runs service sees it: aliases resolved to values at agent-call time, over gRPC.
+
+Calls are signed as the runs service itself (`service:runs`, a resolver identity of the vault) and name the run
+and step the value is for, so the vault's audit log records who used which credential where. Resolved values are
+wrapped in `Secret`, whose repr and str never show them; only `reveal()` does, at the moment a header is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+
+from agentorch.credentials.v1 import credential_pb2
+from agentorch.credentials.v1 import credentials_service_pb2 as pb
+from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
+from services.common.context import Principal
+from services.common.principals import KeyRing
+
+RPC_TIMEOUT = 10.0
+RUNS_SUBJECT = "service:runs"
+ISSUER = "runs"
+
+_TYPES = {
+    credential_pb2.CREDENTIAL_TYPE_API_KEY: "api_key",
+    credential_pb2.CREDENTIAL_TYPE_BEARER_TOKEN: "bearer_token",
+    credential_pb2.CREDENTIAL_TYPE_BASIC_AUTH: "basic_auth",
+    credential_pb2.CREDENTIAL_TYPE_GENERIC_SECRET: "generic_secret",
+}
+
+
+class Secret:
+    """A secret value that does not print itself: repr/str/format show a placeholder, pickling is refused."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True)
+class ResolvedCredential:
+    alias: str
+    version: int
+    type: str  # api_key | bearer_token | basic_auth | generic_secret | unspecified
+    secret: Secret = field(repr=False)
+
+
+class CredentialUnavailable(Exception):
+    """A credential could not be resolved; the message names the alias and the reason, never a value."""
+
+    def __init__(self, alias: str, reason: str, *, retryable: bool) -> None:
+        super().__init__(f"credential {alias!r}: {reason}")
+        self.alias = alias
+        self.reason = reason
+        self.retryable = retryable
+
+
+class CredentialResolver(Protocol):
+    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential: ...
+
+
+class CredentialsClient:
+    """Resolves aliases through the vault's ResolveCredential as the runs service."""
+
+    def __init__(
+        self, channel: grpc.aio.Channel, keys: KeyRing, *, subject: str = RUNS_SUBJECT, timeout: float = RPC_TIMEOUT
+    ) -> None:
+        self._stub = pb_grpc.CredentialsServiceStub(channel)
+        self._keys = keys
+        self._identity = Principal(subject=subject, organization_slug="", roles=frozenset(), kind="service")
+        self._timeout = timeout
+
+    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential:
+        request = pb.ResolveCredentialRequest(
+            name=f"organizations/{organization_slug}/credentials/{alias}", run=run, step=step
+        )
+        try:
+            reply = await self._stub.ResolveCredential(
+                request, metadata=self._keys.metadata(self._identity, issuer=ISSUER), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _unavailable(alias, organization_slug, exc) from None
+        return ResolvedCredential(
+            alias=alias,
+            version=int(reply.version),
+            type=_TYPES.get(reply.type, "unspecified"),
+            secret=Secret(reply.value),
+        )
+
+
+def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) -> CredentialUnavailable:
+    code = exc.code()
+    if code == grpc.StatusCode.NOT_FOUND:
+        return CredentialUnavailable(
+            alias, f"no such credential in organization {organization_slug!r}", retryable=False
+        )
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        return CredentialUnavailable(
+            alias, "the vault refused to resolve it for the runs service (is service:runs a resolver?)", retryable=False
+        )
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return CredentialUnavailable(alias, f"the vault cannot decrypt it ({exc.details()})", retryable=False)
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return CredentialUnavailable(alias, f"invalid request ({exc.details()})", retryable=False)
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return CredentialUnavailable(
+            alias, "the vault did not accept the runs service identity (principal keys differ?)", retryable=False
+        )
+    return CredentialUnavailable(alias, f"the vault is unavailable ({code.name}); retry later", retryable=True)

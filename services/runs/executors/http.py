@@ -1,0 +1,507 @@
+"""What the agent protocols share: the agent config, the call context, HTTP with bounded retries, SSE, redaction.
+
+- `AgentConfig` is the registry agent's `config` JSON (docs/agents.md), validated strictly.
+- `AgentCall` carries one step's call: request, config, the credential headers (secret; never logged) and a
+  `Redactor` that scrubs every resolved secret out of text that leaves the executor.
+- `post` sends one JSON POST and hands the 2xx response to a consumer. It retries 429, 5xx and connection errors
+  (not timeouts, not other statuses) up to `max_attempts`, with exponential backoff or the server's Retry-After.
+- `read_limited` and `iter_sse` read bodies, stopping at `max_response_bytes`.
+"""
+
+from __future__ import annotations
+
+import base64
+import codecs
+import datetime as dt
+import email.utils
+import json
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
+
+from services.common.logs import get_logger
+from services.runs.app.executor import StepFailed, StepRequest
+from services.runs.clients.credentials import ResolvedCredential
+
+log = get_logger("agentorch.runs.executors")
+
+T = TypeVar("T")
+
+MiB = 1024 * 1024
+ERROR_BODY_BYTES = 4096  # how much of an error response is read to explain it
+ERROR_DETAIL_CHARS = 300
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
+_RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection", "idempotency-key"}
+
+
+class AgentConfig(BaseModel):
+    """The `config` of a registry agent: how the runs service calls it. See docs/agents.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    protocol: Literal["a2a", "openai"]
+    endpoint: str | None = None
+    model: str | None = Field(None, min_length=1, max_length=256)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    system_prompt: str | None = None
+    stream: bool = True
+    timeout_seconds: float = Field(60.0, gt=0, le=3600)
+    max_response_bytes: int = Field(MiB, ge=1024, le=64 * MiB)
+    max_attempts: int = Field(3, ge=1, le=10)
+    backoff_seconds: float = Field(0.5, ge=0, le=60)
+    max_backoff_seconds: float = Field(10.0, ge=0, le=300)
+    credential_header: str = "Authorization"
+    credential_scheme: str | None = Field(None, max_length=64)
+    credential_headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = httpx.URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("credential_header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        return _check_header(value)
+
+    @field_validator("credential_scheme")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        if value and not _TOKEN.match(value):
+            raise ValueError("must be a single word such as Bearer, Basic or Token, or empty for the bare value")
+        return value
+
+    @field_validator("credential_headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for header in value.values():
+            _check_header(header)
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _static_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, header_value in value.items():
+            _check_header(name)
+            if "\r" in header_value or "\n" in header_value:
+                raise ValueError(f"the value of header {name!r} must be one line")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentConfig:
+        if self.protocol == "openai":
+            if not self.endpoint:
+                raise ValueError("the openai protocol needs `endpoint` (the API base URL, e.g. http://host:port/v1)")
+            if not self.model:
+                raise ValueError("the openai protocol needs `model`")
+            reserved = {"model", "messages", "stream"} & set(self.parameters)
+            if reserved:
+                raise ValueError(f"`parameters` cannot set {', '.join(sorted(reserved))} (set by the executor)")
+        secret_headers = {self.credential_header.lower(), *(h.lower() for h in self.credential_headers.values())}
+        clash = secret_headers & {h.lower() for h in self.headers}
+        if clash:
+            raise ValueError(f"`headers` cannot set {', '.join(sorted(clash))}: it carries a credential")
+        return self
+
+
+def _check_header(name: str) -> str:
+    if not _TOKEN.match(name):
+        raise ValueError(f"{name!r} is not a valid HTTP header name")
+    if name.lower() in _RESERVED_HEADERS:
+        raise ValueError(f"header {name!r} is set by the executor")
+    return name
+
+
+def parse_config(label: str, raw: Mapping[str, Any]) -> AgentConfig:
+    """The agent's config, or a non-retryable StepFailed listing every problem (paths and reasons, no values)."""
+    try:
+        return AgentConfig.model_validate(dict(raw))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else f"config: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise StepFailed(f"{label}: invalid agent config: {problems}", retryable=False) from None
+
+
+# --- secrets --------------------------------------------------------------------------------------------------------
+
+
+def credential_value(header: str, scheme: str | None, credential: ResolvedCredential) -> str:
+    """The header value that presents `credential`.
+
+    `scheme` None picks by type: basic_auth → `Basic <base64(user:password)>`; otherwise `Bearer <value>` in an
+    Authorization header and the bare value in any other header. "" sends the bare value; `Basic` base64-encodes.
+    """
+    value = credential.secret.reveal()
+    if scheme is None:
+        if credential.type == "basic_auth":
+            scheme = "Basic"
+        else:
+            scheme = "Bearer" if header.lower() in ("authorization", "proxy-authorization") else ""
+    if scheme.lower() == "basic":
+        return f"{scheme} {base64.b64encode(value.encode()).decode()}"
+    return f"{scheme} {value}" if scheme else value
+
+
+class Redactor:
+    """Replaces every known secret (and the header forms built from it) with `[redacted]`."""
+
+    MASK = "[redacted]"
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._needles = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for needle in self._needles:
+            if needle in value:
+                value = value.replace(needle, self.MASK)
+        return value
+
+    def scrub(self, value: Any) -> Any:
+        if not self._needles:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.scrub(v) for v in value)
+        return value
+
+
+def secret_forms(credential: ResolvedCredential, header_value: str) -> list[str]:
+    """Every spelling of a secret that could show up in text: the value, its base64, the full header value."""
+    value = credential.secret.reveal()
+    return [value, base64.b64encode(value.encode()).decode(), header_value]
+
+
+# --- the call -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentCall:
+    request: StepRequest
+    config: AgentConfig
+    headers: Mapping[str, str] = field(repr=False)  # credential headers: secret
+    redactor: Redactor = field(repr=False, default_factory=Redactor)
+    timeout: float = 60.0  # the whole call's budget, seconds
+
+    @property
+    def label(self) -> str:
+        return f"agent {self.request.agent_slug!r} (step {self.request.step_id!r})"
+
+    def fail(self, what: str, *, retryable: bool) -> StepFailed:
+        return StepFailed(f"{self.label}: {self.redactor.text(what)}", retryable=retryable)
+
+    def request_headers(self, accept: str) -> dict[str, str]:
+        return {
+            **self.config.headers,
+            **self.headers,
+            "Content-Type": "application/json",
+            "Accept": accept,
+            "Idempotency-Key": self.request.idempotency_key,
+        }
+
+
+class RetryHere(StepFailed):
+    """A retryable failure before any of the answer was read: `post` tries again (after `retry_after`, if set)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retryable=True)
+        self.retry_after = retry_after
+
+
+def new_client(max_connections: int = 100) -> httpx.AsyncClient:
+    """The pooled client for every agent call of a replica (redirects are not followed: credentials stay put)."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 20)),
+        follow_redirects=False,
+        headers={"User-Agent": "agentorch-runs"},
+    )
+
+
+async def post(
+    call: AgentCall,
+    client: httpx.AsyncClient,
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    accept: str,
+    consume: Callable[[httpx.Response], Awaitable[T]],
+    headers: Mapping[str, str] | None = None,
+) -> T:
+    """POST `body` as JSON and return `consume(response)` for a 2xx answer, retrying what may be retried."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    config = call.config
+
+    async def once() -> T:
+        started = False
+        try:
+            async with client.stream(
+                "POST",
+                url,
+                content=payload,
+                headers={**(headers or {}), **call.request_headers(accept)},
+                timeout=httpx.Timeout(call.timeout, connect=min(call.timeout, 10.0)),
+            ) as response:
+                await check_status(call, response)
+                started = True
+                return await consume(response)
+        except httpx.ConnectTimeout:
+            raise RetryHere(call.fail(f"cannot connect to {url} (timed out)", retryable=True).message) from None
+        except httpx.TimeoutException:
+            raise call.fail(f"no complete answer within {call.timeout:g}s", retryable=True) from None
+        except httpx.TransportError as exc:
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if started:
+                raise call.fail(f"the connection broke while reading the answer ({reason})", retryable=True) from None
+            raise RetryHere(call.fail(f"cannot reach the agent at {url} ({reason})", retryable=True).message) from None
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryHere) and error.retry_after is not None:
+            return error.retry_after
+        base = min(config.max_backoff_seconds, config.backoff_seconds * 2.0 ** (state.attempt_number - 1))
+        return base * (1 + 0.1 * random.random())  # noqa: S311 - jitter, not cryptography
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "agent call will be retried",
+            agent=call.request.agent_slug,
+            step=call.request.step_id,
+            idempotency_key=call.request.idempotency_key,
+            try_number=state.attempt_number,
+            wait_seconds=round(state.upcoming_sleep, 3),
+            error=call.redactor.text(str(error)),
+        )
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(config.max_attempts) | _WaitTooLong(config.max_backoff_seconds),
+        wait=wait,
+        retry=retry_if_exception_type(RetryHere),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                return await once()
+    except RetryHere as exc:
+        tries = retrying.statistics.get("attempt_number", 1)
+        if exc.retry_after is not None and exc.retry_after > config.max_backoff_seconds:
+            note = f"asked to retry after {exc.retry_after:g}s, more than max_backoff_seconds; not waiting"
+        else:
+            note = f"gave up after {tries} tr{'y' if tries == 1 else 'ies'}"
+        raise StepFailed(f"{exc.message} ({note})", retryable=True) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _WaitTooLong(stop_base):
+    """Stop retrying when the server asks for a longer wait than max_backoff_seconds."""
+
+    def __init__(self, limit: float) -> None:
+        self._limit = limit
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        return isinstance(error, RetryHere) and error.retry_after is not None and error.retry_after > self._limit
+
+
+async def check_status(call: AgentCall, response: httpx.Response) -> None:
+    """Raise for a non-2xx answer: RetryHere for 429/5xx, a non-retryable StepFailed for the rest."""
+    status = response.status_code
+    if 200 <= status < 300:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > call.config.max_response_bytes:
+            raise too_large(call)
+        return
+    detail = await error_detail(call, response)
+    if status == 429:
+        raise RetryHere(call.fail(f"rate limited (HTTP 429){detail}", retryable=True).message, retry_after(response))
+    if status >= 500:
+        raise RetryHere(
+            call.fail(f"agent error (HTTP {status}){detail}", retryable=True).message, retry_after(response)
+        )
+    if status in (401, 403):
+        raise call.fail(
+            f"the agent refused the request (HTTP {status}){detail}; check the step's credentials and the agent's "
+            "credential_header / credential_scheme",
+            retryable=False,
+        )
+    if status == 404:
+        raise call.fail(f"no such endpoint (HTTP 404 at {response.request.url}){detail}", retryable=False)
+    raise call.fail(f"the agent rejected the request (HTTP {status}){detail}", retryable=False)
+
+
+async def error_detail(call: AgentCall, response: httpx.Response) -> str:
+    """A short, redacted explanation from an error body (`error.message` of a JSON body, else its first line)."""
+    try:
+        raw = bytearray()
+        async for chunk in response.aiter_bytes():
+            raw += chunk
+            if len(raw) >= ERROR_BODY_BYTES:
+                break
+    except httpx.HTTPError:
+        return ""
+    text = raw[:ERROR_BODY_BYTES].decode("utf-8", errors="replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            text = error["message"]
+        elif isinstance(error, str):
+            text = error
+        elif isinstance(document.get("message"), str):
+            text = document["message"]
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    if len(text) > ERROR_DETAIL_CHARS:
+        text = text[:ERROR_DETAIL_CHARS] + "…"
+    return f": {call.redactor.text(text)}"
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def too_large(call: AgentCall) -> StepFailed:
+    return call.fail(
+        f"the answer is larger than max_response_bytes ({call.config.max_response_bytes} bytes); stopped reading",
+        retryable=False,
+    )
+
+
+def malformed(call: AgentCall, what: str) -> StepFailed:
+    return call.fail(f"malformed response: {what}", retryable=False)
+
+
+# --- bodies ---------------------------------------------------------------------------------------------------------
+
+
+async def read_limited(call: AgentCall, response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > call.config.max_response_bytes:
+            raise too_large(call)
+    return bytes(body)
+
+
+def parse_json(call: AgentCall, body: bytes | str, what: str = "the body") -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        raise malformed(call, f"{what} is not JSON") from None
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    content_type = str(response.headers.get("content-type", ""))
+    return content_type.split(";")[0].strip().lower() == "text/event-stream"
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+class SSEDecoder:
+    """Incremental Server-Sent Events decoder (the WHATWG framing: `field: value` lines, a blank line dispatches;
+    CRLF, LF or CR line ends; `:` comments). Text is fed as it arrives; events come out when complete."""
+
+    _LINE_END = re.compile(r"\r\n|\r|\n")
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+
+    def feed(self, text: str) -> list[SSEEvent]:
+        self._buffer += text
+        events: list[SSEEvent] = []
+        position = 0
+        while match := self._LINE_END.search(self._buffer, position):
+            if match.group() == "\r" and match.end() == len(self._buffer):
+                break  # a CR at the end may be the first half of a CRLF: wait for more
+            event = self._line(self._buffer[position : match.start()])
+            if event is not None:
+                events.append(event)
+            position = match.end()
+        self._buffer = self._buffer[position:]
+        return events
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: a last event without its blank line is still dispatched (lenient with servers)."""
+        events = self.feed("\n") if self._buffer else []
+        end = self._line("")
+        return [*events, end] if end is not None else events
+
+    def _line(self, line: str) -> SSEEvent | None:
+        if not line:
+            if not self._data:
+                self._event = ""
+                return None
+            event = SSEEvent(data="\n".join(self._data), event=self._event or "message", id=self._id)
+            self._data, self._event = [], ""
+            return event
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value
+        elif name == "id" and "\0" not in value:
+            self._id = value
+        return None
+
+
+async def iter_sse(call: AgentCall, response: httpx.Response) -> AsyncIterator[SSEEvent]:
+    """The events of an SSE response, stopping with a non-retryable StepFailed beyond max_response_bytes."""
+    decoder = SSEDecoder()
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > call.config.max_response_bytes:
+            raise too_large(call)
+        for event in decoder.feed(text.decode(chunk)):
+            yield event
+    for event in decoder.feed(text.decode(b"", final=True)) + decoder.close():
+        yield event
