@@ -32,3 +32,18 @@ def ensure_key_file(data_dir: Path) -> Path:
 
 def key_ring(data_dir: Path) -> KeyRing:
     return KeyRing.from_settings(AuthSettings(principal_keys_file=ensure_key_file(data_dir)))
+
+
+DEMO_KEY_ENV = "AGENTORCH_DEMO_AGENT_KEY"
+DEMO_KEY_FILE = "demo-agent-key"
+
+
+def ensure_demo_agent_key(data_dir: Path) -> str:
+    """The API key the local OpenAI-compatible reference agent demands; the demo stores it in the vault."""
+    path = data_dir / DEMO_KEY_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"sk-demo-{secrets.token_hex(16)}")
+    return path.read_text().strip()

@@ -8,7 +8,14 @@ from contextlib import ExitStack
 #: Offsets from --base-port. With the default base 50050 this is the services' own default ports
 #: (gateway 50051, registry 50061, runs 50062, credentials 50063), so `agentorch up` and processes started by
 #: hand with no settings agree on addresses.
-OFFSETS: dict[str, int] = {"gateway": 1, "registry": 11, "runs": 12, "credentials": 13}
+OFFSETS: dict[str, int] = {
+    "gateway": 1,
+    "registry": 11,
+    "runs": 12,
+    "credentials": 13,
+    "a2a-agent": 21,  # the local reference agents the demo calls
+    "openai-agent": 22,
+}
 DEFAULT_BASE_PORT = 50050
 
 Ports = dict[str, int]

@@ -63,6 +63,8 @@ class ChildSpec:
     module: str
     target: str
     env: Mapping[str, str]
+    args: tuple[str, ...] = ()
+    ready_url: str = ""  # an HTTP URL answering 200 when ready; empty: the gRPC health check at `target`
 
 
 class Child:
@@ -102,6 +104,7 @@ class Child:
             sys.executable,
             "-m",
             self.spec.module,
+            *self.spec.args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

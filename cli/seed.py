@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
+from google.protobuf import field_mask_pb2, struct_pb2
 
+from agentorch.credentials.v1 import credential_pb2, credentials_service_pb2, credentials_service_pb2_grpc
 from agentorch.registry.v1 import agent_pb2, orchestration_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.common.context import Principal
 from services.common.principals import KeyRing
@@ -47,36 +48,98 @@ class Seeded:
     created: bool  # False: it was already there
 
 
-def demo_agent() -> agent_pb2.Agent:
+def demo_agent(agents: DemoAgents) -> agent_pb2.Agent:
+    """The researcher: an A2A agent (the local reference A2A agent)."""
     return agent_pb2.Agent(
         organization_slug=DEMO_ORGANIZATION,
         slug=DEMO_AGENT_SLUG,
         display_name="Demo agent",
-        description="An echo agent seeded by `agentorch up`.",
+        description="A local A2A agent seeded by `agentorch up`; it replies with what it received.",
         agent_yaml=_DEMO_AGENT_YAML,
-        agent_card=_struct(_DEMO_AGENT_CARD),
+        agent_card=_struct({**_DEMO_AGENT_CARD, "url": agents.a2a_url}),
+        config=_struct({"protocol": "a2a", "endpoint": agents.a2a_url, "timeout_seconds": 30}),
+    )
+
+
+def demo_writer(agents: DemoAgents) -> agent_pb2.Agent:
+    """The writer: an OpenAI-compatible chat endpoint (the local reference agent) that demands an API key."""
+    return agent_pb2.Agent(
+        organization_slug=DEMO_ORGANIZATION,
+        slug=DEMO_WRITER_SLUG,
+        display_name="Demo writer",
+        description="A local OpenAI-compatible agent seeded by `agentorch up`.",
+        agent_yaml="name: demo-writer\nprotocol: openai\n",
+        config=_struct(
+            {"protocol": "openai", "endpoint": agents.openai_url, "model": "reference", "timeout_seconds": 30}
+        ),
     )
 
 
 SEEDER = Principal(subject="service:agentorch-up", organization_slug="", roles=frozenset({"admin"}), kind="service")
 
 
-async def seed_demo(targets: Mapping[str, str], keys: KeyRing, rpc_timeout: float = 10.0) -> list[Seeded]:
+@dataclass(frozen=True)
+class DemoAgents:
+    """Where the local reference agents listen, and the key the OpenAI-compatible one demands."""
+
+    a2a_url: str
+    openai_url: str
+    api_key: str
+
+
+DEMO_WRITER_SLUG = "demo-writer"
+DEMO_CREDENTIAL_ALIAS = "demo-openai.api-key"
+
+
+async def seed_demo(
+    targets: Mapping[str, str], keys: KeyRing, agents: DemoAgents, rpc_timeout: float = 10.0
+) -> list[Seeded]:
     """Create the demo resources through the services' public APIs; `targets` maps service name to host:port.
 
-    Calls are made as a platform principal signed with the local key ring. Raises grpc.aio.AioRpcError for anything
-    but ALREADY_EXISTS.
+    The demo's agents point at the local reference agents (their addresses change with the ports, so an existing
+    agent's config is updated); the writer's API key is stored in the vault and resolved by the runs service at
+    call time. Calls are made as a platform principal signed with the local key ring. Raises
+    grpc.aio.AioRpcError for anything but ALREADY_EXISTS.
     """
-    async with grpc.aio.insecure_channel(targets["registry"]) as channel:
-        registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
-        metadata = keys.metadata(SEEDER, issuer="cli")
+    metadata = keys.metadata(SEEDER, issuer="cli")
+    async with (
+        grpc.aio.insecure_channel(targets["registry"]) as registry_channel,
+        grpc.aio.insecure_channel(targets["credentials"]) as vault_channel,
+    ):
+        registry = registry_service_pb2_grpc.RegistryServiceStub(registry_channel)
+        vault = credentials_service_pb2_grpc.CredentialsServiceStub(vault_channel)
         return [
-            await _create_agent(registry, demo_agent(), metadata, rpc_timeout),
+            await _put_agent(registry, demo_agent(agents), metadata, rpc_timeout),
+            await _put_agent(registry, demo_writer(agents), metadata, rpc_timeout),
+            await _create_credential(vault, agents.api_key, metadata, rpc_timeout),
             await _create_orchestration(registry, metadata, rpc_timeout),
         ]
 
 
-async def _create_agent(registry: Any, agent: agent_pb2.Agent, metadata: Any, rpc_timeout: float) -> Seeded:
+async def _create_credential(vault: Any, value: str, metadata: Any, rpc_timeout: float) -> Seeded:
+    name = f"organizations/{DEMO_ORGANIZATION}/credentials/{DEMO_CREDENTIAL_ALIAS}"
+    request = credentials_service_pb2.CreateCredentialRequest(
+        parent=f"organizations/{DEMO_ORGANIZATION}",
+        alias=DEMO_CREDENTIAL_ALIAS,
+        credential=credential_pb2.Credential(
+            description="API key of the local OpenAI-compatible reference agent",
+            provider="reference",
+            type=credential_pb2.CREDENTIAL_TYPE_API_KEY,
+            retained_versions=1,
+        ),
+        value=value,
+    )
+    try:
+        await vault.CreateCredential(request, metadata=metadata, timeout=rpc_timeout)
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+            raise
+        return Seeded(name, created=False)
+    return Seeded(name, created=True)
+
+
+async def _put_agent(registry: Any, agent: agent_pb2.Agent, metadata: Any, rpc_timeout: float) -> Seeded:
+    """Create the agent; if it exists, point its config and card at this start's reference agents."""
     parent = f"organizations/{agent.organization_slug}/" if agent.organization_slug else ""
     name = f"{parent}agents/{agent.slug}"
     try:
@@ -86,6 +149,11 @@ async def _create_agent(registry: Any, agent: agent_pb2.Agent, metadata: Any, rp
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
+        agent.name = name
+        update = registry_service_pb2.UpdateAgentRequest(
+            agent=agent, update_mask=field_mask_pb2.FieldMask(paths=["config", "agent_card"])
+        )
+        await registry.UpdateAgent(update, metadata=metadata, timeout=rpc_timeout)
         return Seeded(name, created=False)
     return Seeded(name, created=True)
 
@@ -119,9 +187,12 @@ DEMO_DEFINITION: dict[str, Any] = {
             "steps": [
                 {
                     "id": "findings",
-                    "kind": "template",
+                    "kind": "agent",
+                    "agent": DEMO_AGENT_SLUG,
                     "title": "Collect findings",
-                    "template": "Findings on {{ params.topic }} (following: {{ steps.outline.output }})",
+                    "prompt": "Research {{ params.topic }} following this outline: {{ steps.outline.output }}",
+                    "retry": {"max_attempts": 3, "initial_backoff_seconds": 1},
+                    "timeout_seconds": 60,
                 },
                 {
                     "id": "review",
@@ -139,14 +210,26 @@ DEMO_DEFINITION: dict[str, Any] = {
         {
             "id": "write-up",
             "title": "Write-up",
-            "steps": [{"id": "brief", "kind": "template", "title": "Write the brief", "prompt_template": "brief"}],
+            "steps": [
+                {
+                    "id": "brief",
+                    "kind": "agent",
+                    "agent": "demo-writer",
+                    "title": "Write the brief",
+                    "prompt_template": "brief",
+                    "credentials": ["demo-openai.api-key"],
+                    "retry": {"max_attempts": 3, "initial_backoff_seconds": 1},
+                    "timeout_seconds": 60,
+                }
+            ],
         },
     ],
 }
 DEMO_TEMPLATES = [
     orchestration_pb2.PromptTemplate(
         name="brief",
-        template="# {{ params.topic }}\n\n{{ steps.findings.output }}\n\nReviewed: {{ steps.review.output }}",
+        template="Write a brief on {{ params.topic }} for {{ params.audience }} from: {{ steps.findings.output }} "
+        "(review: {{ steps.review.output.comment }})",
         description="The final brief",
     )
 ]

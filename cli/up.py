@@ -19,17 +19,18 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
-from cli.devkeys import ensure_key_file, key_ring
+from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, key_ring
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
-from cli.seed import seed_demo
+from cli.seed import DemoAgents, seed_demo
 
 UP_LINE = "agentorch is up; press Ctrl-C to stop"
 BACKENDS = ("registry", "runs", "credentials")
-NAMES = (*BACKENDS, "gateway")  # start order; the gateway dials its backends lazily, so no waiting in between
+NAMES = (*BACKENDS, "gateway", "agents")  # start order; the gateway dials its backends lazily, so no waiting in between
 READY_TIMEOUT = 30.0
 HEALTH_CALL_TIMEOUT = 1.0
 HEALTH_POLL_INTERVAL = 0.2
@@ -89,7 +90,22 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
         **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},
     }
-    return [*specs, ChildSpec("gateway", "gateway", ports.address(dial, assigned["gateway"]), gateway)]
+    agents = ChildSpec(
+        "agents",
+        "reference_agents",
+        ports.address(dial, assigned["a2a-agent"]),
+        {DEMO_KEY_ENV: ensure_demo_agent_key(data_dir)},
+        args=(
+            "--a2a-port",
+            str(assigned["a2a-agent"]),
+            "--openai-port",
+            str(assigned["openai-agent"]),
+            "--api-key-env",
+            DEMO_KEY_ENV,
+        ),
+        ready_url=f"http://{ports.address(dial, assigned['a2a-agent'])}/.well-known/agent-card.json",
+    )
+    return [*specs, ChildSpec("gateway", "gateway", ports.address(dial, assigned["gateway"]), gateway), agents]
 
 
 def _runs_env(dial: str, assigned: ports.Ports) -> dict[str, str]:
@@ -142,7 +158,7 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
     try:
         await _guarded(asyncio.gather(*(_ready(c) for c in children)), children, signals, READY_TIMEOUT)
         targets = {c.name: c.spec.target for c in children}
-        seeding = seed_demo(targets, key_ring(options.data_dir.resolve()), SEED_TIMEOUT)
+        seeding = seed_demo(targets, key_ring(options.data_dir.resolve()), demo_agents(options, children), SEED_TIMEOUT)
         for seeded in await _guarded(seeding, children, signals, None):
             console.say(f"demo: {seeded.resource} {'created' if seeded.created else 'already exists'}")
         for line in _endpoints(options, children):
@@ -164,7 +180,10 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
 
 
 async def _ready(child: Child) -> None:
-    """Poll the child's overall health (service "") until SERVING."""
+    """Poll the child's overall health (service "") until SERVING, or its HTTP readiness URL until 200."""
+    if child.spec.ready_url:
+        await _http_ready(child)
+        return
     async with grpc.aio.insecure_channel(child.spec.target, options=_POLL_CHANNEL_OPTIONS) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         while True:
@@ -175,6 +194,32 @@ async def _ready(child: Child) -> None:
             else:
                 child.health = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            await asyncio.sleep(HEALTH_POLL_INTERVAL)
+
+
+def demo_agents(options: UpOptions, children: Sequence[Child]) -> DemoAgents:
+    """Where the demo's agents listen: the reference agents child (its A2A port is its target; OpenAI next)."""
+    agents = next(c for c in children if c.name == "agents")
+    openai_port = agents.spec.args[agents.spec.args.index("--openai-port") + 1]
+    host = agents.spec.target.rsplit(":", 1)[0]
+    return DemoAgents(
+        a2a_url=f"http://{agents.spec.target}",
+        openai_url=f"http://{host}:{openai_port}/v1",
+        api_key=ensure_demo_agent_key(options.data_dir.resolve()),
+    )
+
+
+async def _http_ready(child: Child) -> None:
+    async with httpx.AsyncClient(timeout=HEALTH_CALL_TIMEOUT) as client:
+        while True:
+            try:
+                response = await client.get(child.spec.ready_url)
+            except httpx.HTTPError as exc:
+                child.health = type(exc).__name__
+            else:
+                child.health = "SERVING" if response.status_code == 200 else f"HTTP {response.status_code}"
+                if response.status_code == 200:
                     return
             await asyncio.sleep(HEALTH_POLL_INTERVAL)
 

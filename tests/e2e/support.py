@@ -15,9 +15,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 UP_LINE = "agentorch is up; press Ctrl-C to stop"
-NAMES = ("gateway", "registry", "runs", "credentials")
+NAMES = ("gateway", "registry", "runs", "credentials", "agents")
 UP_COMMAND = (sys.executable, "-m", "cli.main", "up")
-_ROW = re.compile(r"^(gateway|registry|runs|credentials)\s+(\S+:\d+)\s+(\d+)\s+SERVING$")
+_ROW = re.compile(r"^(gateway|registry|runs|credentials|agents)\s+(\S+:\d+)\s+(\d+)\s+SERVING$")
 
 
 @dataclass(frozen=True)

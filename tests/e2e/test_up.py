@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import json_format, struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -94,7 +95,12 @@ def test_a_child_failing_at_start_fails_up_and_stops_the_others(start_up: Callab
 
 
 def _check_platform(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
+    assert set(endpoints) == {*SERVICES, "agents"}
+    card = httpx.get(f"http://{endpoints['agents'].address}/.well-known/agent-card.json", timeout=5)
+    assert card.status_code == 200
     for name, endpoint in endpoints.items():
+        if name == "agents":  # the reference agents speak HTTP, not gRPC
+            continue
         with grpc.insecure_channel(endpoint.address) as channel:
             health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=5)
             assert health.status == health_pb2.HealthCheckResponse.SERVING, name
@@ -113,7 +119,8 @@ def _check_platform(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
         request = registry_service_pb2.GetAgentRequest(name=DEMO_AGENT)
         agent = registry.GetAgent(request, metadata=metadata, timeout=10).agent
         assert (agent.organization_slug, agent.slug, agent.display_name) == ("demo", "demo-agent", "Demo agent")
-        assert agent.version == 1  # a restart must not re-create or touch it
+        # created once; a restart only points it at this start's reference agents (their ports may change)
+        assert agent.config["endpoint"] == f"http://{endpoints['agents'].address}"
 
 
 def _run_demo(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
@@ -138,8 +145,10 @@ def _run_demo(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
         runs.DecideCheckpoint(decision, metadata=metadata, timeout=10)
         done = _follow(runs, run.name, metadata, {run_pb2.RUN_STATUS_COMPLETED, run_pb2.RUN_STATUS_FAILED})
         assert done.status == run_pb2.RUN_STATUS_COMPLETED, done
-        brief = {s.step_id: s.output.string_value for s in done.steps}["brief"]
-        assert brief.startswith("# vector databases"), brief
+        outputs = {s.step_id: s.output.string_value for s in done.steps}
+        assert outputs["findings"].startswith("reference-a2a received: Research vector databases"), outputs
+        assert outputs["brief"].startswith("reference-openai received: Write a brief on vector databases"), outputs
+        assert "ship it" in outputs["brief"]
 
 
 def _follow(runs: Any, name: str, metadata: Any, statuses: set[int]) -> Any:
