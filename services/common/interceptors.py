@@ -7,6 +7,7 @@ inside the handler's task, so the request context it binds is visible to everyth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -113,7 +114,9 @@ class _Call:
                 await ctx.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
             finally:
                 self._end(code, started)
-                context.reset(token)
+                # A cancelled stream is closed from another task (another context): nothing to restore there.
+                with contextlib.suppress(ValueError):
+                    context.reset(token)
 
         return wrapper
 

@@ -13,9 +13,9 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
 from services.runs.app.engine import Engine
-from services.runs.app.runs import RunQueries, RunView
+from services.runs.app.runs import RunQueries, RunView, authorize_run
 from services.runs.domain import machine
-from services.runs.domain.errors import CheckpointNotFound, InvalidTransition
+from services.runs.domain.errors import CheckpointNotFound, InvalidTransition, RunNotFound
 from services.runs.domain.model import CheckpointStatus, Decision, StepStatus
 from services.runs.domain.names import CheckpointName, RunName, parse_org
 from services.runs.store.checkpoints import CheckpointQuery, CheckpointRecord
@@ -53,13 +53,19 @@ class CheckpointService:
         self, parent: str, query: CheckpointQuery, page_size: int, page_token: str
     ) -> tuple[list[CheckpointRecord], str]:
         principal = authz.require_principal()
+        if query.role and query.role not in authz.ROLES:
+            raise ValidationFailed.single("role", f"must be one of {', '.join(authz.ROLES)} (or empty for any)")
+        run: RunName | None = None
         if "/runs/" in parent:
             run = RunName.parse(parent, "parent")
             org, query = run.organization_slug, CheckpointQuery(**{**query.__dict__, "run_id": run.run_id})
+            authorize_run(principal, run, "viewer")  # another organization's run is not found, as everywhere
         else:
             org = parse_org(parent)
+            authz.authorize(
+                principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization")
+            )
         query = CheckpointQuery(**{**query.__dict__, "organization_slug": org})
-        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
         fingerprint = [org, query.run_id, str(query.status), query.assignee, query.role, str(bool(query.overdue_at))]
         page = pagination.page_request(page_size, page_token, "checkpoints", *fingerprint)
         after: tuple[dt.datetime, str] | None = None
@@ -69,6 +75,8 @@ class CheckpointService:
             except (ValueError, IndexError):
                 raise ValidationFailed.single("page_token", "is not a token this service issued") from None
         async with self._uow() as uow:
+            if run is not None and await uow.runs.organization_of(run.run_id) != org:
+                raise RunNotFound(str(run))
             rows = await uow.checkpoints.list_page(query, after=after, limit=page.size + 1)
         more = len(rows) > page.size
         rows = rows[: page.size]

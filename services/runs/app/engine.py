@@ -169,6 +169,10 @@ class Engine:
             await self._sleep(0.05 if contended else await self._idle_wait())
 
     async def _idle_wait(self) -> float:
+        if len(self._tasks) >= self._settings.max_concurrency:
+            # At capacity the due agent steps cannot start: sleep until a finishing step commits (which wakes us)
+            # instead of spinning on work that is due but cannot be dispatched.
+            return self._settings.idle_wait_seconds
         async with self._uow() as uow:
             next_due = await uow.runs.next_due_at()
         if next_due is None:
@@ -197,7 +201,8 @@ class Engine:
                 log.exception("lease renewal failed", worker=self.worker_id)
 
     async def tick(self) -> tuple[int, bool]:
-        """Claim and dispatch due work once; returns (steps handled, whether some run was locked elsewhere)."""
+        """Claim and dispatch due work once; returns (steps handled, whether some run was locked elsewhere). A due
+        step that changed nothing (an agent step with no capacity left) does not count, nor is its run written."""
         capacity = self._settings.max_concurrency - len(self._tasks)
         dispatch: list[StepRequest] = []
         handled, contended = 0, False
@@ -215,12 +220,16 @@ class Engine:
                 if run is None:
                     contended = True
                     continue
+                changed = 0
                 for step_id in step_ids:
+                    before = len(run.events)
                     request = await self._handle_due(uow, run, step_id, now, capacity - len(dispatch) > 0)
                     if request is not None:
                         dispatch.append(request)
-                    handled += 1
-                touched.append(run)
+                    changed += len(run.events) > before  # every transition records at least one event
+                if changed:
+                    handled += changed
+                    touched.append(run)
             await self.commit(uow, touched, now)
         for request in dispatch:
             self._spawn(request)
@@ -319,12 +328,14 @@ class Engine:
         )
         if not recorded:  # decided by a human in the meantime
             return
+        # The same output shape as a human decision, so later steps read `payload`/`comment` either way.
+        output: dict[str, Any] = {"comment": "", "payload": {}, "decided_by": "system"}
         if expiry == "approve":
-            machine.decide(run, spec.id, Decision.APPROVE, {"decided_by": "system"}, now, expired=True)
+            machine.decide(run, spec.id, Decision.APPROVE, output, now, expired=True)
         elif expiry == "fail_run":
             machine.fail_run_on_expiry(run, spec.id, now)
         else:
-            machine.decide(run, spec.id, Decision.REJECT, {"decided_by": "system"}, now, expired=True)
+            machine.decide(run, spec.id, Decision.REJECT, output, now, expired=True)
 
     # --- agent steps ------------------------------------------------------------------------------------------------
 

@@ -80,22 +80,28 @@ class Watcher:
         org = parse_org(parent)
         authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
         subscription = self._broker.subscribe_organization(org)
-        seen: dict[str, int] = {}
+        # Per run: the sequence of the last view read, and what was last sent (status, reason, open checkpoints).
+        # A view is read after its announcement, so it may already show what a later announcement announces: the
+        # view's own sequence, not the announcement's, says what is new. Only status or checkpoint changes go out.
+        seen: dict[str, tuple[int, tuple[object, ...]]] = {}
         try:
             while True:
                 if not await subscription.wait(self._heartbeat):
                     yield Heartbeat(0, utcnow())
                     continue
                 for latest in subscription.drain():
-                    if seen.get(latest.run_id, 0) >= latest.sequence:
+                    read, sent = seen.get(latest.run_id, (0, ()))
+                    if read >= latest.sequence:
                         continue
-                    seen[latest.run_id] = latest.sequence
                     async with self._uow() as uow:
                         try:
                             view = await self._queries.view(uow, RunName(org, latest.run_id))
                         except RunNotFound:
                             continue
-                    if not statuses or view.state.status in statuses:
+                    state = view.state
+                    shown = (state.status, state.status_reason, tuple(view.open_checkpoints))
+                    seen[latest.run_id] = (max(state.last_sequence, latest.sequence), shown)
+                    if shown != sent and (not statuses or state.status in statuses):
                         yield view
         finally:
             subscription.close()

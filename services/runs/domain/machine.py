@@ -128,7 +128,8 @@ def fail(
     spec, state = run.spec.step(step_id), run.touch(step_id)
     if retryable and attempt < spec.retry.max_attempts:
         retry_at = now + dt.timedelta(seconds=spec.retry.backoff(attempt))
-        state.status, state.due_at, state.lease_owner, state.error = StepStatus.READY, retry_at, "", error
+        due = None if _frozen(run) else retry_at  # an operator pause holds retries too; resume makes them due
+        state.status, state.due_at, state.lease_owner, state.error = StepStatus.READY, due, "", error
         run.events.append(
             NewEvent(
                 EventType.STEP_FAILED, step_id, {"attempt": attempt, "error": error, "retry_at": retry_at.isoformat()}
@@ -152,7 +153,7 @@ def advance(run: RunState, now: dt.datetime) -> None:
     gate = _open_phase(run)
     run.current_phase = max(run.current_phase, gate)
     run.run_dirty = True
-    frozen = run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR
+    frozen = _frozen(run)
     for spec in run.spec.steps:
         state = run.steps[spec.id]
         if (
@@ -229,11 +230,12 @@ def _send_back(run: RunState, step_id: str, now: dt.datetime) -> None:
     redo = list(spec.depends_on) or [s.id for s in run.spec.steps if s.phase_index == spec.phase_index - 1]
     state = run.touch(step_id)
     state.status, state.due_at, state.checkpoint_id = StepStatus.PENDING, None, ""
+    due = None if _frozen(run) else now
     for dep in redo:
         dep_state = run.touch(dep)
         dep_state.status, dep_state.due_at, dep_state.lease_owner, dep_state.finished_at = (
             StepStatus.READY,
-            now,
+            due,
             "",
             None,
         )
@@ -294,6 +296,11 @@ def first_failed_step(run: RunState) -> str | None:
 
 
 # --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _frozen(run: RunState) -> bool:
+    """Paused by an operator: steps may become ready, but none is due (so none starts) until resume."""
+    return run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR
 
 
 def _ended_ok(run: RunState, step_id: str) -> bool:
@@ -363,7 +370,7 @@ def _end(run: RunState, status: RunStatus, reason: str, now: dt.datetime) -> Non
 def _derived_status(run: RunState) -> RunStatus:
     if run.status.final:
         return run.status
-    if run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR:
+    if _frozen(run):
         return RunStatus.PAUSED
     statuses = {s.status for s in run.steps.values()}
     if StepStatus.RUNNING in statuses or StepStatus.READY in statuses:

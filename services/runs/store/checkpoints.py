@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
@@ -121,17 +122,20 @@ class CheckpointRepository:
             select = select.where(c.role == query.role)
         if query.overdue_at:
             select = select.where(c.status == CheckpointStatus.OPEN.value, c.due_at < query.overdue_at)
+        if query.assignee:
+            select = select.where(self._assigned_to(query.assignee))
         if after:
             select = select.where(sa.tuple_(c.opened_at, c.id) > sa.tuple_(*after))
-        rows = [
-            _to_record(row._mapping)
-            for row in await self._conn.execute(
-                select.order_by(c.opened_at, c.id).limit(limit if not query.assignee else limit * 20)
-            )
-        ]
-        if query.assignee:  # assignees is a JSON list; filtering it portably in SQL is not worth the dialect split
-            rows = [row for row in rows if query.assignee in row.assignees][:limit]
-        return rows
+        rows = await self._conn.execute(select.order_by(c.opened_at, c.id).limit(limit))
+        return [_to_record(row._mapping) for row in rows]
+
+    def _assigned_to(self, assignee: str) -> sa.ColumnElement[bool]:
+        """`assignees` (a JSON list) contains `assignee`: JSONB containment on PostgreSQL, json_each on SQLite.
+        Filtering in SQL keeps pages and page tokens exact however many other checkpoints come first."""
+        if self._conn.dialect.name == "postgresql":
+            return sa.type_coerce(c.assignees, postgresql.JSONB).contains([assignee])
+        each = sa.func.json_each(c.assignees).table_valued("value")
+        return sa.select(each.c.value).where(each.c.value == assignee).exists()
 
     async def open_ids_for_run(self, run_id: str) -> list[str]:
         query = sa.select(c.id).where(c.run_id == run_id, c.status == CheckpointStatus.OPEN.value).order_by(c.opened_at)
