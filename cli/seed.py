@@ -35,7 +35,7 @@ _DEMO_AGENT_CARD: dict[str, Any] = {
     "name": "Demo agent",
     "description": "Replies with the message it was sent.",
     "version": "1.0.0",
-    "capabilities": {"streaming": False},
+    "capabilities": {"streaming": True},
     "defaultInputModes": ["text/plain"],
     "defaultOutputModes": ["text/plain"],
     "skills": [{"id": "echo", "name": "Echo", "description": "Returns its input unchanged."}],

@@ -50,6 +50,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             batch_size=config.batch_size,
             max_concurrency=config.max_concurrency,
             idle_wait_seconds=config.idle_wait_seconds,
+            retention_days=config.retention_days,
         )
         step_executor = executor
         if step_executor is None:

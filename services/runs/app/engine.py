@@ -34,12 +34,15 @@ from services.runs.domain.model import (
     BUILT_IN_KINDS,
     CheckpointStatus,
     Decision,
+    EventType,
     NewCheckpoint,
+    NewEvent,
     RunState,
     StepSpec,
     StepStatus,
 )
 from services.runs.domain.rendering import render_inputs, render_step_text, template_context
+from services.runs.executors import InputRequired
 from services.runs.store.runs import StoredEvent
 from services.runs.store.uow import RunsUnitOfWork
 
@@ -52,6 +55,9 @@ class EngineSettings:
     batch_size: int = 200
     max_concurrency: int = 200
     idle_wait_seconds: float = 5.0
+    delta_interval_seconds: float = 0.25
+    retention_days: int = 0  # 0 keeps finished runs forever
+    retention_interval_seconds: float = 3600.0
 
 
 Publish = Callable[[RunsUnitOfWork, Sequence[Announcement]], Awaitable[None]]
@@ -103,6 +109,8 @@ class Engine:
             asyncio.create_task(self._work_loop(), name=f"{self.worker_id}-work"),
             asyncio.create_task(self._heartbeat_loop(), name=f"{self.worker_id}-heartbeat"),
         ]
+        if self._settings.retention_days > 0:
+            self._loops.append(asyncio.create_task(self._retention_loop(), name=f"{self.worker_id}-retention"))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming; give running agent calls `grace` seconds, then abandon them (their leases expire and
@@ -200,6 +208,28 @@ class Engine:
             except Exception:
                 log.exception("lease renewal failed", worker=self.worker_id)
 
+    async def _retention_loop(self) -> None:
+        while not self._stopping:
+            try:
+                deleted = await self.purge(dt.timedelta(days=self._settings.retention_days))
+                if deleted:
+                    log.info("retention deleted finished runs", runs=deleted, days=self._settings.retention_days)
+            except Exception:
+                log.exception("retention pass failed")
+            await asyncio.sleep(self._settings.retention_interval_seconds)
+
+    async def purge(self, older_than: dt.timedelta, batch: int = 500) -> int:
+        """Delete runs (with their steps, events and checkpoints) that ended more than `older_than` ago, in
+        batches of one transaction each; safe to run on every replica at once."""
+        total = 0
+        while True:
+            async with self._uow() as uow:
+                deleted = await uow.runs.delete_finished_before(utcnow() - older_than, batch)
+                await uow.commit()
+            total += deleted
+            if deleted < batch:
+                return total
+
     async def tick(self) -> tuple[int, bool]:
         """Claim and dispatch due work once; returns (steps handled, whether some run was locked elsewhere). A due
         step that changed nothing (an agent step with no capacity left) does not count, nor is its run written."""
@@ -279,6 +309,7 @@ class Engine:
             return None
         record = await uow.runs.record(run.run_id)
         agent = (record.agents if record else {}).get(spec.agent, {})
+        reply, agent_context = machine.reply_for(run.steps[spec.id])
         return StepRequest(
             run=run.name,
             organization_slug=run.organization_slug,
@@ -291,6 +322,8 @@ class Engine:
             inputs=inputs,
             credentials=spec.credentials,
             timeout_seconds=spec.timeout_seconds,
+            reply=reply,
+            agent_context=agent_context,
         )
 
     def _open_checkpoint(self, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
@@ -346,15 +379,15 @@ class Engine:
 
     async def _execute(self, request: StepRequest) -> None:
         run_id = request.run.rsplit("/", 1)[-1]
-
-        async def emit(delta: str) -> None:
-            return None
-
+        stream = _DeltaStream(self, run_id, request, self._settings.delta_interval_seconds)
+        asked: InputRequired | None = None
         try:
-            call = self._executor.execute(request, emit)
+            call = self._executor.execute(request, stream.emit)
             result = await (asyncio.wait_for(call, request.timeout_seconds) if request.timeout_seconds else call)
         except TimeoutError:
             error, retryable, output = f"timed out after {request.timeout_seconds:g}s", True, None
+        except InputRequired as exc:
+            asked, error, retryable, output = exc, "", False, None
         except StepFailed as exc:
             error, retryable, output = exc.message, exc.retryable, None
         except asyncio.CancelledError:
@@ -366,6 +399,19 @@ class Engine:
             error, retryable, output = "", False, result.output
 
         def report(run: RunState, now: dt.datetime) -> bool:
+            stream.flush_into(run)
+            if asked is not None:
+                checkpoint = _input_checkpoint(request, asked.question)
+                return machine.await_input(
+                    run,
+                    request.step_id,
+                    request.attempt,
+                    self.worker_id,
+                    checkpoint,
+                    asked.question,
+                    asked.context,
+                    now,
+                )
             if error:
                 return machine.fail(
                     run, request.step_id, request.attempt, self.worker_id, error, now, retryable=retryable
@@ -376,6 +422,50 @@ class Engine:
             await self.transition(run_id, report)
         except Exception:
             log.exception("could not record a step result; the lease will expire and the step be retried")
+
+
+def _input_checkpoint(request: StepRequest, question: str) -> NewCheckpoint:
+    return NewCheckpoint(
+        checkpoint_id=str(uuid.uuid4()),
+        step_id=request.step_id,
+        title=f"{request.agent_slug} needs input",
+        context=question,
+        deliverables=(),
+        assignees=(),
+        role="approver",
+        due_at=None,
+        on_expiry="reject",
+    )
+
+
+class _DeltaStream:
+    """Partial output of an agent call, appended to the run's log as STEP_OUTPUT_DELTA events, at most one
+    transaction per `interval` per step; what remains when the call ends goes into the result's transaction."""
+
+    def __init__(self, engine: Engine, run_id: str, request: StepRequest, interval: float) -> None:
+        self._engine, self._run_id, self._request, self._interval = engine, run_id, request, interval
+        self._pending: list[str] = []
+        self._last_flush = 0.0
+
+    async def emit(self, delta: str) -> None:
+        if not delta:
+            return
+        self._pending.append(delta)
+        now = asyncio.get_running_loop().time()
+        if now - self._last_flush >= self._interval:
+            self._last_flush = now
+            await self._engine.transition(self._run_id, lambda run, _: self.flush_into(run))
+
+    def flush_into(self, run: RunState) -> bool:
+        """Append the pending text as one event if this worker still holds the attempt; False writes nothing."""
+        request = self._request
+        if not self._pending or not machine.holds(run, request.step_id, request.attempt, self._engine.worker_id):
+            return False
+        text, self._pending = "".join(self._pending), []
+        run.events.append(
+            NewEvent(EventType.STEP_OUTPUT_DELTA, request.step_id, {"attempt": request.attempt, "delta": text})
+        )
+        return True
 
 
 def _built_in_output(run: RunState, spec: StepSpec) -> Any:

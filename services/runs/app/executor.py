@@ -25,6 +25,9 @@ class StepRequest:
     inputs: dict[str, str] = field(default_factory=dict)
     credentials: tuple[str, ...] = ()
     timeout_seconds: float | None = None
+    # After the agent asked for input (A2A input-required): the person's answer, and where to send it.
+    reply: str = ""
+    agent_context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

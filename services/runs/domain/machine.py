@@ -187,14 +187,47 @@ def open_checkpoint(run: RunState, step_id: str, checkpoint: NewCheckpoint, now:
     _set_status(run, _derived_status(run))
 
 
+def await_input(
+    run: RunState,
+    step_id: str,
+    attempt: int,
+    worker: str,
+    checkpoint: NewCheckpoint,
+    question: str,
+    agent_context: dict[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """An agent asked a person a question (A2A input-required): the agent step waits on a checkpoint, holding no
+    lease; the answer is sent back to the agent by the step's next attempt. Fenced like a result."""
+    if not holds(run, step_id, attempt, worker):
+        return False
+    state = run.touch(step_id)
+    state.status, state.due_at, state.lease_owner = StepStatus.WAITING, checkpoint.due_at, ""
+    state.checkpoint_id = checkpoint.checkpoint_id
+    state.output = {"input_required": {"question": question, "context": agent_context}}
+    run.checkpoints_opened.append(checkpoint)
+    run.events.append(
+        NewEvent(
+            EventType.CHECKPOINT_OPENED,
+            step_id,
+            {"checkpoint": checkpoint.checkpoint_id, "title": checkpoint.title, "kind": "input_required"},
+        )
+    )
+    _set_status(run, _derived_status(run))
+    return True
+
+
 def decide(
     run: RunState, step_id: str, decision: Decision, output: dict[str, Any], now: dt.datetime, *, expired: bool = False
 ) -> None:
-    """Apply a decision to a waiting checkpoint step (the caller checked that it is open)."""
+    """Apply a decision to a waiting step (the caller checked that its checkpoint is open)."""
     state = run.steps[step_id]
     assert state.status is StepStatus.WAITING, state.status
     data = {"checkpoint": state.checkpoint_id, "decision": decision.value, "expired": expired, **output}
     run.events.append(NewEvent(EventType.CHECKPOINT_DECIDED, step_id, data))
+    if run.spec.step(step_id).kind == "agent" and decision is not Decision.REJECT:
+        _answer_agent(run, step_id, output, now)
+        return
     if decision is Decision.APPROVE:
         _finish(run, step_id, StepStatus.SUCCEEDED, now, output={"decision": decision.value, **output})
         run.events.append(NewEvent(EventType.STEP_SUCCEEDED, step_id, {"attempt": state.attempt}))
@@ -210,6 +243,25 @@ def decide(
         _after_failure(run, run.spec.step(step_id), reason, now)
     else:
         _send_back(run, step_id, now)
+
+
+def _answer_agent(run: RunState, step_id: str, output: dict[str, Any], now: dt.datetime) -> None:
+    """The person answered the agent's question: the step is due again, and its next attempt sends the answer
+    (the decision's comment) to the agent together with the agent's task context."""
+    state = run.touch(step_id)
+    waiting = state.output if isinstance(state.output, dict) else {}
+    asked = waiting.get("input_required", {})
+    state.output = {"reply": output.get("comment", ""), "payload": output.get("payload", {}), **asked}
+    state.status, state.checkpoint_id = StepStatus.READY, ""
+    state.due_at = None if _frozen(run) else now
+    _set_status(run, _derived_status(run))
+
+
+def reply_for(state: StepState) -> tuple[str, dict[str, Any]]:
+    """The answer (and agent context) an agent step carries into its next attempt after input-required."""
+    if isinstance(state.output, dict) and "reply" in state.output:
+        return str(state.output.get("reply", "")), dict(state.output.get("context") or {})
+    return "", {}
 
 
 def fail_run_on_expiry(run: RunState, step_id: str, now: dt.datetime) -> None:

@@ -275,13 +275,18 @@ def request_body(call: AgentCall, streaming: bool) -> dict[str, Any]:
     metadata: dict[str, Any] = {"idempotencyKey": key, "run": request.run, "step": request.step_id}
     if request.inputs:
         metadata["inputs"] = dict(request.inputs)
+    message: dict[str, Any] = {
+        "messageId": key,
+        "role": "ROLE_USER",
+        "parts": [{"text": request.reply or request.prompt, "mediaType": "text/plain"}],
+        "metadata": metadata,
+    }
+    if request.reply:  # the answer to the agent's input-required question continues its task
+        for field, name in (("taskId", "task_id"), ("contextId", "context_id")):
+            if request.agent_context.get(name):
+                message[field] = request.agent_context[name]
     params: dict[str, Any] = {
-        "message": {
-            "messageId": key,
-            "role": "ROLE_USER",
-            "parts": [{"text": request.prompt, "mediaType": "text/plain"}],
-            "metadata": metadata,
-        },
+        "message": message,
         "metadata": {
             "idempotencyKey": key,
             **({"parameters": call.config.parameters} if call.config.parameters else {}),

@@ -271,7 +271,9 @@ class RunRepository:
 
     async def delete_finished_before(self, cutoff: dt.datetime, limit: int) -> int:
         """Retention: delete runs that ended before `cutoff` (their steps, events and checkpoints cascade)."""
-        ids = sa.select(r.id).where(r.ended_at < cutoff).limit(limit).scalar_subquery()
+        ids = list((await self._conn.execute(sa.select(r.id).where(r.ended_at < cutoff).limit(limit))).scalars())
+        if not ids:
+            return 0
         for table in (run_events, run_steps, checkpoints):
             await self._conn.execute(table.delete().where(table.c.run_id.in_(ids)))
         result = await self._conn.execute(runs.delete().where(r.id.in_(ids)))
