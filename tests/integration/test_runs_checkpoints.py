@@ -467,6 +467,32 @@ async def test_expiry_applies_on_expiry(plat: Platform, database: DatabaseSettin
     assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_escalation_moves_the_checkpoint_to_a_higher_role_once(
+    plat: Platform, database: DatabaseSettings
+) -> None:
+    document = definition(
+        [checkpoint_step("review", "Review", due_in_seconds=3600, on_expiry="escalate", escalate_to="admin")]
+    )
+    run = await paused_at_checkpoint(plat, document)
+    name = run.open_checkpoints[0]
+    assert (await get_checkpoint(plat.runs_stub, name)).role == "approver"
+    await expire(database, run.run_id, "review")
+    engine_of(plat.runs).wake()
+    await wait_for_event(plat.runs_stub, run.name, lambda e: e.type == run_pb2.EVENT_TYPE_CHECKPOINT_ESCALATED)
+    escalated = await get_checkpoint(plat.runs_stub, name)
+    assert (escalated.status, escalated.role, escalated.on_expiry) == (
+        run_pb2.CHECKPOINT_STATUS_OPEN,
+        "admin",
+        "reject",
+    )
+    assert escalated.due_time.ToDatetime(tzinfo=dt.UTC) > utcnow() + dt.timedelta(minutes=50)
+    await expire(database, run.run_id, "review")  # a second expiry rejects
+    engine_of(plat.runs).wake()
+    done = await wait_for_status(plat.runs_stub, run.name, FINAL)
+    assert done.status == run_pb2.RUN_STATUS_FAILED
+    assert (await get_checkpoint(plat.runs_stub, name)).status == run_pb2.CHECKPOINT_STATUS_EXPIRED
+
+
 async def test_a_human_decision_before_the_engine_sees_the_expiry_wins(
     plat: Platform, database: DatabaseSettings
 ) -> None:

@@ -586,7 +586,11 @@ def checkpoint(**fields: Any) -> dict[str, Any]:
         ({"due_in_seconds": 59}, "due_in_seconds"),
         ({"due_in_seconds": 30 * 86400 + 1}, "due_in_seconds"),
         ({"due_in_seconds": 90.5}, "due_in_seconds"),
-        ({"on_expiry": "escalate"}, "on_expiry"),
+        ({"on_expiry": "ignore"}, "on_expiry"),
+        ({"on_expiry": "escalate", "due_in_seconds": 3600}, "escalate_to"),
+        ({"on_expiry": "escalate", "escalate_to": "viewer", "due_in_seconds": 3600}, "escalate_to"),
+        ({"on_expiry": "escalate", "escalate_to": "admin"}, "due_in_seconds"),
+        ({"escalate_to": "admin", "due_in_seconds": 3600}, "escalate_to"),
         ({"role": "owner"}, "role"),
         ({"assignees": "alice"}, "assignees"),
         ({"assignees": ["alice", "alice"]}, "assignees[1]"),
@@ -608,6 +612,12 @@ def test_checkpoint_due_bounds(due: int) -> None:
     spec = valid(checkpoint(due_in_seconds=due, on_expiry="approve", role="admin")).step("c").checkpoint
     assert spec is not None
     assert (spec.due_in_seconds, spec.on_expiry, spec.role) == (due, "approve", "admin")
+
+
+def test_escalation_to_a_higher_role() -> None:
+    spec = valid(checkpoint(due_in_seconds=3600, on_expiry="escalate", escalate_to="admin")).step("c").checkpoint
+    assert spec is not None
+    assert (spec.on_expiry, spec.escalate_to, spec.role) == ("escalate", "admin", "approver")
 
 
 # Inputs and credentials

@@ -51,7 +51,7 @@ PARAMETER_TYPES = ("string", "integer", "number", "boolean", "object", "array")
 STEP_KINDS = ("agent", "checkpoint", "noop", "echo", "template")
 ON_FAILURE = ("fail_run", "continue")
 CHECKPOINT_ROLES = ("viewer", "author", "operator", "approver", "admin")
-ON_EXPIRY = ("reject", "approve", "fail_run")
+ON_EXPIRY = ("reject", "approve", "fail_run", "escalate")
 
 DEFAULT_INITIAL_BACKOFF_SECONDS = 1.0
 DEFAULT_MAX_BACKOFF_SECONDS = 60.0
@@ -136,6 +136,7 @@ class CheckpointSpec:
     role: str = "approver"
     due_in_seconds: int | None = None
     on_expiry: str = "reject"
+    escalate_to: str | None = None  # with on_expiry "escalate": the role the checkpoint moves to when it expires
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,16 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 ALL_STEP_FIELDS = tuple(dict.fromkeys(COMMON_STEP_FIELDS + tuple(f for kind in STEP_KINDS for f in KIND_FIELDS[kind])))
 RETRY_FIELDS = ("max_attempts", "initial_backoff_seconds", "max_backoff_seconds", "backoff_multiplier")
-CHECKPOINT_FIELDS = ("title", "context", "deliverables", "assignees", "role", "due_in_seconds", "on_expiry")
+CHECKPOINT_FIELDS = (
+    "title",
+    "context",
+    "deliverables",
+    "assignees",
+    "role",
+    "due_in_seconds",
+    "on_expiry",
+    "escalate_to",
+)
 
 
 @dataclass(frozen=True)
@@ -337,20 +346,41 @@ def _checkpoint(
         if source is not None:
             deliverables.append(source)
             templates.append(TemplateSite(index(deliverables_path, position), source, allows_inputs=False))
+    role = reader.string(obj.get("role"), join(path, "role"), choices=CHECKPOINT_ROLES) or "approver"
+    due_in_seconds = reader.integer(
+        obj.get("due_in_seconds"),
+        join(path, "due_in_seconds"),
+        minimum=MIN_DUE_IN_SECONDS,
+        maximum=MAX_DUE_IN_SECONDS,
+    )
+    on_expiry = reader.string(obj.get("on_expiry"), join(path, "on_expiry"), choices=ON_EXPIRY) or "reject"
+    escalate_to = reader.string(obj.get("escalate_to"), join(path, "escalate_to"), choices=CHECKPOINT_ROLES)
+    _check_escalation(reader, path, role, due_in_seconds, on_expiry, escalate_to)
     return CheckpointSpec(
         title=title or "",
         context=context,
         deliverables=tuple(deliverables),
         assignees=_assignees(reader, obj.get("assignees"), join(path, "assignees")),
-        role=reader.string(obj.get("role"), join(path, "role"), choices=CHECKPOINT_ROLES) or "approver",
-        due_in_seconds=reader.integer(
-            obj.get("due_in_seconds"),
-            join(path, "due_in_seconds"),
-            minimum=MIN_DUE_IN_SECONDS,
-            maximum=MAX_DUE_IN_SECONDS,
-        ),
-        on_expiry=reader.string(obj.get("on_expiry"), join(path, "on_expiry"), choices=ON_EXPIRY) or "reject",
+        role=role,
+        due_in_seconds=due_in_seconds,
+        on_expiry=on_expiry,
+        escalate_to=escalate_to,
     )
+
+
+def _check_escalation(
+    reader: Reader, path: str, role: str, due: int | None, on_expiry: str, escalate_to: str | None
+) -> None:
+    """on_expiry "escalate" hands the checkpoint to a higher role when due_in_seconds passes (once)."""
+    if on_expiry == "escalate":
+        if escalate_to is None:
+            reader.add(join(path, "escalate_to"), "is required when on_expiry is escalate")
+        elif CHECKPOINT_ROLES.index(escalate_to) <= CHECKPOINT_ROLES.index(role):
+            reader.add(join(path, "escalate_to"), f"must be a role above {role!r}")
+        if due is None:
+            reader.add(join(path, "due_in_seconds"), "is required when on_expiry is escalate")
+    elif escalate_to is not None:
+        reader.add(join(path, "escalate_to"), "is only allowed with on_expiry escalate")
 
 
 def _assignees(reader: Reader, value: Any, path: str) -> tuple[str, ...]:

@@ -353,9 +353,18 @@ class Engine:
         machine.open_checkpoint(run, spec.id, checkpoint, now)
 
     async def _expire_checkpoint(self, uow: RunsUnitOfWork, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
-        """Apply the checkpoint's on_expiry: approve, reject, or fail the run."""
+        """Apply the checkpoint's on_expiry: approve, reject, fail the run, or escalate (once) to a higher role."""
         state = run.steps[spec.id]
-        expiry = spec.checkpoint.on_expiry if spec.checkpoint else "reject"
+        record = await uow.checkpoints.get(state.checkpoint_id)
+        if record is None:
+            return
+        expiry = record.on_expiry  # not the spec's: an escalated checkpoint rejects at its next expiry
+        block = spec.checkpoint
+        if expiry == "escalate" and block is not None and block.escalate_to and block.due_in_seconds:
+            due = now + dt.timedelta(seconds=block.due_in_seconds)
+            if await uow.checkpoints.escalate(state.checkpoint_id, block.escalate_to, due):
+                machine.escalate(run, spec.id, block.escalate_to, due)
+            return
         recorded = await uow.checkpoints.record_decision(
             state.checkpoint_id, CheckpointStatus.EXPIRED, expiry, "", {}, "system", now
         )

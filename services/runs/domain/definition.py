@@ -65,6 +65,7 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         role=str(block.get("role") or "approver"),
         due_in_seconds=float(due) if due else None,
         on_expiry=str(block.get("on_expiry") or "reject"),
+        escalate_to=str(block.get("escalate_to") or ""),
     )
 
 

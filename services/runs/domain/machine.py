@@ -264,6 +264,20 @@ def reply_for(state: StepState) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
+def escalate(run: RunState, step_id: str, role: str, due_at: dt.datetime) -> None:
+    """An expired checkpoint moves to a higher role with a new due time (it stays open)."""
+    state = run.touch(step_id)
+    assert state.status is StepStatus.WAITING, state.status
+    state.due_at = due_at
+    run.events.append(
+        NewEvent(
+            EventType.CHECKPOINT_ESCALATED,
+            step_id,
+            {"checkpoint": state.checkpoint_id, "role": role, "due_time": due_at.isoformat()},
+        )
+    )
+
+
 def fail_run_on_expiry(run: RunState, step_id: str, now: dt.datetime) -> None:
     reason = "checkpoint expired (on_expiry: fail_run)"
     run.events.append(

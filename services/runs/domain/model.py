@@ -58,6 +58,7 @@ class EventType(enum.StrEnum):
     STEP_OUTPUT_DELTA = "step_output_delta"
     CHECKPOINT_OPENED = "checkpoint_opened"
     CHECKPOINT_DECIDED = "checkpoint_decided"
+    CHECKPOINT_ESCALATED = "checkpoint_escalated"
 
 
 class Decision(enum.StrEnum):
@@ -99,6 +100,7 @@ class CheckpointSpec:
     role: str = "approver"
     due_in_seconds: float | None = None
     on_expiry: str = "reject"
+    escalate_to: str = ""
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,15 @@ class CheckpointRepository:
         )
         return result.rowcount == 1
 
+    async def escalate(self, checkpoint_id: str, role: str, due_at: dt.datetime) -> bool:
+        """Hand an open checkpoint to `role` until `due_at`; at the next expiry it is rejected."""
+        result = await self._conn.execute(
+            checkpoints.update()
+            .where(c.id == checkpoint_id, c.status == CheckpointStatus.OPEN.value)
+            .values(role=role, due_at=due_at, on_expiry="reject")
+        )
+        return result.rowcount == 1
+
     async def list_page(
         self, query: CheckpointQuery, *, after: tuple[dt.datetime, str] | None, limit: int
     ) -> list[CheckpointRecord]:

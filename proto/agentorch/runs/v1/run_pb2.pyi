@@ -71,6 +71,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_STEP_OUTPUT_DELTA: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_OPENED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_DECIDED: _ClassVar[EventType]
+    EVENT_TYPE_CHECKPOINT_ESCALATED: _ClassVar[EventType]
 ORIGIN_TYPE_UNSPECIFIED: OriginType
 ORIGIN_TYPE_PLAN: OriginType
 ORIGIN_TYPE_SAVED_ORCHESTRATION: OriginType
@@ -114,6 +115,7 @@ EVENT_TYPE_STEP_TAKEN_OVER: EventType
 EVENT_TYPE_STEP_OUTPUT_DELTA: EventType
 EVENT_TYPE_CHECKPOINT_OPENED: EventType
 EVENT_TYPE_CHECKPOINT_DECIDED: EventType
+EVENT_TYPE_CHECKPOINT_ESCALATED: EventType
 
 class Run(_message.Message):
     __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition")
