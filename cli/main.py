@@ -95,7 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Apply each service's migrations and print the revision it is at. Without --data-dir the "
         "database comes from the services' environment (AGENTORCH_<SERVICE>_DATABASE__URL).",
     )
-    migrate.add_argument("--service", choices=["all", "registry", "runs", "credentials"], default="all")
+    migrate.add_argument("--service", choices=["all", "registry", "runs", "credentials", "gateway"], default="all")
     migrate.add_argument("--data-dir", type=Path, help="use the SQLite files DIR/<service>.db, as `up` does")
 
     up = commands.add_parser(

@@ -11,6 +11,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
@@ -19,9 +20,9 @@ from services.common.bootstrap import migration_set
 from services.common.db import create_engine
 from services.common.logs import configure_logging
 from services.common.migrations import upgrade
-from services.common.settings import DatabaseSettings, LoggingSettings, ServiceSettings
+from services.common.settings import DatabaseSettings, LoggingSettings
 
-SERVICES = ("registry", "runs", "credentials")
+SERVICES = ("registry", "runs", "credentials", "gateway")
 
 
 def run(services: Sequence[str], data_dir: Path | None) -> int:
@@ -54,7 +55,12 @@ async def _migrate(service: str, data_dir: Path | None) -> str:
     return f"{service}: at revision {revision or '(none)'} ({where}{schema})"
 
 
-def _service(name: str) -> tuple[Callable[[], ServiceSettings], Path]:
+class _WithDatabase(Protocol):
+    @property
+    def database(self) -> DatabaseSettings: ...
+
+
+def _service(name: str) -> tuple[Callable[[], _WithDatabase], Path]:
     """Settings class and migrations directory, imported on demand (each pulls in its service's code)."""
     if name == "registry":
         from services.registry import bootstrap as registry
@@ -71,6 +77,11 @@ def _service(name: str) -> tuple[Callable[[], ServiceSettings], Path]:
         from services.credentials.config import CredentialsSettings
 
         return CredentialsSettings, credentials.MIGRATIONS
+    if name == "gateway":
+        from gateway import bootstrap as gateway
+        from gateway.config import GatewaySettings
+
+        return GatewaySettings, gateway.MIGRATIONS
     raise ValueError(f"unknown service {name!r}")
 
 

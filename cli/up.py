@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
 from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, key_ring
+from cli.devtoken import dev_token, gateway_jwt_env
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
 from cli.seed import DemoAgents, seed_demo
@@ -88,6 +89,9 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         "AGENTORCH_GATEWAY_SERVER__PORT": str(assigned["gateway"]),
         "AGENTORCH_GATEWAY_LOGGING__FORMAT": options.log_format,
         "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
+        "AGENTORCH_GATEWAY_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'gateway.db'}",
+        "AGENTORCH_GATEWAY_DATABASE__MIGRATE_ON_START": "true",
+        **gateway_jwt_env(data_dir),
         **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},
     }
     agents = ChildSpec(
@@ -163,6 +167,7 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
             console.say(f"demo: {seeded.resource} {'created' if seeded.created else 'already exists'}")
         for line in _endpoints(options, children):
             console.say(line)
+        console.say(f"export AGENTORCH_TOKEN={dev_token(options.data_dir.resolve())}  # org demo, admin, 12 h")
         console.say(UP_LINE)
         phase = "unexpectedly"
         await _guarded(None, children, signals, None)

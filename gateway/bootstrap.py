@@ -1,29 +1,90 @@
-"""Wires the gateway: one channel per backend, the gateway servicer."""
+"""Wires the gateway: its database (API keys), one channel per backend, authentication, the edge interceptor, the
+GatewayService servicer and a proxy per re-exposed service. Tests call `spec` with their settings.
+
+Inbound principals: the shared server interceptor gets an EMPTY key ring here, so any `x-agentorch-principal-bin`
+a client sends is rejected (UNAUTHENTICATED) instead of trusted; the gateway's own key ring (settings `auth`) is
+used only to sign the principals it forwards.
+"""
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 import grpc
 
+from agentorch.credentials.v1 import credentials_service_pb2
 from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
+from agentorch.registry.v1 import registry_service_pb2
+from agentorch.runs.v1 import runs_service_pb2
 from gateway.api.servicer import GatewayServicer
+from gateway.app.api_keys import ApiKeyService
+from gateway.auth.api_keys import ApiKeyVerifier
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.jwt import JwtVerifier
+from gateway.authz_matrix import BLOCKED
 from gateway.config import GatewaySettings
+from gateway.edge import EdgeInterceptor
+from gateway.proxy import Proxy
+from gateway.ratelimit import RateLimiter
+from gateway.store.uow import GatewayUnitOfWork
+from services.common.bootstrap import open_database
+from services.common.principals import KeyRing, KeyRingError
 from services.common.server import GrpcService, ServiceSpec
+from services.common.settings import AuthSettings
 
 NAME = "gateway"
+MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 DESCRIPTOR = gateway_service_pb2.DESCRIPTOR.services_by_name["GatewayService"]
+REEXPOSED = {
+    "registry": registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"],
+    "runs": runs_service_pb2.DESCRIPTOR.services_by_name["RunsService"],
+    "credentials": credentials_service_pb2.DESCRIPTOR.services_by_name["CredentialsService"],
+}
 
 
 def spec(settings: GatewaySettings) -> ServiceSpec:
+    edge = EdgeInterceptor()
+
     async def build(stack: AsyncExitStack) -> list[GrpcService]:
+        signer = KeyRing.from_settings(settings.auth)
+        if not signer.signing_key_id:
+            raise KeyRingError(
+                "the gateway signs the principals it forwards: set AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE"
+            )
+        jwt = JwtVerifier.from_settings(settings.jwt) if settings.jwt.enabled else None
+        engine = await open_database(stack, NAME, settings.database, MIGRATIONS)
+
+        def uow() -> GatewayUnitOfWork:
+            return GatewayUnitOfWork(engine)
+
+        verifier = ApiKeyVerifier(uow, settings.api_keys)
+        limits = settings.rate_limit
+        limiter = RateLimiter(limits.requests_per_second, limits.burst, max_tracked=limits.max_tracked)
+        edge.configure(Authenticator(jwt, verifier), limiter if limits.enabled else None)
+
         targets = settings.backends.model_dump(include={"registry", "runs", "credentials"})
+        size = settings.server.max_message_bytes
+        options = [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)]
         channels: dict[str, grpc.aio.Channel] = {}
         for name, target in targets.items():
-            channel = grpc.aio.insecure_channel(target)
+            channel = grpc.aio.insecure_channel(target, options=options)
             stack.push_async_callback(channel.close)
             channels[name] = channel
-        servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds)
-        return [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)
+        api_keys = ApiKeyService(uow, on_revoke=verifier.invalidate)
+        servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys)
+        services = [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
+        for name, descriptor in REEXPOSED.items():
+            proxy = Proxy(descriptor, channels[name], signer, blocked=BLOCKED)
+            services.append(GrpcService(descriptor, proxy, Proxy.register))
+        return services
+
+    return ServiceSpec(
+        name=NAME,
+        server=settings.server,
+        logging=settings.logging,
+        auth=AuthSettings(),  # trust no inbound principal (see the module docstring)
+        build=build,
+        extra_interceptors=(edge,),
+    )

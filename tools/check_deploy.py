@@ -41,7 +41,13 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
         ("AUTH__PRINCIPAL_KEYS_FILE", "AUTH__PRINCIPAL_KEYS"),
         ("VAULT__KEYS_FILE", "VAULT__KEYS"),
     ],
-    "gateway": [("AUTH__PRINCIPAL_KEYS_FILE", "AUTH__PRINCIPAL_KEYS")],
+    "gateway": [
+        ("DATABASE__URL",),
+        ("AUTH__PRINCIPAL_KEYS_FILE", "AUTH__PRINCIPAL_KEYS"),
+        ("JWT__HS256_SECRET_FILE", "JWT__HS256_SECRET", "JWT__JWKS_FILE", "JWT__JWKS_URL"),
+        ("JWT__ISSUER",),
+        ("JWT__AUDIENCE",),
+    ],
 }
 
 
@@ -91,7 +97,8 @@ def check_workload(document: dict[str, Any], config_maps: dict[str, dict[str, st
     for container in pod["containers"]:
         args = container.get("args", [])
         module = args[0] if args else ""
-        module = "services." + args[-1] if module == "cli.main" else module
+        if module == "cli.main":  # `cli.main migrate --service NAME`: the settings of that service
+            module = args[-1] if args[-1] == "gateway" else "services." + args[-1]
         settings = SETTINGS.get(module)
         if settings is None:
             problems.append(f"container {container['name']} runs unknown module {args!r}")

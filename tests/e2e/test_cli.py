@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from gateway import bootstrap as gateway_bootstrap
 from services.common.migrations import MigrationSet
 from services.credentials import bootstrap as credentials_bootstrap
 from services.registry import bootstrap as registry_bootstrap
@@ -22,7 +23,7 @@ def _head(module: ModuleType) -> str | None:
     return MigrationSet(module.NAME, module.MIGRATIONS, module.NAME).head
 
 
-HEADS = {m.NAME: _head(m) for m in (registry_bootstrap, runs_bootstrap, credentials_bootstrap)}
+HEADS = {m.NAME: _head(m) for m in (registry_bootstrap, runs_bootstrap, credentials_bootstrap, gateway_bootstrap)}
 
 
 def agentorch(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,11 +50,12 @@ def test_migrate_data_dir_creates_each_database_and_is_repeatable(tmp_path: Path
     for _ in range(2):
         result = agentorch("migrate", "--data-dir", str(tmp_path))
         assert result.returncode == 0, result.stderr
-        assert [line.split(":")[0] for line in result.stdout.splitlines()] == ["registry", "runs", "credentials"]
+        services = [line.split(":")[0] for line in result.stdout.splitlines()]
+        assert services == ["registry", "runs", "credentials", "gateway"]
         for line in result.stdout.splitlines():
             service = line.split(":")[0]
             assert f" at revision {HEADS[service]} " in line, result.stdout
-    assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db"}
+    assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db", "gateway.db"}
 
 
 def test_migrate_one_service_from_the_environment(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
         up = start_up(tmp_path)
         endpoints = up.wait_until_up()
         _check_platform(endpoints, tmp_path)
+        _call_through_the_gateway(endpoints, up.lines)
         seeded = "created" if attempt == "first start" else "already exists"
         assert f"demo: {DEMO_AGENT} {seeded}" in up.lines, up.output
         assert f"demo: {DEMO_AGENT}/orchestrations/research-brief {seeded}" in up.lines, up.output
@@ -60,7 +61,7 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
 
         assert up.stop(signal.SIGINT) == 0, f"{attempt}: unclean stop\n{up.output}"
         assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == [], f"{attempt}: children left running"
-    assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db"}
+    assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db", "gateway.db"}
 
 
 def test_children_die_with_a_killed_supervisor(start_up: Callable[..., Up], tmp_path: Path) -> None:
@@ -156,6 +157,22 @@ def _follow(runs: Any, name: str, metadata: Any, statuses: set[int]) -> Any:
         if item.HasField("event") and item.event.run_status in statuses:
             break
     return runs.GetRun(runs_service_pb2.GetRunRequest(name=name), metadata=metadata, timeout=10).run
+
+
+def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) -> None:
+    """The dev token `up` prints works at the gateway; without it, calls are refused."""
+    (token,) = [line.split("=", 1)[1].split()[0] for line in lines if line.startswith("export AGENTORCH_TOKEN=")]
+    with grpc.insecure_channel(endpoints["gateway"].address) as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        who = gateway.WhoAmI(gateway_service_pb2.WhoAmIRequest(), metadata=(("authorization", f"Bearer {token}"),))
+        assert (who.organization_slug, list(who.roles), who.authentication) == ("demo", ["admin"], "jwt")
+        registry = registry_service_pb2_grpc.RegistryServiceStub(channel)
+        request = registry_service_pb2.GetAgentRequest(name=DEMO_AGENT)
+        agent = registry.GetAgent(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10).agent
+        assert agent.slug == "demo-agent"
+        with pytest.raises(grpc.RpcError) as refused:
+            registry.GetAgent(request, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def _reflected_services(channel: grpc.Channel) -> set[str]:

@@ -9,6 +9,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from gateway import bootstrap as gateway
+from gateway.store import tables as gateway_tables
 from services.common import db
 from services.common.bootstrap import migration_set
 from services.common.migrations import upgrade
@@ -20,7 +22,12 @@ from services.registry.store import tables as registry_tables
 from services.runs import bootstrap as runs
 from services.runs.store import tables as runs_tables
 
-CASES = [(registry, registry_tables), (runs, runs_tables), (credentials, credentials_tables)]
+CASES = [
+    (registry, registry_tables),
+    (runs, runs_tables),
+    (credentials, credentials_tables),
+    (gateway, gateway_tables),
+]
 
 
 @pytest.mark.parametrize(("service", "tables"), CASES, ids=lambda m: getattr(m, "NAME", ""))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
+from gateway import bootstrap as gateway
 from services.common import db
 from services.common.bootstrap import migration_set
 from services.common.migrations import current_revision, upgrade
@@ -15,7 +16,7 @@ from services.credentials import bootstrap as credentials
 from services.registry import bootstrap as registry
 from services.runs import bootstrap as runs
 
-SERVICES = [registry, runs, credentials]
+SERVICES = [registry, runs, credentials, gateway]
 
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.NAME)

@@ -1,0 +1,62 @@
+"""The local gateway's JWT issuer: an HS256 secret generated once into the data dir, owner-only (0600), and dev
+tokens signed with it, so that a fresh `agentorch up` can be called through the gateway right away.
+
+Production never uses this: there the gateway verifies tokens from the identity provider (JWT__JWKS_URL, or the
+provider's secret from a Kubernetes Secret).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+
+import jwt
+
+HS256_FILE = "gateway-jwt-secret"
+DEV_ISSUER = "agentorch-dev"
+DEV_AUDIENCE = "agentorch-dev"
+DEV_TOKEN_LIFETIME = dt.timedelta(hours=12)
+
+
+def ensure_jwt_secret(data_dir: Path) -> Path:
+    path = data_dir / HS256_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path
+
+
+def gateway_jwt_env(data_dir: Path) -> dict[str, str]:
+    """The gateway's JWT settings for a local platform."""
+    return {
+        "AGENTORCH_GATEWAY_JWT__HS256_SECRET_FILE": str(ensure_jwt_secret(data_dir)),
+        "AGENTORCH_GATEWAY_JWT__ISSUER": DEV_ISSUER,
+        "AGENTORCH_GATEWAY_JWT__AUDIENCE": DEV_AUDIENCE,
+    }
+
+
+def dev_token(
+    data_dir: Path,
+    organization: str = "demo",
+    roles: Sequence[str] = ("admin",),
+    subject: str = "dev@agentorch.local",
+    lifetime: dt.timedelta = DEV_TOKEN_LIFETIME,
+) -> str:
+    """An HS256 JWT the local gateway accepts: `authorization: Bearer <token>`."""
+    now = dt.datetime.now(dt.UTC)
+    claims = {
+        "sub": subject,
+        "iss": DEV_ISSUER,
+        "aud": DEV_AUDIENCE,
+        "iat": now,
+        "exp": now + lifetime,
+        "org": organization,
+        "roles": list(roles),
+    }
+    secret = ensure_jwt_secret(data_dir).read_bytes().strip()
+    return jwt.encode(claims, secret, algorithm="HS256")

@@ -1,0 +1,201 @@
+"""API keys of service accounts: the token format, the secret's hash, and the rules for a new key. No I/O.
+
+A key is `ak_<key_id>_<secret>`: the key id is public (it names the key, `organizations/{org}/apiKeys/{key_id}`),
+the secret is 32 random bytes shown once. Only an scrypt hash of the secret (random salt per key) is stored, so a
+copy of the database does not give anyone a working key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from services.common import authz
+from services.common.context import Principal
+from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+
+PREFIX = "ak"
+KEY_ID_BYTES = 8  # 16 hex characters
+SECRET_BYTES = 32
+MAX_TOKEN_LENGTH = 200
+MAX_DISPLAY_NAME = 200
+SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+# scrypt with N=2^14, r=8, p=1 (16 MiB, tens of milliseconds): the interactive-login parameters of RFC 7914.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+_SALT_BYTES = 16
+_HASH_BYTES = 32
+_MAX_N = 2**20  # a stored hash naming larger parameters is rejected rather than computed
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key's metadata; the secret's hash lives in the store only."""
+
+    key_id: str
+    organization_slug: str
+    display_name: str
+    roles: tuple[str, ...]
+    created_by: str
+    created_at: dt.datetime
+    expire_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+    last_used_at: dt.datetime | None = None
+
+    @property
+    def name(self) -> str:
+        return f"organizations/{self.organization_slug}/apiKeys/{self.key_id}"
+
+    @property
+    def subject(self) -> str:
+        """The principal subject of calls made with this key (what created_by fields record)."""
+        return f"apikey:{self.key_id}"
+
+    def principal(self) -> Principal:
+        return Principal(
+            subject=self.subject,
+            organization_slug=self.organization_slug,
+            roles=frozenset(self.roles),
+            kind="service_account",
+        )
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expire_at is not None and now >= self.expire_at
+
+
+@dataclass(frozen=True)
+class KeyToken:
+    key_id: str
+    secret: str
+
+
+def new_key_id() -> str:
+    return secrets.token_hex(KEY_ID_BYTES)
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def format_token(key_id: str, secret: str) -> str:
+    return f"{PREFIX}_{key_id}_{secret}"
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(f"{PREFIX}_")
+
+
+def parse_token(token: str) -> KeyToken | None:
+    """The key id and secret of `ak_<key_id>_<secret>`, or None when it is not one (the secret may hold `_`)."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        return None
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID_RE.match(parts[1]) or not _SECRET_RE.match(parts[2]):
+        return None
+    return KeyToken(parts[1], parts[2])
+
+
+def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
+    """`scrypt$N$r$p$salt$hash` (base64): the parameters travel with the hash, so they can be raised later."""
+    salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
+    digest = _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return "$".join(("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)))
+
+
+def verify_secret(stored: str, secret: str) -> bool:
+    """Whether `secret` matches a stored hash (constant-time comparison). CPU-bound: run it off the event loop."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        n_, r_, p_ = int(n), int(r), int(p)
+        salt_, digest_ = base64.b64decode(salt, validate=True), base64.b64decode(digest, validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    if scheme != "scrypt" or not (1 < n_ <= _MAX_N and 0 < r_ <= 32 and 0 < p_ <= 16):
+        return False
+    return hmac.compare_digest(_scrypt(secret, salt_, n_, r_, p_, len(digest_)), digest_)
+
+
+def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int, length: int = _HASH_BYTES) -> bytes:
+    return hashlib.scrypt(secret.encode(), salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=length)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """What a caller asks for in CreateApiKey."""
+
+    organization_slug: str
+    display_name: str
+    roles: tuple[str, ...]
+    expire_at: dt.datetime | None
+
+
+def validate_new_key(
+    parent: str, display_name: str, roles: Sequence[str], expire_at: dt.datetime | None, now: dt.datetime
+) -> NewKey:
+    """Validate a new key, reporting every violation at once."""
+    violations: list[FieldViolation] = []
+    org = parse_parent(parent)
+    if org is None:
+        violations.append(FieldViolation("parent", "must look like organizations/{org}"))
+    name = display_name.strip()
+    if not name:
+        violations.append(FieldViolation("api_key.display_name", "is required"))
+    elif len(name) > MAX_DISPLAY_NAME:
+        violations.append(FieldViolation("api_key.display_name", f"must be at most {MAX_DISPLAY_NAME} characters"))
+    wanted = tuple(dict.fromkeys(roles))
+    if not wanted:
+        violations.append(FieldViolation("api_key.roles", f"needs at least one role of {', '.join(authz.ROLES)}"))
+    for index, role in enumerate(wanted):
+        if role not in authz.ROLES:
+            violations.append(FieldViolation(f"api_key.roles[{index}]", f"must be one of {', '.join(authz.ROLES)}"))
+    if expire_at is not None and expire_at <= now:
+        violations.append(FieldViolation("api_key.expire_time", "must be in the future"))
+    if violations:
+        raise ValidationFailed(violations)
+    assert org is not None
+    return NewKey(org, name, wanted, expire_at)
+
+
+def check_role_ceiling(creator: Principal, roles: Sequence[str]) -> None:
+    """A key never gets a role above its creator's highest role."""
+    above = [r for r in roles if not authz.has_role(creator, r)]
+    if above:
+        raise PermissionDenied(
+            f"an API key cannot have roles above its creator's: {', '.join(above)}",
+            metadata={"roles": ",".join(above)},
+        )
+
+
+def parse_parent(parent: str) -> str | None:
+    """`organizations/{org}` → org, or None."""
+    parts = parent.split("/")
+    if len(parts) == 2 and parts[0] == "organizations" and SLUG_RE.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def parse_key_name(name: str) -> tuple[str, str]:
+    """`organizations/{org}/apiKeys/{key_id}` → (org, key_id), or ValidationFailed naming `name`."""
+    parts = name.split("/")
+    if (
+        len(parts) == 4
+        and parts[0] == "organizations"
+        and parts[2] == "apiKeys"
+        and SLUG_RE.match(parts[1])
+        and KEY_ID_RE.match(parts[3])
+    ):
+        return parts[1], parts[3]
+    raise ValidationFailed.single("name", "must look like organizations/{org}/apiKeys/{key_id}")

@@ -1,0 +1,136 @@
+"""The gateway's edge interceptor: authenticate, rate limit and authorize every call before its handler runs.
+
+It sits inside the shared server interceptor (request id, access log, error mapping), so the errors it raises
+(UNAUTHENTICATED, RESOURCE_EXHAUSTED with RetryInfo, PERMISSION_DENIED) become statuses in the one usual place.
+The caller it establishes is bound for the handler (gateway.auth.caller); the proxy signs it for the backend.
+
+Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
+authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
+the matrix; a method missing from the matrix is denied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from grpc.aio import ServicerContext
+
+from gateway.auth import caller as caller_context
+from gateway.auth.authenticator import Authenticator
+from gateway.auth.caller import Caller
+from gateway.authz_matrix import Rule, rule_for
+from gateway.ratelimit import RateLimiter
+from services.common.context import Principal
+from services.common.errors import PermissionDenied, Unavailable
+
+Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
+_UNCHECKED = ("/grpc.health.", "/grpc.reflection.")
+
+
+class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Created with the server spec; `configure` hands it the authenticator once the database is open."""
+
+    def __init__(self) -> None:
+        self._authenticator: Authenticator | None = None
+        self._limiter: RateLimiter | None = None
+
+    def configure(self, authenticator: Authenticator, limiter: RateLimiter | None) -> None:
+        self._authenticator = authenticator
+        self._limiter = limiter
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(_UNCHECKED):
+            return handler
+        rule = rule_for(method)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, rule, handler.unary_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, rule, handler.unary_stream),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._unary(method, rule, handler.stream_unary),
+                handler.request_deserializer,
+                handler.response_serializer,
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream(method, rule, handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
+
+    def _unary(
+        self, method: str, rule: Rule | None, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]
+    ) -> Callable[[Any, ServicerContext], Awaitable[Any]]:
+        async def wrapper(request: Any, ctx: ServicerContext) -> Any:
+            token = caller_context.bind(await self._admit(method, rule, ctx))
+            try:
+                return await behavior(request, ctx)
+            finally:
+                caller_context.reset(token)
+
+        return wrapper
+
+    def _stream(
+        self, method: str, rule: Rule | None, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
+    ) -> Callable[[Any, ServicerContext], AsyncIterator[Any]]:
+        async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
+            token = caller_context.bind(await self._admit(method, rule, ctx))
+            try:
+                async for response in behavior(request, ctx):
+                    yield response
+            finally:
+                # A cancelled stream is closed from another task (another context): nothing to restore there.
+                with contextlib.suppress(ValueError):
+                    caller_context.reset(token)
+
+        return wrapper
+
+    async def _admit(self, method: str, rule: Rule | None, ctx: ServicerContext) -> Caller | None:
+        if self._authenticator is None:
+            raise Unavailable("the gateway is starting")
+        if rule is not None and rule.public:
+            self._limit(f"peer:{peer_host(ctx.peer())}")
+            return None
+        caller = await self._authenticator.authenticate(ctx.invocation_metadata() or ())
+        self._limit(bucket_key(caller.principal))
+        if rule is None:
+            raise PermissionDenied("this method is not served by the gateway", metadata={"enforced_by": "gateway"})
+        if not rule.allows(caller.principal):
+            raise PermissionDenied(
+                denied_message(rule), metadata={"required_role": rule.role or "", "enforced_by": "gateway"}
+            )
+        return caller
+
+    def _limit(self, key: str) -> None:
+        if self._limiter is not None:
+            self._limiter.acquire(key)
+
+
+def denied_message(rule: Rule) -> str:
+    if rule.platform:
+        return f"this call needs a platform principal with the {rule.role} role"
+    return f"this call needs the {rule.role} role"
+
+
+def bucket_key(principal: Principal) -> str:
+    return f"{principal.kind}:{principal.organization_slug}:{principal.subject}"
+
+
+def peer_host(peer: str | None) -> str:
+    """`ipv4:10.0.0.1:5000` → `ipv4:10.0.0.1` (the port changes with every connection)."""
+    return (peer or "unknown").rsplit(":", 1)[0]

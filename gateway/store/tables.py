@@ -1,0 +1,34 @@
+"""The gateway's tables (SQLAlchemy Core). The migrations in store/migrations/ create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+JSONDocument = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("organization_slug", sa.String(63), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("roles", JSONDocument, nullable=False),
+    # scrypt$N$r$p$salt$hash: never the secret itself.
+    sa.Column("secret_hash", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expire_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked_by", sa.String(200), nullable=True),
+    sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_api_keys_org_created", "organization_slug", "created_at", "key_id"),
+)

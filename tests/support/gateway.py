@@ -1,0 +1,162 @@
+"""The whole platform behind the gateway, on loopback, and the credentials to call it: JWTs minted with a test
+HS256 secret (and anything a test wants to forge), API keys created through the gateway."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import jwt
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.schema import DropSchema
+
+from gateway.bootstrap import spec as gateway_spec
+from gateway.config import BackendSettings, GatewaySettings, JwtSettings, RateLimitSettings
+from services.common.settings import DatabaseSettings
+from services.credentials.bootstrap import spec as credentials_spec
+from services.credentials.config import CredentialsSettings
+from services.registry.bootstrap import spec as registry_spec
+from services.registry.config import RegistrySettings
+from services.runs.bootstrap import spec as runs_spec
+from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
+from tests.support.agents import ScriptedExecutor
+from tests.support.principals import AUTH
+from tests.support.rpc import channel_as
+from tests.support.servers import RunningServer, running
+from tests.support.vault import VAULT
+
+SECRET = base64.b64encode(os.urandom(32)).decode()
+ISSUER = "https://idp.agentorch.test/"
+AUDIENCE = "agentorch-tests"
+JWT = JwtSettings(hs256_secret=SecretStr(SECRET), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30)
+GENEROUS = RateLimitSettings(requests_per_second=100_000, burst=100_000)
+
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+
+def new_org() -> str:
+    return f"org-{uuid.uuid4().hex[:10]}"
+
+
+def mint(
+    org: str | None,
+    *roles: str,
+    subject: str = "alice@example.com",
+    secret: str = SECRET,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+    lifetime: float = 300,
+    algorithm: str = "HS256",
+    headers: dict[str, Any] | None = None,
+    **claims: Any,
+) -> str:
+    """A JWT as the identity provider would issue it; every field can be changed to forge a bad one."""
+    now = int(time.time())
+    payload: dict[str, Any] = {"sub": subject, "iss": issuer, "aud": audience, "iat": now, "exp": now + lifetime}
+    if org is not None:
+        payload["org"] = org
+    payload["roles"] = list(roles)
+    payload.update(claims)
+    payload = {k: v for k, v in payload.items() if v is not None}  # a claim set to None is left out
+    with warnings.catch_warnings():  # forged HS384/HS512 tokens use a secret short for them, on purpose
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(payload, secret, algorithm=algorithm, headers=headers)
+
+
+def unsigned(payload: dict[str, Any]) -> str:
+    """A token with `alg: none` (no signature)."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(payload)}."
+
+
+def bearer(token: str) -> Metadata:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def sibling(database: DatabaseSettings, name: str) -> DatabaseSettings:
+    """Another process's database next to `database`: a sibling SQLite file, or another PostgreSQL schema (the
+    `database` fixture drops `<schema>_*` after the test)."""
+    if database.is_postgresql:
+        return database.model_copy(update={"schema_name": f"{database.schema_name}_{name}"})
+    url = database.url.get_secret_value()
+    return database.model_copy(update={"url": SecretStr(url.replace(".db", f"-{name}.db"))})
+
+
+def gateway_settings(database: DatabaseSettings, backends: BackendSettings, **changes: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "database": sibling(database, "gateway"),
+        "auth": AUTH,
+        "backends": backends,
+        "jwt": JWT,
+        "rate_limit": GENEROUS,
+    }
+    values.update(changes)
+    return GatewaySettings(**values)
+
+
+@dataclass
+class Platform:
+    gateway: RunningServer
+    registry: RunningServer
+    runs: RunningServer
+    credentials: RunningServer
+    executor: ScriptedExecutor
+    stack: AsyncExitStack
+
+    async def channel(self, token: str, *extra: tuple[str, str | bytes]) -> grpc.aio.Channel:
+        """A channel to the gateway whose every call carries `authorization: Bearer <token>` (closed with the
+        platform)."""
+        return await self.stack.enter_async_context(channel_as(self.gateway.target, (*bearer(token), *extra)))
+
+
+@asynccontextmanager
+async def platform(database: DatabaseSettings, **gateway_changes: Any) -> AsyncIterator[Platform]:
+    """registry, runs (scripted agents), credentials and the gateway in front of them."""
+    executor = ScriptedExecutor()
+    async with AsyncExitStack() as stack:
+        registry = await stack.enter_async_context(
+            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+        )
+        credentials = await stack.enter_async_context(
+            running(credentials_spec(CredentialsSettings(database=sibling(database, "vault"), auth=AUTH, vault=VAULT)))
+        )
+        runs_settings = RunsSettings(
+            database=database,
+            auth=AUTH,
+            clients=ClientsConfig(registry=registry.target, credentials=credentials.target),
+            engine=EngineConfig(heartbeat_seconds=1.0),
+        )
+        runs = await stack.enter_async_context(running(runs_spec(runs_settings, executor=executor)))
+        backends = BackendSettings(registry=registry.target, runs=runs.target, credentials=credentials.target)
+        settings = gateway_settings(database, backends, **gateway_changes)
+        gateway = await stack.enter_async_context(running(gateway_spec(settings)))
+        yield Platform(gateway, registry, runs, credentials, executor, stack)
+
+
+async def drop_schemas(url: str, schema: str) -> None:
+    """Drop a PostgreSQL test schema and its siblings (`<schema>_*`), as the `database` fixture does."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            found = await conn.execute(
+                sa.text("SELECT nspname FROM pg_namespace WHERE nspname = :s OR nspname LIKE :p"),
+                {"s": schema, "p": f"{schema}\\_%"},
+            )
+            for (name,) in found.all():
+                await conn.execute(DropSchema(name, cascade=True, if_exists=True))
+    finally:
+        await engine.dispose()
