@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -30,6 +30,8 @@ class ServerSettings(BaseModel):
 
 class DatabaseSettings(BaseModel):
     """The service's own database. Each service owns its schema and migrations."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a bad URL must not echo its password
 
     url: SecretStr = Field(
         SecretStr("sqlite+aiosqlite:///.agentorch/service.db"),
@@ -84,7 +86,7 @@ class AuthSettings(BaseModel):
 class ServiceSettings(BaseSettings):
     """Base of every service's settings; subclasses set env_prefix and their defaults."""
 
-    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -53,3 +53,11 @@ def test_request_ids_from_callers_are_sanitized(given: str, kept: bool) -> None:
     result = context.sanitize_request_id(given)
     assert (result == given) is kept
     assert 0 < len(result) <= context.MAX_REQUEST_ID_LENGTH
+
+
+def test_a_rejected_database_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTORCH_REGISTRY_DATABASE__URL", "mysql://user:hunter2@db/x")
+    with pytest.raises(ValidationError) as caught:
+        RegistrySettings()
+    assert "hunter2" not in str(caught.value)
+    assert "database.url" in str(caught.value).replace("\n", " ") or "url" in str(caught.value)
