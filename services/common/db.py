@@ -59,11 +59,19 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            # Readers (e.g. watch streams) take no write lock: in WAL mode they never block writers, even if a
+            # cancelled reader's transaction lingers until its connection is collected.
+            connection.exec_driver_sql("BEGIN DEFERRED")
+            return
         # IMMEDIATE takes the write lock up front: one writer at a time, waiting (busy_timeout) instead of failing
         # with SQLITE_BUSY when a read transaction would later upgrade to a write.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+READ_ONLY = "agentorch_read_only"
 
 
 def utc(value: dt.datetime) -> dt.datetime:
@@ -83,12 +91,15 @@ class UnitOfWork:
 
     connection: AsyncConnection
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
         self._committed = False
+        self._read_only = read_only
 
     async def __aenter__(self) -> Self:
         self.connection = await self._engine.connect()
+        if self._read_only:
+            await self.connection.execution_options(**{READ_ONLY: True})
         await self.connection.begin()
         self._committed = False
         self._open()

@@ -42,6 +42,9 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         def uow() -> RunsUnitOfWork:
             return RunsUnitOfWork(engine_db)
 
+        def reader() -> RunsUnitOfWork:  # watch streams only read: no write lock on SQLite
+            return RunsUnitOfWork(engine_db, read_only=True)
+
         keys = KeyRing.from_settings(settings.auth)
         broker = Broker()
         config = settings.engine
@@ -77,7 +80,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             queries=queries,
             controls=RunControls(engine, queries, uow),
             checkpoints=CheckpointService(uow, engine, queries),
-            watcher=Watcher(uow, broker, queries, heartbeat_seconds=config.heartbeat_seconds),
+            watcher=Watcher(reader, broker, RunQueries(reader), heartbeat_seconds=config.heartbeat_seconds),
         )
         await engine.start()
         stack.push_async_callback(engine.stop)

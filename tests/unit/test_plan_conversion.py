@@ -504,8 +504,8 @@ def well_formed_plans(draw: st.DrawFn) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
     for index in range(count):
         step: dict[str, Any] = {"title": draw(_good_titles)}
-        if draw(st.booleans()):
-            step["instructions"] = draw(_good_titles)
+        if draw(st.booleans()):  # instructions are Jinja templates: well-formed ones carry no template syntax
+            step["instructions"] = draw(_good_titles.filter(lambda t: not any(c in t for c in "{}%#")))
         if draw(st.booleans()):
             step["agent"] = draw(st.sampled_from(["writer", "researcher"]))
         if use_phases:
