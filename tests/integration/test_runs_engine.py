@@ -18,50 +18,13 @@ from services.common.settings import DatabaseSettings
 from tests.support.agents import Script
 from tests.support.registry import create_agent, struct
 from tests.support.rpc import bad_request_fields, error_reason
-from tests.support.runs import FINAL, Platform, platform, wait_for_status
+from tests.support.runs import FINAL, Platform, definition, launch, platform, save, step, wait_for_status
 
 COMPLETED = {run_pb2.RUN_STATUS_COMPLETED}
 
 
 def org() -> str:
     return f"org-{uuid.uuid4().hex[:10]}"
-
-
-def step(step_id: str, kind: str = "echo", **fields: Any) -> dict[str, Any]:
-    document: dict[str, Any] = {"id": step_id, "kind": kind, **fields}
-    if kind == "echo" and "message" not in fields:
-        document["message"] = f"{step_id} done"
-    if kind == "agent":
-        document.setdefault("agent", "helper")
-        document.setdefault("prompt", f"do {step_id}")
-    return document
-
-
-def definition(*phases: list[dict[str, Any]], parameters: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "schema_version": 1,
-        "parameters": parameters or [],
-        "phases": [{"id": f"p{i}", "steps": steps} for i, steps in enumerate(phases)],
-    }
-
-
-async def save(p: Platform, document: dict[str, Any], slug: str = "flow") -> str:
-    await p.registry_stub.CreateOrchestration(
-        rpb.CreateOrchestrationRequest(
-            parent=f"organizations/{p.org}/agents/helper",
-            orchestration_id=slug,
-            orchestration=opb.Orchestration(display_name=slug),
-            version=opb.OrchestrationVersion(definition=struct(document)),
-        )
-    )
-    return f"organizations/{p.org}/agents/helper/orchestrations/{slug}"
-
-
-async def launch(p: Platform, orchestration: str, inputs: dict[str, Any] | None = None, **fields: Any) -> run_pb2.Run:
-    request = pb.CreateRunRequest(
-        parent=f"organizations/{p.org}", orchestration=orchestration, prompt_inputs=struct(inputs or {}), **fields
-    )
-    return (await p.runs_stub.CreateRun(request)).run
 
 
 async def events(p: Platform, name: str) -> list[run_pb2.RunEvent]:
