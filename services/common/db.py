@@ -15,6 +15,7 @@ from typing import Any, Self
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from services.common.settings import DatabaseSettings
 
@@ -52,10 +53,17 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
         # Take transaction control away from the driver so that BEGIN below is the only one issued.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        # busy_timeout first: switching to WAL needs a lock another connection may hold for a moment.
-        for pragma in ("busy_timeout=10000", "journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+        try:
+            cursor.execute("PRAGMA busy_timeout=10000")
+            # Switching a new file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once (without the
+            # busy handler) while another connection is inside a transaction: retry for a while instead.
+            for attempt in _wal_switch_retries():
+                with attempt:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+            for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -72,6 +80,20 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
 
 
 READ_ONLY = "agentorch_read_only"
+
+
+def _is_locked(error: BaseException) -> bool:
+    # The driver adapter may re-raise sqlite3's error under its own OperationalError class.
+    return type(error).__name__ == "OperationalError" and "database is locked" in str(error)
+
+
+def _wal_switch_retries() -> Retrying:
+    return Retrying(
+        retry=retry_if_exception(_is_locked),
+        wait=wait_random_exponential(multiplier=0.005, max=0.2),
+        stop=stop_after_delay(10),
+        reraise=True,
+    )
 
 
 def utc(value: dt.datetime) -> dt.datetime:
