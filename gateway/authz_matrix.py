@@ -145,10 +145,11 @@ BLOCKED: Mapping[str, str] = {
 }
 
 #: Invoke's modes (agentorch.gateway.v1.AgentMode names) → the role each needs, checked where the mode is routed.
-#: The service each mode calls checks again (e.g. deciding a checkpoint needs the checkpoint's role).
+#: The service each mode calls checks again (e.g. deciding a checkpoint needs the checkpoint's role). plan/build
+#: launch a one-step run (the agent call happens in the runs service), so they need what CreateRun needs.
 INVOKE_MODES: Mapping[str, str] = {
-    "AGENT_MODE_PLAN": "author",
-    "AGENT_MODE_BUILD": "author",
+    "AGENT_MODE_PLAN": "operator",
+    "AGENT_MODE_BUILD": "operator",
     "AGENT_MODE_ORCHESTRATE_CREATE": "author",
     "AGENT_MODE_ORCHESTRATE_EXECUTE": "operator",
     "AGENT_MODE_ORCHESTRATE_CONTINUE": "operator",

@@ -19,6 +19,7 @@ from agentorch.registry.v1 import registry_service_pb2
 from agentorch.runs.v1 import runs_service_pb2
 from gateway.api.servicer import GatewayServicer
 from gateway.app.api_keys import ApiKeyService
+from gateway.app.invoke import InvokeService
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.jwt import JwtVerifier
@@ -73,7 +74,8 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
             channels[name] = channel
 
         api_keys = ApiKeyService(uow, on_revoke=verifier.invalidate)
-        servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys)
+        invoke = InvokeService(channels["registry"], channels["runs"], signer, settings.invoke)
+        servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys, invoke)
         services = [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
         for name, descriptor in REEXPOSED.items():
             proxy = Proxy(descriptor, channels[name], signer, blocked=BLOCKED)

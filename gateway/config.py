@@ -2,7 +2,8 @@
 
 Sections: `server`, `logging`, `backends` (where the services are), `auth` (the internal key ring the gateway signs
 forwarded principals with), `database` (the gateway's own database: API keys), `jwt` (bearer tokens from an
-identity provider), `api_keys` (verification cache) and `rate_limit` (per principal, per replica).
+identity provider), `api_keys` (verification cache), `rate_limit` (per principal, per replica) and `invoke`
+(how long plan/build calls wait).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from services.common.settings import AuthSettings, DatabaseSettings, LoggingSettings, ServerSettings
 
 DEFAULT_PORT = 50051
+DEFAULT_HTTP_PORT = 50052
 MAX_LEEWAY_SECONDS = 300
 
 
@@ -25,6 +27,41 @@ class BackendSettings(BaseModel):
     runs: str = Field("127.0.0.1:50062", description="Runs service target.")
     credentials: str = Field("127.0.0.1:50063", description="Credentials service target.")
     health_timeout_seconds: float = Field(2.0, gt=0, le=60, description="Deadline of a backend health check.")
+
+
+class HttpSettings(BaseModel):
+    """The HTTP/JSON + Server-Sent Events front (gateway.http): a second listener of the gateway process that
+    translates each request into the gRPC call of its route and sends it to the gateway's own gRPC port."""
+
+    enabled: bool = Field(True, description="Serve HTTP/JSON and SSE next to gRPC.")
+    host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in containers.")
+    port: int = Field(DEFAULT_HTTP_PORT, ge=0, le=65535, description="TCP port; 0 picks a free port (tests).")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='Origins browsers may call from, as JSON: ["https://app.example.com"]; "*" allows any. '
+        "Empty: no CORS headers at all (same-origin or non-browser clients only).",
+    )
+    sse_heartbeat_seconds: float = Field(
+        15.0, gt=0, le=300, description="An SSE comment line is sent after this long without any other output."
+    )
+    sse_retry_seconds: float = Field(
+        3.0, ge=0.1, le=600, description="The `retry:` hint: how long a browser waits before reconnecting."
+    )
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Largest request body accepted (413 beyond)."
+    )
+    request_timeout_seconds: float = Field(
+        300.0, gt=0, le=3600, description="Deadline of the gRPC call behind a non-streaming request (504 after)."
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for origin in values:
+            scheme, _, rest = origin.partition("://")
+            if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+                raise ValueError(f"a CORS origin is '*' or scheme://host[:port] without a path, not {origin!r}")
+        return values
 
 
 class JwtSettings(BaseModel):
@@ -114,6 +151,25 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class InvokeSettings(BaseModel):
+    """Invoke's plan/build pass-through: how long one call waits for the agent's answer."""
+
+    max_wait_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=3600,
+        description="Longest a plan/build call follows its run when the client's deadline is later (or unset); "
+        "then it answers with the run as it is (still running), so the client can watch it.",
+    )
+    reply_margin_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="Time kept before the client's deadline to answer with the run's state rather than let the "
+        "deadline pass without the run's name.",
+    )
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AGENTORCH_GATEWAY_",
@@ -124,6 +180,7 @@ class GatewaySettings(BaseSettings):
     )
 
     server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
+    http: HttpSettings = Field(default_factory=HttpSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     backends: BackendSettings = Field(default_factory=BackendSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -133,3 +190,4 @@ class GatewaySettings(BaseSettings):
     jwt: JwtSettings = Field(default_factory=JwtSettings)
     api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    invoke: InvokeSettings = Field(default_factory=InvokeSettings)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import json_format, timestamp_pb2
 
 from agentorch.gateway.v1 import gateway_service_pb2 as pb
+from gateway.app.invoke import InvokeResult
 from gateway.domain.api_keys import ApiKey
+from gateway.domain.invoke import InvokeCommand, PromptTemplate
 
 
 def api_key_message(key: ApiKey) -> pb.ApiKey:
@@ -37,3 +40,50 @@ def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:
     message = timestamp_pb2.Timestamp()
     message.FromDatetime(moment)
     return message
+
+
+def invoke_command(request: pb.InvokeRequest) -> InvokeCommand:
+    """InvokeRequest → the domain command: documents as dicts (None when absent), enums by name."""
+
+    def document(field: str) -> dict[str, Any] | None:
+        if not request.HasField(field):
+            return None
+        value: dict[str, Any] = json_format.MessageToDict(getattr(request, field))
+        return value
+
+    try:
+        mode = pb.AgentMode.Name(request.mode)
+    except ValueError:  # a number this gateway does not know
+        mode = str(request.mode)
+    return InvokeCommand(
+        mode=mode,
+        parent=request.parent,
+        agent_slug=request.agent_slug,
+        message=request.message,
+        conversation_id=request.conversation_id,
+        plan=document("plan"),
+        target=request.target,
+        definition=document("definition"),
+        prompt_inputs=document("prompt_inputs"),
+        checkpoint=request.checkpoint,
+        decision=request.decision,
+        comment=request.comment,
+        orchestration_id=request.orchestration_id,
+        request_id=request.request_id,
+        prompt_templates=tuple(PromptTemplate(t.name, t.template) for t in request.prompt_templates),
+        display_name=request.display_name,
+        label=request.label,
+    )
+
+
+def invoke_response(result: InvokeResult) -> pb.InvokeResponse:
+    response = pb.InvokeResponse(
+        mode=pb.AgentMode.Value(result.mode),
+        output=result.output,
+        run=result.run,
+        open_checkpoints=result.open_checkpoints,
+        plan=result.plan,
+        orchestration_version=result.orchestration_version,
+    )
+    response.metadata.update(result.metadata)
+    return response

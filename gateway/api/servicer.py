@@ -11,9 +11,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from agentorch.gateway.v1 import gateway_service_pb2 as pb
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
-from gateway.api.convert import api_key_message, optional_time
+from gateway.api.convert import api_key_message, invoke_command, invoke_response, optional_time
 from gateway.app.api_keys import ApiKeyService
+from gateway.app.invoke import InvokeService
 from gateway.auth import caller as caller_context
+from gateway.proxy import relay_error
 from services.common import authz
 
 
@@ -24,11 +26,13 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         targets: dict[str, str],
         timeout: float,
         api_keys: ApiKeyService,
+        invoke: InvokeService,
     ) -> None:
         self._backends = backends
         self._targets = targets
         self._timeout = timeout
         self._api_keys = api_keys
+        self._invoke = invoke
 
     async def GetPlatformStatus(
         self, request: pb.GetPlatformStatusRequest, context: ServicerContext
@@ -77,9 +81,13 @@ class GatewayServicer(pb_grpc.GatewayServiceServicer):
         return pb.RevokeApiKeyResponse(api_key=api_key_message(key))
 
     async def Invoke(self, request: pb.InvokeRequest, context: ServicerContext) -> pb.InvokeResponse:
-        # Placeholder until the agent-mode entry point lands (its roles per mode: authz_matrix.INVOKE_MODES).
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Invoke is not available yet")
-        raise AssertionError("unreachable")
+        caller = caller_context.require()
+        try:
+            result = await self._invoke.invoke(caller.principal, invoke_command(request), context.time_remaining())
+        except grpc.aio.AioRpcError as exc:  # a backend's answer: relayed with its code and details unchanged
+            await relay_error(context, exc)
+            raise
+        return invoke_response(result)
 
     async def _check(self, channel: grpc.aio.Channel) -> pb.ServingStatus:
         stub = health_pb2_grpc.HealthStub(channel)

@@ -124,8 +124,11 @@ class Platform:
 
 
 @asynccontextmanager
-async def platform(database: DatabaseSettings, **gateway_changes: Any) -> AsyncIterator[Platform]:
-    """registry, runs (scripted agents), credentials and the gateway in front of them."""
+async def platform(
+    database: DatabaseSettings, *, real_agents: bool = False, **gateway_changes: Any
+) -> AsyncIterator[Platform]:
+    """registry, runs (scripted agents; with `real_agents`, the real HTTP agent executors), credentials and the
+    gateway in front of them."""
     executor = ScriptedExecutor()
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
@@ -140,7 +143,9 @@ async def platform(database: DatabaseSettings, **gateway_changes: Any) -> AsyncI
             clients=ClientsConfig(registry=registry.target, credentials=credentials.target),
             engine=EngineConfig(heartbeat_seconds=1.0),
         )
-        runs = await stack.enter_async_context(running(runs_spec(runs_settings, executor=executor)))
+        runs = await stack.enter_async_context(
+            running(runs_spec(runs_settings, executor=None if real_agents else executor))
+        )
         backends = BackendSettings(registry=registry.target, runs=runs.target, credentials=credentials.target)
         settings = gateway_settings(database, backends, **gateway_changes)
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))

@@ -146,7 +146,7 @@ class RevokeApiKeyResponse(_message.Message):
     def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
-    __slots__ = ("mode", "parent", "agent_slug", "message", "conversation_id", "plan", "target", "definition", "prompt_inputs", "checkpoint", "decision", "comment", "orchestration_id", "request_id")
+    __slots__ = ("mode", "parent", "agent_slug", "message", "conversation_id", "plan", "target", "definition", "prompt_inputs", "checkpoint", "decision", "comment", "orchestration_id", "request_id", "prompt_templates", "display_name", "label")
     MODE_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
     AGENT_SLUG_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,9 @@ class InvokeRequest(_message.Message):
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     ORCHESTRATION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
     mode: AgentMode
     parent: str
     agent_slug: str
@@ -175,7 +178,18 @@ class InvokeRequest(_message.Message):
     comment: str
     orchestration_id: str
     request_id: str
-    def __init__(self, mode: _Optional[_Union[AgentMode, str]] = ..., parent: _Optional[str] = ..., agent_slug: _Optional[str] = ..., message: _Optional[str] = ..., conversation_id: _Optional[str] = ..., plan: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., target: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoint: _Optional[str] = ..., decision: _Optional[str] = ..., comment: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    prompt_templates: _containers.RepeatedCompositeFieldContainer[InvokePromptTemplate]
+    display_name: str
+    label: str
+    def __init__(self, mode: _Optional[_Union[AgentMode, str]] = ..., parent: _Optional[str] = ..., agent_slug: _Optional[str] = ..., message: _Optional[str] = ..., conversation_id: _Optional[str] = ..., plan: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., target: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoint: _Optional[str] = ..., decision: _Optional[str] = ..., comment: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_templates: _Optional[_Iterable[_Union[InvokePromptTemplate, _Mapping]]] = ..., display_name: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+
+class InvokePromptTemplate(_message.Message):
+    __slots__ = ("name", "template")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    template: str
+    def __init__(self, name: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
 
 class InvokeResponse(_message.Message):
     __slots__ = ("mode", "output", "run", "open_checkpoints", "plan", "orchestration_version", "metadata")
