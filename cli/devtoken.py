@@ -16,6 +16,7 @@ from pathlib import Path
 import jwt
 
 HS256_FILE = "gateway-jwt-secret"
+DEV_TOKEN_FILE = "dev-token"  # noqa: S105  (a file name: the token `agentorch up` leaves for the CLI)
 DEV_ISSUER = "agentorch-dev"
 DEV_AUDIENCE = "agentorch-dev"
 DEV_TOKEN_LIFETIME = dt.timedelta(hours=12)
@@ -60,3 +61,16 @@ def dev_token(
     }
     secret = ensure_jwt_secret(data_dir).read_bytes().strip()
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def save_dev_token(data_dir: Path, token: str) -> Path:
+    """Write the dev token where the gateway CLI looks for it (DATA_DIR/dev-token), owner-only (0600), replacing
+    an older one atomically."""
+    path = data_dir / DEV_TOKEN_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    os.replace(partial, path)
+    return path

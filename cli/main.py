@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
+from typing import TextIO
 
 from cli.ports import DEFAULT_BASE_PORT
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command; `out`/`err` (default: sys.stdout/sys.stderr) receive what a gateway command prints."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        with contextlib.redirect_stderr(err) if err is not None else contextlib.nullcontext():
+            args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 for a usage error (already explained on stderr), 0 for --help
+        return exc.code if isinstance(exc.code, int) else 2
+    if getattr(args, "handler", None) is not None:  # a gateway command (cli/commands)
+        from cli.commands import run
+
+        return run(args, out or sys.stdout, err or sys.stderr)
     try:
         if args.command == "version":
             print("\n".join(version_lines()))
@@ -85,7 +96,10 @@ def _version(distribution: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from cli.commands import add_global_options, register
+
     parser = argparse.ArgumentParser(prog="agentorch", description="Agent orchestration platform.")
+    add_global_options(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("version", help="print the versions of agentorch and its runtime")
 
@@ -139,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     importer.add_argument("--org", default="", help="organization for files that do not name one")
     importer.add_argument("--registry", default="127.0.0.1:50061", help="registry address (host:port)")
     importer.add_argument("--data-dir", type=Path, default=Path(".agentorch"), help="where the local key ring is")
+    register(commands)  # the gateway commands: orchestrations, plans, runs, checkpoints, credentials, ...
     return parser
 
 

@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
 from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, key_ring
-from cli.devtoken import dev_token, gateway_jwt_env
+from cli.devtoken import dev_token, gateway_jwt_env, save_dev_token
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
 from cli.seed import DemoAgents, seed_demo
@@ -167,7 +167,9 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
             console.say(f"demo: {seeded.resource} {'created' if seeded.created else 'already exists'}")
         for line in _endpoints(options, children):
             console.say(line)
-        console.say(f"export AGENTORCH_TOKEN={dev_token(options.data_dir.resolve())}  # org demo, admin, 12 h")
+        token = dev_token(options.data_dir.resolve())
+        await asyncio.to_thread(save_dev_token, options.data_dir.resolve(), token)  # the gateway CLI's default
+        console.say(f"export AGENTORCH_TOKEN={token}  # org demo, admin, 12 h")
         console.say(UP_LINE)
         phase = "unexpectedly"
         await _guarded(None, children, signals, None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grp
 from agentorch.runs.v1 import run_pb2, runs_service_pb2, runs_service_pb2_grpc
 from cli.devkeys import key_ring
 from services.common.context import Principal
-from tests.e2e.support import Endpoint, Up, wait_all_gone
+from tests.e2e.support import REPO, Endpoint, Up, wait_all_gone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -54,6 +57,7 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
         endpoints = up.wait_until_up()
         _check_platform(endpoints, tmp_path)
         _call_through_the_gateway(endpoints, up.lines)
+        _cli_with_the_dev_token(endpoints, tmp_path)
         seeded = "created" if attempt == "first start" else "already exists"
         assert f"demo: {DEMO_AGENT} {seeded}" in up.lines, up.output
         assert f"demo: {DEMO_AGENT}/orchestrations/research-brief {seeded}" in up.lines, up.output
@@ -173,6 +177,24 @@ def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) 
         with pytest.raises(grpc.RpcError) as refused:
             registry.GetAgent(request, timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _cli_with_the_dev_token(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
+    """`up` leaves its dev token in the data dir (owner-only), where the gateway CLI finds it by default."""
+    assert (data_dir / "dev-token").stat().st_mode & 0o777 == 0o600
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTORCH_TOKEN", "AGENTORCH_GATEWAY")}
+    gateway = endpoints["gateway"].address
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "whoami", "--gateway", gateway, "--data-dir", str(data_dir), "-o", "json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["organizationSlug"] == "demo"
 
 
 def _reflected_services(channel: grpc.Channel) -> set[str]:
