@@ -33,7 +33,8 @@ def create_engine(settings: DatabaseSettings, service: str) -> AsyncEngine:
         echo=settings.echo,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.pool_pre_ping,
+        pool_recycle=settings.pool_recycle_seconds or -1,
         connect_args={
             "server_settings": {
                 "search_path": schema_for(settings, service),

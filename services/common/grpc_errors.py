@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from sqlalchemy import exc as sa_exc
 
 from services.common import errors
 
@@ -38,6 +39,15 @@ def to_grpc_status(exc: errors.ServiceError) -> grpc.Status:
     code = status_code_for(exc)
     message = exc.message if code is not grpc.StatusCode.INTERNAL else "internal error"
     return _status(code, message, exc.reason, exc.metadata, _extra_details(exc))
+
+
+def is_lost_database_connection(exc: BaseException) -> bool:
+    """A connection that died under a call (database restart, failover, idle cut): safe for the client to retry.
+
+    Pools do not ping before each checkout (that would cost three round trips per transaction); SQLAlchemy
+    invalidates the pool on the first such error, so only calls already holding a dead connection fail.
+    """
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def internal_status(request_id: str) -> grpc.Status:

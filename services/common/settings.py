@@ -43,6 +43,14 @@ class DatabaseSettings(BaseModel):
         description="PostgreSQL schema holding the service's tables; empty means the service name. Ignored on SQLite.",
     )
     pool_size: int = Field(10, ge=1, le=200, description="Connections kept open per process (PostgreSQL).")
+    pool_pre_ping: bool = Field(
+        False,
+        description="Test each pooled connection before use (three extra round trips per transaction on asyncpg). "
+        "Off: a connection that died is detected on first use, the pool is refreshed and the call fails UNAVAILABLE.",
+    )
+    pool_recycle_seconds: int = Field(
+        1800, ge=0, description="Replace pooled connections older than this (0 = never), before idle cut-offs do."
+    )
     migrate_on_start: bool = Field(
         True, description="Apply pending migrations at start-up (guarded by an advisory lock on PostgreSQL)."
     )

@@ -28,6 +28,7 @@ from services.runs.clients.credentials import CredentialsClient
 from services.runs.clients.registry import RegistryClient
 from services.runs.config import RunsSettings
 from services.runs.executors.dispatch import AgentExecutor
+from services.runs.store.pinned import PinnedCache
 from services.runs.store.uow import RunsUnitOfWork
 
 NAME = "runs"
@@ -39,8 +40,10 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
     async def build(stack: AsyncExitStack) -> list[GrpcService]:
         engine_db = await open_database(stack, NAME, settings.database, MIGRATIONS)
 
+        pinned = PinnedCache(settings.engine.pinned_cache_size)
+
         def uow() -> RunsUnitOfWork:
-            return RunsUnitOfWork(engine_db)
+            return RunsUnitOfWork(engine_db, pinned=pinned)
 
         def reader() -> RunsUnitOfWork:  # watch streams only read: no write lock on SQLite
             return RunsUnitOfWork(engine_db, read_only=True)
@@ -65,13 +68,13 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             stack.push_async_callback(agent_executor.aclose)  # closes after the engine stopped (stack order)
             step_executor = agent_executor
         worker = worker_id or f"runs-{uuid.uuid4().hex[:12]}"
-        publish = None
+        notify = None
         if settings.database.is_postgresql:
             announcer = PgAnnouncer(settings.database.url.get_secret_value(), broker, worker)
             await announcer.start()
             stack.push_async_callback(announcer.stop)
-            publish = announcer.publish
-        engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, publish=publish)
+            notify = announcer.payloads
+        engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, notify=notify)
         registry_channel = grpc.aio.insecure_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
         queries = RunQueries(uow)

@@ -16,13 +16,19 @@ class EngineConfig(BaseModel):
     lease_seconds: float = Field(
         30.0, ge=1, le=3600, description="A running step's lease; another replica takes it over after this long."
     )
-    batch_size: int = Field(200, ge=1, le=5000, description="Due steps claimed per transaction.")
+    batch_size: int = Field(200, ge=1, le=5000, description="Due steps considered per transaction.")
     max_concurrency: int = Field(200, ge=1, le=10_000, description="Agent calls in flight per replica.")
     idle_wait_seconds: float = Field(
         5.0, gt=0, le=300, description="Longest sleep without a wake-up (safety net for lost notifications)."
     )
     heartbeat_seconds: float = Field(
         15.0, gt=0, le=300, description="Watch streams send a heartbeat when idle this long."
+    )
+    pinned_cache_size: int = Field(
+        1000,
+        ge=0,
+        le=1_000_000,
+        description="Active runs whose parsed definition this replica keeps in memory (0 disables the cache).",
     )
     retention_days: int = Field(
         0, ge=0, description="Delete runs that ended more than this many days ago; 0 keeps all."

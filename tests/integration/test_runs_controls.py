@@ -129,7 +129,7 @@ async def test_pause_starts_nothing_new_and_resume_continues(plat: Platform) -> 
     assert steps_of(held)["first"].status == S.STEP_STATUS_SUCCEEDED
     assert steps_of(held)["second"].status == S.STEP_STATUS_READY
     assert not steps_of(held)["second"].HasField("next_attempt_time")  # not due: nothing will claim it
-    assert await engine_of(plat.runs).tick() == (0, False)
+    assert await engine_of(plat.runs).tick() == 0
     assert [c.step_id for c in plat.executor.calls] == ["first"]
 
     resumed = (await plat.runs_stub.ResumeRun(pb.ResumeRunRequest(name=run.name))).run
@@ -155,7 +155,7 @@ async def test_a_retry_due_while_paused_waits_for_resume(plat: Platform) -> None
     assert held.status == S.RUN_STATUS_PAUSED
     assert steps_of(held)["flaky"].status == S.STEP_STATUS_READY
     assert not steps_of(held)["flaky"].HasField("next_attempt_time")
-    assert await engine_of(plat.runs).tick() == (0, False)
+    assert await engine_of(plat.runs).tick() == 0
     assert len(plat.executor.calls) == 1
 
     await plat.runs_stub.ResumeRun(pb.ResumeRunRequest(name=run.name))
@@ -184,7 +184,7 @@ async def test_pausing_a_run_that_waits_on_a_checkpoint_holds_what_the_decision_
     assert sent_back.run.status_reason == "operator"
     assert steps_of(sent_back.run)["draft"].status == S.STEP_STATUS_READY
     assert not steps_of(sent_back.run)["draft"].HasField("next_attempt_time")
-    assert await engine_of(plat.runs).tick() == (0, False)
+    assert await engine_of(plat.runs).tick() == 0
     assert len(plat.executor.calls) == 1
 
     await plat.runs_stub.ResumeRun(pb.ResumeRunRequest(name=run.name))
@@ -195,7 +195,7 @@ async def test_pausing_a_run_that_waits_on_a_checkpoint_holds_what_the_decision_
     approved = await decide(pb.DecideCheckpointRequest(name=reopened.open_checkpoints[0], decision=S.DECISION_APPROVE))
     assert steps_of(approved.run)["publish"].status == S.STEP_STATUS_READY
     assert not steps_of(approved.run)["publish"].HasField("next_attempt_time")
-    assert await engine_of(plat.runs).tick() == (0, False)
+    assert await engine_of(plat.runs).tick() == 0
     await plat.runs_stub.ResumeRun(pb.ResumeRunRequest(name=run.name))
     done = await wait_for_status(plat.runs_stub, run.name, FINAL)
     assert done.status == S.RUN_STATUS_COMPLETED
@@ -287,7 +287,7 @@ async def test_at_capacity_the_engine_waits_instead_of_spinning(database: Databa
         waiting = (await p.runs_stub.GetRun(pb.GetRunRequest(name=run.name))).run
         assert sorted(s.status for s in waiting.steps) == [S.STEP_STATUS_READY, S.STEP_STATUS_RUNNING]
         engine = engine_of(p.runs)
-        handled, _ = await engine.tick()  # (contended if the engine's own tick holds the run at that moment)
+        handled = await engine.tick()  # (0 if the engine's own tick holds the run at that moment)
         assert handled == 0  # the due step cannot start: nothing handled, so no immediate re-tick, nothing written
         assert (await p.runs_stub.GetRun(pb.GetRunRequest(name=run.name))).run.update_time == waiting.update_time
         assert await engine._idle_wait() == engine._settings.idle_wait_seconds

@@ -57,7 +57,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.CreateRunResponse:
         source = request.WhichOneof("source")
-        run_id = await self._launcher.launch(
+        launched = await self._launcher.launch(
             LaunchRequest(
                 parent=request.parent,
                 origin_type=_SOURCE_TO_ORIGIN.get(source or ""),
@@ -71,8 +71,9 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
                 request_id=request.request_id,
             )
         )
-        view = await self._queries.get(str(RunName(request.parent.split("/")[-1], run_id)))
-        return pb.CreateRunResponse(run=run_message(view))
+        if isinstance(launched, str):  # a repeated request_id: the run as it is now
+            launched = await self._queries.get(str(RunName(request.parent.split("/")[-1], launched)))
+        return pb.CreateRunResponse(run=run_message(launched))
 
     async def GetRun(self, request: pb.GetRunRequest, context: ServicerContext) -> pb.GetRunResponse:
         return pb.GetRunResponse(run=run_message(await self._queries.get(request.name)))

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from services.common.db import utcnow
 from services.common.logs import get_logger
 from services.common.templating import TemplateRenderError, render
 from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
-from services.runs.app.notify import Announcement, Broker
+from services.runs.app.notify import Broker, announcements
 from services.runs.domain import machine
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
@@ -43,10 +43,11 @@ from services.runs.domain.model import (
 )
 from services.runs.domain.rendering import render_inputs, render_step_text, template_context
 from services.runs.executors import InputRequired
-from services.runs.store.runs import StoredEvent
+from services.runs.store.runs import Notify, StoredEvent
 from services.runs.store.uow import RunsUnitOfWork
 
 log = get_logger("agentorch.runs.engine")
+CONTENDED_PAUSE_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,20 +61,6 @@ class EngineSettings:
     retention_interval_seconds: float = 3600.0
 
 
-Publish = Callable[[RunsUnitOfWork, Sequence[Announcement]], Awaitable[None]]
-
-
-async def _no_cross_process_publish(uow: RunsUnitOfWork, announcements: Sequence[Announcement]) -> None:
-    return None
-
-
-def announcements(events: Sequence[StoredEvent]) -> list[Announcement]:
-    latest: dict[str, Announcement] = {}
-    for ev in events:
-        latest[ev.run_id] = Announcement(ev.run_id, ev.organization_slug, ev.sequence, ev.run_status)
-    return list(latest.values())
-
-
 class Engine:
     def __init__(
         self,
@@ -83,14 +70,14 @@ class Engine:
         settings: EngineSettings | None = None,
         *,
         worker_id: str | None = None,
-        publish: Publish | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self._uow = uow_factory
         self._executor = executor
         self._broker = broker
         self._settings = settings or EngineSettings()
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
-        self._publish = publish or _no_cross_process_publish
+        self.notify = notify  # announces commits to other replicas (LISTEN/NOTIFY); None with one process
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -132,24 +119,19 @@ class Engine:
 
     async def commit(self, uow: RunsUnitOfWork, runs: Sequence[RunState], now: dt.datetime) -> list[StoredEvent]:
         """Write the runs' changes and events, commit, then announce (the caller holds the run locks)."""
-        stored: list[StoredEvent] = []
         for run in runs:
             for checkpoint in run.checkpoints_opened:
                 await uow.checkpoints.insert(run.run_id, run.organization_slug, checkpoint, now)
             run.checkpoints_opened.clear()
-            stored += await uow.runs.save(run, now)
-        news = announcements(stored)
-        await self._publish(uow, news)
-        await uow.commit()
-        self._broker.announce(news)
+        stored = await uow.runs.save_many(runs, now, self.notify)
+        await self.commit_stored(uow, stored)
         return stored
 
     async def commit_stored(self, uow: RunsUnitOfWork, stored: Sequence[StoredEvent]) -> None:
-        """Commit a transaction whose events were already written (launch), then announce them."""
-        news = announcements(stored)
-        await self._publish(uow, news)
+        """Commit a transaction whose events were written (and announced to other replicas, with `notify`), then
+        announce them in this process."""
         await uow.commit()
-        self._broker.announce(news)
+        self._broker.announce(announcements(stored))
 
     async def transition(self, run_id: str, change: Callable[[RunState, dt.datetime], bool | None]) -> RunState | None:
         """Apply `change` to the locked run in one transaction; `change` returns False to write nothing."""
@@ -168,13 +150,16 @@ class Engine:
     async def _work_loop(self) -> None:
         while not self._stopping:
             try:
-                claimed, contended = await self.tick()
+                handled = await self.tick()
             except Exception:
                 log.exception("engine tick failed; retrying", worker=self.worker_id)
-                claimed, contended = 0, True
-            if claimed and not contended:
+                handled = 0
+            if handled:
                 continue
-            await self._sleep(0.05 if contended else await self._idle_wait())
+            wait = await self._idle_wait()
+            # Nothing to do now, though something is due: another transaction holds it (another replica, a decision
+            # in flight) or agent capacity is full. Its commit wakes us (locally or over NOTIFY); else retry soon.
+            await self._sleep(wait if wait > 0 else CONTENDED_PAUSE_SECONDS)
 
     async def _idle_wait(self) -> float:
         if len(self._tasks) >= self._settings.max_concurrency:
@@ -230,40 +215,36 @@ class Engine:
             if deleted < batch:
                 return total
 
-    async def tick(self) -> tuple[int, bool]:
-        """Claim and dispatch due work once; returns (steps handled, whether some run was locked elsewhere). A due
-        step that changed nothing (an agent step with no capacity left) does not count, nor is its run written."""
+    async def tick(self) -> int:
+        """Claim and dispatch due work once; returns the number of steps that changed. A due step that changed
+        nothing (an agent step with no capacity left) does not count, nor is its run written."""
         capacity = self._settings.max_concurrency - len(self._tasks)
         dispatch: list[StepRequest] = []
-        handled, contended = 0, False
+        handled = 0
         async with self._uow() as uow:
             now = utcnow()
-            due = await uow.runs.due(now, self._settings.batch_size)
-            if not due:
-                return 0, False
-            by_run: dict[str, list[str]] = {}
-            for item in due:
-                by_run.setdefault(item.run_id, []).append(item.step_id)
+            claimed = await uow.runs.claim_due(now, self._settings.batch_size)
             touched: list[RunState] = []
-            for run_id, step_ids in by_run.items():
-                run = await uow.runs.load(run_id, skip_locked=True)
-                if run is None:
-                    contended = True
-                    continue
+            for run in claimed.values():
+                due = sorted(
+                    (st for st in run.steps.values() if st.due_at is not None and st.due_at <= now),
+                    key=lambda st: st.due_at or now,
+                )
                 changed = 0
-                for step_id in step_ids:
+                for state in due:
                     before = len(run.events)
-                    request = await self._handle_due(uow, run, step_id, now, capacity - len(dispatch) > 0)
+                    request = await self._handle_due(uow, run, state.step_id, now, capacity - len(dispatch) > 0)
                     if request is not None:
                         dispatch.append(request)
                     changed += len(run.events) > before  # every transition records at least one event
                 if changed:
                     handled += changed
                     touched.append(run)
-            await self.commit(uow, touched, now)
+            if touched:
+                await self.commit(uow, touched, now)
         for request in dispatch:
             self._spawn(request)
-        return handled, contended
+        return handled
 
     async def _handle_due(
         self, uow: RunsUnitOfWork, run: RunState, step_id: str, now: dt.datetime, can_dispatch: bool
@@ -278,7 +259,7 @@ class Engine:
         if state.status is StepStatus.RUNNING:  # lease expired: the previous owner is gone or stalled
             attempt = machine.take_over(run, step_id, self.worker_id, now, self.lease)
             log.warning("took over step", run=run.name, step=step_id, attempt=attempt)
-            return await self._request(uow, run, spec, attempt, now)
+            return self._request(run, spec, attempt, now)
         if state.status is not StepStatus.READY:
             return None
         if spec.kind == "checkpoint":
@@ -296,19 +277,16 @@ class Engine:
         if not can_dispatch:
             return None
         attempt = machine.claim(run, step_id, self.worker_id, now, self.lease)
-        return await self._request(uow, run, spec, attempt, now)
+        return self._request(run, spec, attempt, now)
 
-    async def _request(
-        self, uow: RunsUnitOfWork, run: RunState, spec: StepSpec, attempt: int, now: dt.datetime
-    ) -> StepRequest | None:
+    def _request(self, run: RunState, spec: StepSpec, attempt: int, now: dt.datetime) -> StepRequest | None:
         try:
             inputs = render_inputs(run, spec)
             prompt = render_step_text(run, spec, inputs)
         except TemplateRenderError as exc:
             machine.fail(run, spec.id, attempt, self.worker_id, str(exc), now, retryable=False)
             return None
-        record = await uow.runs.record(run.run_id)
-        agent = (record.agents if record else {}).get(spec.agent, {})
+        agent = run.agents.get(spec.agent, {})
         reply, agent_context = machine.reply_for(run.steps[spec.id])
         return StepRequest(
             run=run.name,

@@ -14,6 +14,7 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
 from services.runs.app.engine import Engine
+from services.runs.app.runs import RunView
 from services.runs.clients.registry import RegistryClient, ResolvedDefinition
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
@@ -48,8 +49,9 @@ class Launcher:
         self._registry = registry
         self._engine = engine
 
-    async def launch(self, request: LaunchRequest) -> str:
-        """Returns the new (or, for a repeated request_id, the existing) run's id."""
+    async def launch(self, request: LaunchRequest) -> str | RunView:
+        """Returns the new run as written (no need to read it back), or, for a repeated request_id, the existing
+        run's id."""
         principal = authz.require_principal()
         org = self._validate(request)
         authz.authorize(
@@ -82,7 +84,9 @@ class Launcher:
             status=RunStatus.PENDING,
             inputs=inputs,
             steps={s.id: StepState(s.id) for s in spec.steps},
+            agents=agents,
         )
+        created = utcnow()
         record = RunRecord(
             origin_type=request.origin_type or OriginType.AD_HOC,
             origin=resolved.origin,
@@ -93,14 +97,13 @@ class Launcher:
             metadata=request.metadata,
             request_id=request.request_id or None,
             created_by=principal.subject,
-            created_at=utcnow(),
-            updated_at=utcnow(),
+            created_at=created,
+            updated_at=created,
         )
         async with self._uow() as uow:
-            now = utcnow()
-            machine.create(run, now)
+            machine.create(run, created)
             try:
-                stored = await uow.runs.insert(run, record, now)
+                stored = await uow.runs.insert(run, record, created, self._engine.notify)
             except DuplicateRequest:
                 await uow.connection.rollback()
                 async with self._uow() as again:
@@ -109,7 +112,7 @@ class Launcher:
                     raise RunNotFound(request.request_id) from None
                 return existing
             await self._engine.commit_stored(uow, stored)
-        return run.run_id
+        return RunView(run, record, [])  # a new run has no checkpoint open yet: only the engine opens them
 
     def _validate(self, request: LaunchRequest) -> str:
         violations: list[FieldViolation] = []

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-CHANNEL = "agentorch_runs"
+from services.runs.store.runs import StoredEvent
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,14 @@ class Announcement:
     organization_slug: str
     sequence: int
     run_status: str
+
+
+def announcements(events: Sequence[StoredEvent]) -> list[Announcement]:
+    """The latest sequence of each run among `events`."""
+    latest: dict[str, Announcement] = {}
+    for ev in events:
+        latest[ev.run_id] = Announcement(ev.run_id, ev.organization_slug, ev.sequence, ev.run_status)
+    return list(latest.values())
 
 
 class Subscription:

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from services.common.logs import get_logger
-from services.runs.app.notify import CHANNEL, Announcement, Broker
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.app.notify import Announcement, Broker, announcements
+from services.runs.store.runs import NOTIFY_CHANNEL, StoredEvent
 
 log = get_logger("agentorch.runs.listener")
 RECONNECT_SECONDS = 1.0
@@ -38,7 +37,7 @@ class PgAnnouncer:
 
     async def start(self) -> None:
         self._connection = await asyncpg.connect(self._dsn)
-        await self._connection.add_listener(CHANNEL, self._on_notify)
+        await self._connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
         self._connection.add_termination_listener(self._on_lost)
 
     async def stop(self) -> None:
@@ -50,12 +49,14 @@ class PgAnnouncer:
         if self._connection is not None and not self._connection.is_closed():
             await self._connection.close()
 
-    async def publish(self, uow: RunsUnitOfWork, announcements: Sequence[Announcement]) -> None:
-        for a in announcements:
-            payload = json.dumps(
+    def payloads(self, stored: Sequence[StoredEvent]) -> list[str]:
+        """The notifications announcing `stored` (one per run), sent by the committing transaction itself."""
+        return [
+            json.dumps(
                 {"w": self._worker_id, "r": a.run_id, "o": a.organization_slug, "s": a.sequence, "t": a.run_status}
             )
-            await uow.connection.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+            for a in announcements(stored)
+        ]
 
     def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         try:

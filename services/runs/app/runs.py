@@ -54,10 +54,10 @@ class RunQueries:
             return await self.view(uow, parsed)
 
     async def view(self, uow: RunsUnitOfWork, name: RunName) -> RunView:
-        state = await uow.runs.load(name.run_id, lock=False)
-        record = await uow.runs.record(name.run_id)
-        if state is None or record is None or state.organization_slug != name.organization_slug:
+        loaded = await uow.runs.load_view(name.run_id)
+        if loaded is None or loaded[0].organization_slug != name.organization_slug:
             raise RunNotFound(str(name))
+        state, record = loaded
         checkpoint_ids = await uow.checkpoints.open_ids_for_run(name.run_id)
         return RunView(state, record, [f"{name}/checkpoints/{cid}" for cid in checkpoint_ids])
 

@@ -210,6 +210,7 @@ class RunState:
     started_at: dt.datetime | None = None
     ended_at: dt.datetime | None = None
     current_phase: int = 0
+    agents: dict[str, Any] = field(default_factory=dict)  # the agents' registry snapshot, pinned at launch
     events: list[NewEvent] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
     run_dirty: bool = False

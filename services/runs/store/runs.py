@@ -8,19 +8,49 @@ gaps, while different runs progress in parallel.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
 from services.runs.domain.definition import read_definition
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
+from services.runs.store import pg_batch
+from services.runs.store.pinned import Pinned, PinnedCache
 from services.runs.store.tables import checkpoints, run_events, run_steps, runs
 
 r, s, e = runs.c, run_steps.c, run_events.c
+
+# The mutable part of a run (what a transition reads under the row lock) and the pinned part (read on a cache miss).
+_STATE_COLUMNS = (
+    r.id,
+    r.organization_slug,
+    r.status,
+    r.status_reason,
+    r.current_phase,
+    r.last_sequence,
+    r.started_at,
+    r.ended_at,
+)
+_PINNED_COLUMNS = (r.id, r.organization_slug, r.definition, r.prompt_templates, r.prompt_inputs, r.agents)
+# executemany statements: the SET clause comes from the parameter keys, the row from the b_* keys.
+_UPDATE_STEP = run_steps.update().where(s.run_id == sa.bindparam("b_run_id"), s.step_id == sa.bindparam("b_step_id"))
+_UPDATE_RUN = runs.update().where(r.id == sa.bindparam("b_id"))
+_NOTIFY_EACH = sa.text("SELECT pg_notify(:channel, payload) FROM unnest(:payloads) AS payload").bindparams(
+    sa.bindparam("channel", type_=sa.Text), sa.bindparam("payloads", type_=postgresql.ARRAY(sa.Text))
+)
+_CLOSE_CHECKPOINT = checkpoints.update().where(checkpoints.c.id == sa.bindparam("b_id"), checkpoints.c.status == "open")
+
+
+NOTIFY_CHANNEL = "agentorch_runs"
+# Builds the LISTEN/NOTIFY payloads announcing committed events to other replicas (pg_notify is transactional:
+# delivered at commit, and only then).
+Notify = Callable[[Sequence["StoredEvent"]], Sequence[str]]
 
 
 class DuplicateRequest(Exception):
@@ -56,18 +86,25 @@ class StoredEvent:
     created_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class DueStep:
-    run_id: str
-    step_id: str
-    status: StepStatus
-
-
 class RunRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._conn = connection
+    """Loads and saves runs for transitions, several at once where the engine batches them.
 
-    async def insert(self, run: RunState, record: RunRecord, now: dt.datetime) -> list[StoredEvent]:
+    A transition touches a run's mutable columns only: the pinned part (definition, inputs, agents) comes from the
+    replica's `PinnedCache` and is read from the row only on a miss, so the hot path neither transfers nor parses
+    the definition. Writes are batched per transaction: one executemany per table, whatever the number of runs.
+    """
+
+    def __init__(self, connection: AsyncConnection, pinned: PinnedCache | None = None) -> None:
+        self._conn = connection
+        self._pinned = pinned if pinned is not None else PinnedCache(0)
+        self._postgresql = connection.dialect.name == "postgresql"
+
+    async def insert(
+        self, run: RunState, record: RunRecord, now: dt.datetime, notify: Notify | None = None
+    ) -> list[StoredEvent]:
+        """A new run with its steps and first events (DuplicateRequest if its request_id was seen), announced
+        with `notify`'s payloads at commit."""
+        stored = _number_events(run, now)
         try:
             await self._conn.execute(
                 runs.insert().values(
@@ -84,7 +121,7 @@ class RunRepository:
                     status=run.status.value,
                     status_reason=run.status_reason,
                     current_phase=run.current_phase,
-                    last_sequence=0,
+                    last_sequence=run.last_sequence,
                     request_id=record.request_id,
                     created_by=record.created_by,
                     created_at=now,
@@ -95,6 +132,31 @@ class RunRepository:
             )
         except IntegrityError:
             raise DuplicateRequest from None
+        if self._postgresql:
+            await self._insert_steps_and_events_pg(run, stored, now, notify)
+        else:
+            await self._insert_steps_and_events(run, stored, notify)
+        run.dirty.clear()
+        run.run_dirty = False
+        self._remember(run)
+        return stored
+
+    async def _insert_steps_and_events_pg(
+        self, run: RunState, stored: Sequence[StoredEvent], now: dt.datetime, notify: Notify | None
+    ) -> None:
+        steps, events = pg_batch.Columns(4), pg_batch.Columns(5)
+        for position, spec in enumerate(run.spec.steps):
+            state = run.steps[spec.id]
+            steps.add(spec.id, position, state.status.value, state.due_at)
+        for ev in stored:
+            events.add(ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status)
+        payloads = list(notify(stored)) if notify else []
+        params = (run.run_id, *steps.arrays, now, *events.arrays, NOTIFY_CHANNEL, payloads)
+        await self._conn.exec_driver_sql(pg_batch.INSERT_STEPS_AND_EVENTS, params)
+
+    async def _insert_steps_and_events(
+        self, run: RunState, stored: Sequence[StoredEvent], notify: Notify | None
+    ) -> None:
         await self._conn.execute(
             run_steps.insert(),
             [
@@ -109,19 +171,69 @@ class RunRepository:
                 for position, spec in enumerate(run.spec.steps)
             ],
         )
-        run.dirty.clear()
-        run.run_dirty = False
-        return await self._append_events(run, now)
+        await self._insert_events(stored)
+        await self._notify(stored, notify)
 
     async def load(self, run_id: str, *, lock: bool = True, skip_locked: bool = False) -> RunState | None:
-        query = sa.select(runs).where(r.id == run_id)
+        return (await self.load_many([run_id], lock=lock, skip_locked=skip_locked)).get(run_id)
+
+    async def load_many(
+        self, run_ids: Sequence[str], *, lock: bool = True, skip_locked: bool = False
+    ) -> dict[str, RunState]:
+        """The runs (with their steps) among `run_ids` that exist — and, with skip_locked, that no other
+        transaction holds; with `lock`, their rows stay locked until this transaction ends."""
+        if not run_ids:
+            return {}
+        if self._postgresql and lock:
+            return await self._load_many_pg(run_ids, skip_locked)
+        query = sa.select(*_STATE_COLUMNS).where(self._among(r.id, run_ids)).order_by(r.id)
         if lock:
             query = query.with_for_update(skip_locked=skip_locked)
-        row = (await self._conn.execute(query)).first()
+        rows = (await self._conn.execute(query)).all()
+        if not rows:
+            return {}
+        found = [row.id for row in rows]
+        pinned = await self._pinned_for(found)
+        steps: dict[str, dict[str, StepState]] = {run_id: {} for run_id in found}
+        for step_row in await self._conn.execute(sa.select(run_steps).where(self._among(s.run_id, found))):
+            steps[step_row.run_id][step_row.step_id] = _to_step(step_row._mapping)
+        return {row.id: _to_state(row._mapping, pinned[row.id], steps[row.id]) for row in rows}
+
+    async def claim_due(self, now: dt.datetime, limit: int) -> dict[str, RunState]:
+        """Lock the runs that have one of the first `limit` due steps (skipping runs another transaction holds)
+        and load them with their steps."""
+        if self._postgresql:
+            heads = (await self._conn.exec_driver_sql(pg_batch.LOCK_DUE, (now, limit))).all()
+            return await self._states_pg(heads)
+        query = sa.select(s.run_id).where(s.due_at <= now).order_by(s.due_at).limit(limit)
+        run_ids = list(dict.fromkeys((await self._conn.execute(query)).scalars()))
+        return await self.load_many(run_ids, skip_locked=True)  # SQLite: this transaction is the only writer
+
+    async def _load_many_pg(self, run_ids: Sequence[str], skip_locked: bool) -> dict[str, RunState]:
+        statement = pg_batch.LOCK_SKIP_LOCKED if skip_locked else pg_batch.LOCK
+        return await self._states_pg((await self._conn.exec_driver_sql(statement, (list(run_ids),))).all())
+
+    async def _states_pg(self, heads: Sequence[Any]) -> dict[str, RunState]:
+        """The locked runs (rows of a LOCK statement) with their steps, read now that the locks are held."""
+        if not heads:
+            return {}
+        found = [row[0] for row in heads]
+        steps: dict[str, dict[str, StepState]] = {run_id: {} for run_id in found}
+        rows: Sequence[Any] = (await self._conn.exec_driver_sql(pg_batch.STEPS, (found,))).all()
+        for row in rows:
+            steps[row[0]][row[1]] = pg_batch.step_from(row)
+        pinned = await self._pinned_for(found)
+        return {row[0]: _to_state(row._mapping, pinned[row[0]], steps[row[0]]) for row in heads}
+
+    async def load_view(self, run_id: str) -> tuple[RunState, RunRecord] | None:
+        """A run with everything it was launched with, for reading (no lock)."""
+        row = (await self._conn.execute(sa.select(runs).where(r.id == run_id))).first()
         if row is None:
             return None
+        record = _to_record(row._mapping)
+        pinned = self._pinned.get(run_id) or _pin(row._mapping)
         step_rows = await self._conn.execute(sa.select(run_steps).where(s.run_id == run_id))
-        return _to_state(row._mapping, {x.step_id: _to_step(x._mapping) for x in step_rows})
+        return _to_state(row._mapping, pinned, {x.step_id: _to_step(x._mapping) for x in step_rows}), record
 
     async def record(self, run_id: str) -> RunRecord | None:
         row = (await self._conn.execute(sa.select(runs).where(r.id == run_id))).first()
@@ -131,38 +243,88 @@ class RunRepository:
         query = sa.select(r.id).where(r.organization_slug == organization_slug, r.request_id == request_id)
         return (await self._conn.execute(query)).scalar_one_or_none()
 
-    async def save(self, run: RunState, now: dt.datetime) -> list[StoredEvent]:
-        """Write the changed steps, the run row and the new events; returns the events with their sequence."""
-        for step_id in sorted(run.dirty):
-            columns = _step_columns(run.steps[step_id])
-            columns.pop("step_id")
-            await self._conn.execute(
-                run_steps.update().where(s.run_id == run.run_id, s.step_id == step_id).values(**columns)
-            )
-        run.dirty.clear()
-        for checkpoint_id, status in run.checkpoints_closed:
-            await self._conn.execute(
-                checkpoints.update()
-                .where(checkpoints.c.id == checkpoint_id, checkpoints.c.status == "open")
-                .values(status=status)
-            )
-        run.checkpoints_closed.clear()
-        return await self._append_events(run, now)
+    async def save_many(
+        self, states: Sequence[RunState], now: dt.datetime, notify: Notify | None = None
+    ) -> list[StoredEvent]:
+        """Write the changed steps, the run rows and the new events of every run (one statement in all on
+        PostgreSQL, one per table elsewhere), announced with `notify`'s payloads at commit; returns the events
+        with their sequence numbers."""
+        if self._postgresql:
+            return await self._save_many_pg(states, now, notify)
+        step_rows: list[dict[str, Any]] = []
+        closed: list[dict[str, Any]] = []
+        run_rows: list[dict[str, Any]] = []
+        stored: list[StoredEvent] = []
+        for run in states:
+            for step_id in sorted(run.dirty):
+                columns = _step_columns(run.steps[step_id])
+                columns["b_run_id"], columns["b_step_id"] = run.run_id, columns.pop("step_id")
+                step_rows.append(columns)
+            run.dirty.clear()
+            closed += [{"b_id": cid, "status": status} for cid, status in run.checkpoints_closed]
+            run.checkpoints_closed.clear()
+            stored += _number_events(run, now)
+            run_rows.append(_run_columns(run, now))
+            run.run_dirty = False
+            self._remember(run)
+        if step_rows:
+            await self._conn.execute(_UPDATE_STEP, step_rows)
+        if closed:
+            await self._conn.execute(_CLOSE_CHECKPOINT, closed)
+        await self._insert_events(stored)
+        if run_rows:
+            await self._conn.execute(_UPDATE_RUN, run_rows)
+        await self._notify(stored, notify)
+        return stored
 
-    async def _append_events(self, run: RunState, now: dt.datetime) -> list[StoredEvent]:
-        stored = [
-            StoredEvent(
-                run.run_id,
-                run.organization_slug,
-                run.last_sequence + i,
-                event.type.value,
-                event.step_id,
-                event.data,
-                run.status.value,
-                now,
-            )
-            for i, event in enumerate(run.events, start=1)
-        ]
+    async def _save_many_pg(
+        self, states: Sequence[RunState], now: dt.datetime, notify: Notify | None
+    ) -> list[StoredEvent]:
+        stored: list[StoredEvent] = []
+        for run in states:
+            stored += _number_events(run, now)
+        events = pg_batch.Columns(7)
+        for ev in stored:
+            events.add(ev.run_id, ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status, now)
+        payloads = list(notify(stored)) if notify else []
+        await pg_batch.write(self._conn, states, events, now, NOTIFY_CHANNEL, payloads)
+        for run in states:
+            run.dirty.clear()
+            run.checkpoints_closed.clear()
+            run.run_dirty = False
+            self._remember(run)
+        return stored
+
+    async def _notify(self, stored: Sequence[StoredEvent], notify: Notify | None) -> None:
+        payloads = list(notify(stored)) if notify and stored else []
+        if payloads:
+            await self._conn.execute(_NOTIFY_EACH, {"channel": NOTIFY_CHANNEL, "payloads": payloads})
+
+    def _remember(self, run: RunState) -> None:
+        """Keep the pinned part of an active run; forget it once the run waits or ends (see pinned.py)."""
+        if run.status.final or run.status is RunStatus.PAUSED:
+            self._pinned.discard(run.run_id)
+        elif self._pinned.get(run.run_id) is None:
+            self._pinned.put(run.run_id, Pinned(run.organization_slug, run.spec, run.inputs, run.agents))
+
+    async def _pinned_for(self, run_ids: Sequence[str]) -> dict[str, Pinned]:
+        found: dict[str, Pinned] = {}
+        misses: list[str] = []
+        for run_id in run_ids:
+            entry = self._pinned.get(run_id)
+            if entry is None:
+                misses.append(run_id)
+            else:
+                found[run_id] = entry
+        if misses:
+            query = sa.select(*_PINNED_COLUMNS).where(self._among(r.id, misses))
+            for row in await self._conn.execute(query):
+                entry = _pin(row._mapping)
+                found[row.id] = entry
+                self._pinned.put(row.id, entry)
+        return found
+
+    async def _insert_events(self, stored: Sequence[StoredEvent]) -> None:
         if stored:
             await self._conn.execute(
                 run_events.insert(),
@@ -174,35 +336,19 @@ class RunRepository:
                         "step_id": ev.step_id,
                         "data": ev.data,
                         "run_status": ev.run_status,
-                        "created_at": now,
+                        "created_at": ev.created_at,
                     }
                     for ev in stored
                 ],
             )
-            run.last_sequence = stored[-1].sequence
-        run.events.clear()
-        await self._conn.execute(
-            runs.update()
-            .where(r.id == run.run_id)
-            .values(
-                status=run.status.value,
-                status_reason=run.status_reason,
-                current_phase=run.current_phase,
-                last_sequence=run.last_sequence,
-                started_at=run.started_at,
-                ended_at=run.ended_at,
-                updated_at=now,
-            )
-        )
-        run.run_dirty = False
-        return stored
+
+    def _among(self, column: sa.ColumnElement[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
+        """`column IN values`: one array parameter on PostgreSQL (one prepared statement for any count)."""
+        if self._postgresql:
+            return column == sa.any_(sa.bindparam(None, list(values), type_=postgresql.ARRAY(sa.String)))
+        return column.in_(list(values))
 
     # --- work finding -----------------------------------------------------------------------------------------------
-
-    async def due(self, now: dt.datetime, limit: int) -> list[DueStep]:
-        """Steps whose due time has come: ready to start, lease expired, or checkpoint expired."""
-        query = sa.select(s.run_id, s.step_id, s.status).where(s.due_at <= now).order_by(s.due_at).limit(limit)
-        return [DueStep(row.run_id, row.step_id, StepStatus(row.status)) for row in await self._conn.execute(query)]
 
     async def next_due_at(self) -> dt.datetime | None:
         value = (await self._conn.execute(sa.select(sa.func.min(s.due_at)))).scalar_one_or_none()
@@ -314,21 +460,65 @@ def _to_step(row: Any) -> StepState:
     )
 
 
-def _to_state(row: Any, steps: dict[str, StepState]) -> RunState:
-    templates = [(t["name"], t["template"]) for t in row["prompt_templates"]]
+def _to_state(row: Any, pinned: Pinned, steps: dict[str, StepState]) -> RunState:
     return RunState(
         run_id=row["id"],
         organization_slug=row["organization_slug"],
-        spec=read_definition(row["definition"], templates),
+        spec=pinned.spec,
         status=RunStatus(row["status"]),
-        inputs=row["prompt_inputs"],
+        inputs=pinned.inputs,
         steps=steps,
         last_sequence=row["last_sequence"],
         status_reason=row["status_reason"],
         started_at=_opt(row["started_at"]),
         ended_at=_opt(row["ended_at"]),
         current_phase=row["current_phase"],
+        agents=pinned.agents,
     )
+
+
+def _pin(row: Any) -> Pinned:
+    templates = [(t["name"], t["template"]) for t in row["prompt_templates"]]
+    return Pinned(
+        organization_slug=row["organization_slug"],
+        spec=read_definition(row["definition"], templates),
+        inputs=row["prompt_inputs"],
+        agents=row["agents"],
+    )
+
+
+def _number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
+    """Give the run's new events their sequence numbers (the run's row lock makes them gap-free)."""
+    stored = [
+        StoredEvent(
+            run.run_id,
+            run.organization_slug,
+            run.last_sequence + i,
+            event.type.value,
+            event.step_id,
+            event.data,
+            run.status.value,
+            now,
+        )
+        for i, event in enumerate(run.events, start=1)
+    ]
+    if stored:
+        run.last_sequence = stored[-1].sequence
+    run.events.clear()
+    return stored
+
+
+def _run_columns(run: RunState, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "b_id": run.run_id,
+        "status": run.status.value,
+        "status_reason": run.status_reason,
+        "current_phase": run.current_phase,
+        "last_sequence": run.last_sequence,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "updated_at": now,
+    }
 
 
 def _to_record(row: Any) -> RunRecord:
