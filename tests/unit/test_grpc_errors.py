@@ -5,9 +5,10 @@ from __future__ import annotations
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from sqlalchemy import exc as sa_exc
 
 from services.common import errors
-from services.common.grpc_errors import ERROR_DOMAIN, internal_status, to_grpc_status
+from services.common.grpc_errors import ERROR_DOMAIN, internal_status, is_lost_database_connection, to_grpc_status
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -100,3 +101,11 @@ def test_internal_hides_the_message() -> None:
     status = internal_status("rid-1")
     assert status.code == grpc.StatusCode.INTERNAL
     assert "rid-1" in status.details
+
+
+def test_a_lost_database_connection_is_retryable_but_other_database_errors_are_not() -> None:
+    lost = sa_exc.OperationalError("SELECT 1", {}, ConnectionResetError("gone"), connection_invalidated=True)
+    broken = sa_exc.OperationalError("SELECT 1", {}, ValueError("syntax"), connection_invalidated=False)
+    assert is_lost_database_connection(lost)
+    assert not is_lost_database_connection(broken)
+    assert not is_lost_database_connection(ConnectionResetError("not from the database layer"))
