@@ -4,10 +4,14 @@ GatewayService servicer and a proxy per re-exposed service. Tests call `spec` wi
 Inbound principals: the shared server interceptor gets an EMPTY key ring here, so any `x-agentorch-principal-bin`
 a client sends is rejected (UNAUTHENTICATED) instead of trusted; the gateway's own key ring (settings `auth`) is
 used only to sign the principals it forwards.
+
+The HTTP/JSON + SSE front (gateway.http, settings `http`) is a companion of the gRPC server: it starts once the
+gRPC port is bound and relays every request to that port, so the edge interceptor enforces everything once.
 """
 
 from __future__ import annotations
 
+import secrets
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from gateway.auth.jwt import JwtVerifier
 from gateway.authz_matrix import BLOCKED
 from gateway.config import GatewaySettings
 from gateway.edge import EdgeInterceptor
+from gateway.http.server import HttpFront
 from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter
 from gateway.store.uow import GatewayUnitOfWork
@@ -45,7 +50,8 @@ REEXPOSED = {
 
 
 def spec(settings: GatewaySettings) -> ServiceSpec:
-    edge = EdgeInterceptor()
+    relay_token = secrets.token_urlsafe(32)  # in memory only: proves to the edge that a call came from the HTTP front
+    edge = EdgeInterceptor(relay_token)
 
     async def build(stack: AsyncExitStack) -> list[GrpcService]:
         signer = KeyRing.from_settings(settings.auth)
@@ -89,4 +95,15 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         auth=AuthSettings(),  # trust no inbound principal (see the module docstring)
         build=build,
         extra_interceptors=(edge,),
+        companions=(_http_front(settings, relay_token),) if settings.http.enabled else (),
+    )
+
+
+def _http_front(settings: GatewaySettings, relay_token: str) -> HttpFront:
+    return HttpFront(
+        settings.http,
+        grpc_host=settings.server.host,
+        max_message_bytes=settings.server.max_message_bytes,
+        access_log=settings.logging.access_log,
+        relay_token=relay_token,
     )

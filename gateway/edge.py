@@ -7,11 +7,16 @@ The caller it establishes is bound for the handler (gateway.auth.caller); the pr
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
 authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
 the matrix; a method missing from the matrix is denied.
+
+Calls relayed by the gateway's own HTTP front all come from loopback; it names the HTTP client's address in
+`x-agentorch-client-address`, which counts only together with the process's relay token (random per process,
+shared with the front in memory), so no other caller can pick its rate-limit bucket.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -28,14 +33,20 @@ from services.common.errors import PermissionDenied, Unavailable
 
 Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
 _UNCHECKED = ("/grpc.health.", "/grpc.reflection.")
+RELAY_HEADER = "x-agentorch-relay"
+CLIENT_ADDRESS_HEADER = "x-agentorch-client-address"
 
 
 class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Created with the server spec; `configure` hands it the authenticator once the database is open."""
+    """Created with the server spec; `configure` hands it the authenticator once the database is open.
 
-    def __init__(self) -> None:
+    `relay_token`: the token the gateway's HTTP front sends with the client addresses it vouches for.
+    """
+
+    def __init__(self, relay_token: str = "") -> None:
         self._authenticator: Authenticator | None = None
         self._limiter: RateLimiter | None = None
+        self._relay_token = relay_token
 
     def configure(self, authenticator: Authenticator, limiter: RateLimiter | None) -> None:
         self._authenticator = authenticator
@@ -104,7 +115,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if self._authenticator is None:
             raise Unavailable("the gateway is starting")
         if rule is not None and rule.public:
-            self._limit(f"peer:{peer_host(ctx.peer())}")
+            self._limit(f"peer:{self._client(ctx)}")
             return None
         caller = await self._authenticator.authenticate(ctx.invocation_metadata() or ())
         self._limit(bucket_key(caller.principal))
@@ -115,6 +126,14 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 denied_message(rule), metadata={"required_role": rule.role or "", "enforced_by": "gateway"}
             )
         return caller
+
+    def _client(self, ctx: ServicerContext) -> str:
+        if self._relay_token:
+            metadata = dict(ctx.invocation_metadata() or ())
+            token, address = metadata.get(RELAY_HEADER), metadata.get(CLIENT_ADDRESS_HEADER)
+            if isinstance(token, str) and isinstance(address, str) and hmac.compare_digest(token, self._relay_token):
+                return address
+        return peer_host(ctx.peer())
 
     def _limit(self, key: str) -> None:
         if self._limiter is not None:

@@ -2,6 +2,11 @@
 
 A service describes itself as a `ServiceSpec`; `run(spec)` is its whole `__main__`:
 logging → engine → migrations → servicers → serve until SIGTERM/SIGINT → drain → dispose.
+
+A spec may name companions: other listeners of the same process that call into its gRPC server (the gateway's
+HTTP/JSON front). They start once the gRPC port is bound and before health reports SERVING, and on SIGTERM they
+drain first (health already NOT_SERVING), within the same grace period, while the gRPC server still serves the
+calls they relay; then the gRPC server drains with what is left of the grace period.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -40,6 +45,14 @@ class GrpcService:
         return str(self.descriptor.full_name)
 
 
+class Companion(Protocol):
+    """Another listener of the process, relaying to the gRPC server on `grpc_port` (see the module docstring)."""
+
+    async def start(self, grpc_port: int) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+
 @dataclass
 class ServiceSpec:
     """What a service process consists of. `build` opens its resources on the exit stack and returns servicers."""
@@ -50,6 +63,7 @@ class ServiceSpec:
     auth: AuthSettings
     build: Callable[[AsyncExitStack], Awaitable[Sequence[GrpcService]]]
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
+    companions: Sequence[Companion] = field(default_factory=tuple)
 
 
 class Server:
@@ -77,7 +91,8 @@ class Server:
         )
         self.port = 0
 
-    async def start(self) -> int:
+    async def start(self, *, serving: bool = True) -> int:
+        """Bind and start; health reports SERVING now, or (`serving=False`) once `set_serving` is called."""
         for service in self._services:
             service.add(service.servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
@@ -87,10 +102,19 @@ class Server:
         if self.port == 0:
             raise RuntimeError(f"{self.name}: could not bind {self._settings.host}:{self._settings.port}")
         await self._server.start()
+        if serving:
+            await self.set_serving()
+        return self.port
+
+    async def set_serving(self) -> None:
+        names = [s.full_name for s in self._services]
         for service_name in ("", *names):
             await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving", server=self.name, host=self._settings.host, port=self.port, services=names)
-        return self.port
+
+    async def begin_drain(self) -> None:
+        """Report NOT_SERVING (load balancers stop sending new calls); calls are still served until `stop`."""
+        await self._health.enter_graceful_shutdown()
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING (so load balancers drain us), then let in-flight RPCs finish for `grace` seconds."""
@@ -116,9 +140,21 @@ async def serve(spec: ServiceSpec) -> None:
         interceptor = ServerInterceptor(access_log=spec.logging.access_log, key_ring=key_ring)
         interceptors = [interceptor, *spec.extra_interceptors]
         server = Server(spec.name, spec.server, services, interceptors=interceptors)
-        await server.start()
-        await stopping.wait()
-        await server.stop()
+        await server.start(serving=False)
+        started: list[Companion] = []
+        grace = spec.server.grace_seconds
+        try:
+            for companion in spec.companions:
+                await companion.start(server.port)
+                started.append(companion)
+            await server.set_serving()
+            await stopping.wait()
+        finally:
+            await server.begin_drain()
+            deadline = loop.time() + grace
+            for companion in reversed(started):
+                await companion.stop(max(0.0, deadline - loop.time()))
+            await server.stop(max(0.0, deadline - loop.time()))
     log.info("stopped", server=spec.name)
 
 

@@ -18,7 +18,7 @@ from agentorch.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from agentorch.registry.v1 import registry_service_pb2 as pb
 from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from gateway.bootstrap import spec as gateway_spec
-from gateway.config import BackendSettings, GatewaySettings
+from gateway.config import BackendSettings, GatewaySettings, HttpSettings
 from services.common.errors import ResourceExhausted
 from services.common.interceptors import ServerInterceptor
 from services.common.server import GrpcService, Server
@@ -162,7 +162,7 @@ async def test_gateway_reports_backend_health(tmp_path: Path) -> None:
         backends = BackendSettings(
             registry=registry.target, runs=runs.target, credentials="127.0.0.1:1", health_timeout_seconds=1
         )
-        settings = GatewaySettings(backends=backends, database=sqlite("g"), auth=AUTH)
+        settings = GatewaySettings(backends=backends, database=sqlite("g"), auth=AUTH, http=HttpSettings(port=0))
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))
         assert "agentorch.gateway.v1.GatewayService" in await list_services(gateway.channel)
         reply = await gw_grpc.GatewayServiceStub(gateway.channel).GetPlatformStatus(gw.GetPlatformStatusRequest())

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import DropSchema
 
 from gateway.bootstrap import spec as gateway_spec
-from gateway.config import BackendSettings, GatewaySettings, JwtSettings, RateLimitSettings
+from gateway.config import BackendSettings, GatewaySettings, HttpSettings, JwtSettings, RateLimitSettings
 from services.common.settings import DatabaseSettings
 from services.credentials.bootstrap import spec as credentials_spec
 from services.credentials.config import CredentialsSettings
@@ -103,6 +103,7 @@ def gateway_settings(database: DatabaseSettings, backends: BackendSettings, **ch
         "backends": backends,
         "jwt": JWT,
         "rate_limit": GENEROUS,
+        "http": HttpSettings(port=0),  # the HTTP front on a free loopback port (tests.support.http finds it)
     }
     values.update(changes)
     return GatewaySettings(**values)

@@ -1,8 +1,12 @@
-"""Start a service in-process on 127.0.0.1:0, exactly as its __main__ would, and talk to it over real gRPC."""
+"""Start a service in-process on 127.0.0.1:0, exactly as its __main__ would, and talk to it over real gRPC.
+
+Companions (the gateway's HTTP front) start after the gRPC server, as in `services.common.server.serve`; they
+listen where their own settings say (tests configure port 0) and are stopped first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -10,13 +14,14 @@ import grpc
 
 from services.common.interceptors import ServerInterceptor
 from services.common.principals import KeyRing
-from services.common.server import Server, ServiceSpec
+from services.common.server import Companion, Server, ServiceSpec
 
 
 @dataclass
 class RunningServer:
     server: Server
     channel: grpc.aio.Channel
+    companions: Sequence[Companion] = ()
 
     @property
     def target(self) -> str:
@@ -38,6 +43,9 @@ async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterat
         )
         await server.start()
         stack.push_async_callback(server.stop, 0)
+        for companion in spec.companions:
+            await companion.start(server.port)
+            stack.push_async_callback(companion.stop, 0)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack.push_async_callback(channel.close)
-        yield RunningServer(server, channel)
+        yield RunningServer(server, channel, tuple(spec.companions))

@@ -1,0 +1,97 @@
+"""Calling the gateway's HTTP front as a browser or curl would: its URL, clients with a bearer token, and a
+Server-Sent Events reader that keeps comments (heartbeats) and `retry:` hints visible to tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gateway.http.server import HttpFront
+from tests.support.servers import RunningServer
+
+
+def http_url(gateway: RunningServer) -> str:
+    (front,) = [c for c in gateway.companions if isinstance(c, HttpFront)]
+    return f"http://127.0.0.1:{front.port}"
+
+
+def client(gateway: RunningServer, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+    """An HTTP client of the gateway; with `token`, every request carries `authorization: Bearer <token>`."""
+    values = dict(headers)
+    if token is not None:
+        values["authorization"] = f"Bearer {token}"
+    return httpx.AsyncClient(base_url=http_url(gateway), headers=values, timeout=20)
+
+
+@dataclass(frozen=True)
+class SseMessage:
+    """One dispatched SSE block: `comment` for `: ...` lines, otherwise the fields (data joined by newlines)."""
+
+    event: str = ""
+    data: str = ""
+    id: str | None = None
+    retry: int | None = None
+    comment: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+async def sse_messages(response: httpx.Response) -> AsyncIterator[SseMessage]:
+    """Parse a text/event-stream body as a browser would (blank line ends a block), plus comments and retries."""
+    event, data, ident, retry = "", [], None, None
+    async for line in response.aiter_lines():
+        if line == "":
+            if data or event or ident is not None or retry is not None:
+                yield SseMessage(event, "\n".join(data), ident, retry)
+            event, data, ident, retry = "", [], None, None
+            continue
+        if line.startswith(":"):
+            yield SseMessage(comment=line[1:].strip())
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            ident = value
+        elif name == "retry":
+            retry = int(value)
+
+
+class SseReader:
+    """Reads one open SSE response piece by piece (httpx streams a body only once)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._messages = sse_messages(response).__aiter__()
+
+    async def until(self, accept: Callable[[SseMessage], bool]) -> list[SseMessage]:
+        """The messages up to and including the first one `accept`s; AssertionError if the stream ends first."""
+        seen = []
+        async for message in self._messages:
+            seen.append(message)
+            if accept(message):
+                return seen
+        raise AssertionError(f"the stream ended first: {seen}")
+
+
+def error_reason(body: dict[str, Any]) -> str:
+    """ErrorInfo.reason of an HTTP error body."""
+    for detail in body["error"]["details"]:
+        if detail["@type"].endswith("google.rpc.ErrorInfo"):
+            return str(detail["reason"])
+    raise AssertionError(f"no ErrorInfo in {body}")
+
+
+def violations(body: dict[str, Any]) -> set[str]:
+    """The fields named by the BadRequest of an HTTP error body."""
+    for detail in body["error"]["details"]:
+        if detail["@type"].endswith("google.rpc.BadRequest"):
+            return {v["field"] for v in detail["fieldViolations"]}
+    raise AssertionError(f"no BadRequest in {body}")
