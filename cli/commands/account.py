@@ -46,6 +46,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     invoke.add_argument("--orchestration-id", default="")
     invoke.add_argument("--display-name", default="")
     invoke.add_argument("--label", default="")
+    invoke.add_argument("--credential", action="append", default=[], help="plan/build: a vault alias; repeatable")
     invoke.add_argument("--request-id", default="")
     invoke.add_argument("--timeout", type=float, default=120.0, help="the call's deadline in seconds")
     invoke.set_defaults(handler=invoke_mode)
@@ -80,6 +81,7 @@ def invoke_mode(ctx: Context, args: argparse.Namespace) -> int:
         display_name=args.display_name,
         label=args.label,
         request_id=args.request_id,
+        credentials=args.credential,
     )
     if args.plan_file is not None:
         plan = load_json(args.plan_file, "plan")

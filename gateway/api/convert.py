@@ -73,6 +73,7 @@ def invoke_command(request: pb.InvokeRequest) -> InvokeCommand:
         prompt_templates=tuple(PromptTemplate(t.name, t.template) for t in request.prompt_templates),
         display_name=request.display_name,
         label=request.label,
+        credentials=tuple(request.credentials),
     )
 
 

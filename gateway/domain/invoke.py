@@ -83,6 +83,7 @@ class InvokeCommand:
     prompt_templates: tuple[PromptTemplate, ...] = ()
     display_name: str = ""
     label: str = ""
+    credentials: tuple[str, ...] = ()
 
     def given(self) -> set[str]:
         """The optional fields the caller set (mode and parent aside)."""
@@ -102,6 +103,7 @@ class PassThrough:
     agent_slug: str
     message: str
     request_id: str = ""
+    credentials: tuple[str, ...] = ()
 
     def definition(self) -> dict[str, Any]:
         """The one-step definition. The message travels as a launch input, so it is never rendered as a template
@@ -118,6 +120,7 @@ class PassThrough:
                             "kind": "agent",
                             "agent": self.agent_slug,
                             "prompt": f"{{{{ params.{MESSAGE_PARAMETER} }}}}",
+                            **({"credentials": list(self.credentials)} if self.credentials else {}),
                         }
                     ],
                 }
@@ -251,9 +254,12 @@ class _Check:
 
 
 def _pass_through(c: InvokeCommand, check: _Check, org: str) -> Action | None:
-    check.allow("request_id", required=("agent_slug", "message"))
+    check.allow("request_id", "credentials", required=("agent_slug", "message"))
     check.slug("agent_slug", c.agent_slug)
-    return PassThrough(org, c.mode, c.agent_slug, c.message, c.request_id)
+    for index, alias in enumerate(c.credentials):
+        if not alias or len(alias) > 200 or not alias.isprintable() or " " in alias:
+            check.bad(f"credentials[{index}]", "must be a credential alias (1-200 printable characters, no spaces)")
+    return PassThrough(org, c.mode, c.agent_slug, c.message, c.request_id, c.credentials)
 
 
 def _create(c: InvokeCommand, check: _Check, org: str) -> Action | None:

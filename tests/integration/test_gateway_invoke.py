@@ -17,6 +17,9 @@ import pytest_asyncio
 from google.protobuf import json_format
 from pydantic import SecretStr
 
+from agentorch.credentials.v1 import credential_pb2 as cpb
+from agentorch.credentials.v1 import credentials_service_pb2 as cred
+from agentorch.credentials.v1 import credentials_service_pb2_grpc as cred_grpc
 from agentorch.gateway.v1 import gateway_service_pb2 as gw
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from agentorch.registry.v1 import plan_pb2
@@ -65,11 +68,15 @@ OPERATOR_MODES = (
 AUTHOR_MODES = ("AGENT_MODE_ORCHESTRATE_CREATE", "AGENT_MODE_ORCHESTRATE_SAVE_RECIPE")
 
 
+SECRET = "sk-vaulted-" + uuid.uuid4().hex
+
+
 @dataclass
 class World:
     platform: Platform
     a2a_url: str
     openai_url: str
+    vaulted_url: str  # an OpenAI-compatible agent that demands SECRET
 
 
 @pytest_asyncio.fixture(
@@ -86,8 +93,9 @@ async def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         async with AsyncExitStack() as stack:
             a2a = await stack.enter_async_context(serving(a2a_agent.create_app("scout")))
             llm = await stack.enter_async_context(serving(openai_agent.create_app("scribe")))
+            vaulted = await stack.enter_async_context(serving(openai_agent.create_app("vaulted", api_key=SECRET)))
             running = await stack.enter_async_context(platform(database, real_agents=True))
-            yield World(running, a2a.url, f"{llm.url}/v1")
+            yield World(running, a2a.url, f"{llm.url}/v1", f"{vaulted.url}/v1")
     finally:
         if database.is_postgresql:
             await drop_schemas(database.url.get_secret_value(), database.schema_name)
@@ -154,7 +162,22 @@ async def org(world: World) -> Org:
             )
         )
     )
+    await registry.CreateAgent(
+        reg.CreateAgentRequest(
+            agent=agent_message(
+                slug, "vaulted", config=struct({"protocol": "openai", "endpoint": world.vaulted_url, "model": "m"})
+            )
+        )
+    )
     await registry.CreateAgent(reg.CreateAgentRequest(agent=agent_message(slug, "helper")))
+    await cred_grpc.CredentialsServiceStub(admin).CreateCredential(
+        cred.CreateCredentialRequest(
+            parent=f"organizations/{slug}",
+            alias="vaulted.key",
+            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY),
+            value=SECRET,
+        )
+    )
     return Org(slug, world, admin)
 
 
@@ -163,8 +186,8 @@ def request(mode: str, parent: str, **fields: Any) -> gw.InvokeRequest:
     for name, value in fields.items():
         if isinstance(value, dict):
             getattr(message, name).CopyFrom(struct(value))
-        elif name == "prompt_templates":
-            message.prompt_templates.extend(value)
+        elif name in ("prompt_templates", "credentials"):
+            getattr(message, name).extend(value)
         else:
             setattr(message, name, value)
     return message
@@ -232,6 +255,32 @@ async def test_plan_and_build_return_the_agents_answer_and_the_run(org: Org) -> 
     )
     assert built.output == "scribe received: build it"
     assert built.run != planned.run
+
+
+async def test_credentials_of_a_pass_through_are_resolved_by_the_runs_service(org: Org) -> None:
+    operator = await org.gateway("operator")
+    call = request("AGENT_MODE_BUILD", org.parent, agent_slug="vaulted", message="hi", credentials=["vaulted.key"])
+    answered = await operator.Invoke(call, timeout=30)
+    assert answered.output == "vaulted received: hi"
+    assert SECRET not in str(answered)
+    audit = await cred_grpc.CredentialsServiceStub(org.admin).ListAuditEvents(
+        cred.ListAuditEventsRequest(parent=org.parent, action=cpb.AUDIT_ACTION_RESOLVE)
+    )
+    assert [e.run for e in audit.events] == [answered.run]  # resolved for the run, inside the platform
+    refused = await operator.Invoke(
+        request("AGENT_MODE_BUILD", org.parent, agent_slug="vaulted", message="hi"), timeout=30
+    )
+    assert meta(refused)["status"] == "RUN_STATUS_FAILED"  # without the alias the agent says 401
+    assert SECRET not in str(refused)
+
+
+async def test_a_call_whose_deadline_comes_first_answers_with_the_run_still_running(org: Org) -> None:
+    operator = await org.gateway("operator")
+    slow = request("AGENT_MODE_PLAN", org.parent, agent_slug="scout", message="[slow:5] think hard")
+    answered = await operator.Invoke(slow, timeout=2)  # the gateway answers a margin (1 s) before it
+    assert meta(answered)["status"] in ("RUN_STATUS_PENDING", "RUN_STATUS_RUNNING")
+    assert answered.output == ""
+    await org.runs.CancelRun(runs.CancelRunRequest(name=answered.run, reason="test over"))
 
 
 async def test_a_repeated_request_id_returns_the_same_call(org: Org) -> None:
@@ -587,6 +636,12 @@ INVALID: list[tuple[str, dict[str, Any], set[str]]] = [
     ("AGENT_MODE_PLAN", {"agent_slug": "scout", "message": "hi", "parent": ""}, {"parent"}),
     ("AGENT_MODE_PLAN", {"agent_slug": "Not A Slug", "message": "hi", "target": "x"}, {"agent_slug", "target"}),
     ("AGENT_MODE_BUILD", {"agent_slug": "scout", "message": "hi", "decision": "approve"}, {"decision"}),
+    (
+        "AGENT_MODE_BUILD",
+        {"agent_slug": "scout", "message": "hi", "credentials": ["ok", "has space"]},
+        {"credentials[1]"},
+    ),
+    ("AGENT_MODE_ORCHESTRATE_EXECUTE", {"target": "{org}" + ORCHESTRATION, "credentials": ["a"]}, {"credentials"}),
     ("AGENT_MODE_ORCHESTRATE_CREATE", {"agent_slug": "helper"}, {"plan"}),
     ("AGENT_MODE_ORCHESTRATE_CREATE", {"agent_slug": "helper", "plan": PLAN, "definition": DEFINITION}, {"definition"}),
     ("AGENT_MODE_ORCHESTRATE_CREATE", {"plan": PLAN, "label": "1"}, {"agent_slug", "conversation_id", "label"}),

@@ -24,6 +24,9 @@ def test_pass_through_sends_the_message_as_an_input_never_as_a_template() -> Non
     (step,) = action.definition()["phases"][0]["steps"]
     assert step == {"id": "answer", "kind": "agent", "agent": "scout", "prompt": "{{ params.message }}"}
     assert action.message == "{{ secrets }}"
+    keyed = modes.route(InvokeCommand(modes.BUILD, ORG, agent_slug="scout", message="m", credentials=("a.key",)))
+    assert isinstance(keyed, modes.PassThrough)
+    assert keyed.definition()["phases"][0]["steps"][0]["credentials"] == ["a.key"]
 
 
 @pytest.mark.parametrize(

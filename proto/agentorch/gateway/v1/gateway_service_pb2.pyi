@@ -146,7 +146,7 @@ class RevokeApiKeyResponse(_message.Message):
     def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
-    __slots__ = ("mode", "parent", "agent_slug", "message", "conversation_id", "plan", "target", "definition", "prompt_inputs", "checkpoint", "decision", "comment", "orchestration_id", "request_id", "prompt_templates", "display_name", "label")
+    __slots__ = ("mode", "parent", "agent_slug", "message", "conversation_id", "plan", "target", "definition", "prompt_inputs", "checkpoint", "decision", "comment", "orchestration_id", "request_id", "prompt_templates", "display_name", "label", "credentials")
     MODE_FIELD_NUMBER: _ClassVar[int]
     PARENT_FIELD_NUMBER: _ClassVar[int]
     AGENT_SLUG_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +164,7 @@ class InvokeRequest(_message.Message):
     PROMPT_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
     DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
     mode: AgentMode
     parent: str
     agent_slug: str
@@ -181,7 +182,8 @@ class InvokeRequest(_message.Message):
     prompt_templates: _containers.RepeatedCompositeFieldContainer[InvokePromptTemplate]
     display_name: str
     label: str
-    def __init__(self, mode: _Optional[_Union[AgentMode, str]] = ..., parent: _Optional[str] = ..., agent_slug: _Optional[str] = ..., message: _Optional[str] = ..., conversation_id: _Optional[str] = ..., plan: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., target: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoint: _Optional[str] = ..., decision: _Optional[str] = ..., comment: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_templates: _Optional[_Iterable[_Union[InvokePromptTemplate, _Mapping]]] = ..., display_name: _Optional[str] = ..., label: _Optional[str] = ...) -> None: ...
+    credentials: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, mode: _Optional[_Union[AgentMode, str]] = ..., parent: _Optional[str] = ..., agent_slug: _Optional[str] = ..., message: _Optional[str] = ..., conversation_id: _Optional[str] = ..., plan: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., target: _Optional[str] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., checkpoint: _Optional[str] = ..., decision: _Optional[str] = ..., comment: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., request_id: _Optional[str] = ..., prompt_templates: _Optional[_Iterable[_Union[InvokePromptTemplate, _Mapping]]] = ..., display_name: _Optional[str] = ..., label: _Optional[str] = ..., credentials: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InvokePromptTemplate(_message.Message):
     __slots__ = ("name", "template")
