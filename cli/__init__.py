@@ -1,1 +1,2 @@
-"""The `agentorch` command line: run the platform locally (`up`), migrate databases, print versions."""
+"""The `agentorch` command line: run the platform locally (`up`), migrate databases, print versions, and call the
+platform through its gateway (`cli.commands`: orchestrations, plans, runs, checkpoints, credentials, api-keys)."""

@@ -13,8 +13,11 @@ from agentorch.registry.v1 import registry_service_pb2 as reg
 from cli.commands.base import Context, add_limit, definition_file, struct
 from cli.render import label, pairs, table, when
 
-STATUSES = {"active": opb.ORCHESTRATION_STATUS_ACTIVE, "inactive": opb.ORCHESTRATION_STATUS_INACTIVE,
-            "archived": opb.ORCHESTRATION_STATUS_ARCHIVED}  # fmt: skip
+STATUSES = {
+    "active": opb.ORCHESTRATION_STATUS_ACTIVE,
+    "inactive": opb.ORCHESTRATION_STATUS_INACTIVE,
+    "archived": opb.ORCHESTRATION_STATUS_ARCHIVED,
+}
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:

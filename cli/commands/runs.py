@@ -14,12 +14,16 @@ from agentorch.runs.v1 import runs_service_pb2 as runs
 from cli.commands.base import Context, add_limit, definition_file, load_json, parse_inputs, struct
 from cli.gateway_client import UsageError
 from cli.render import label, pairs, progress_bar, short_name, table, when
-from cli.watch import FINAL, JsonView, LineView, RunModel, TerminalView, View, follow
+from cli.watch import JsonView, LineView, RunModel, TerminalView, View, follow
 
 RUN_STATUSES = {label(run_pb2.RunStatus.Name(v)): v for v in run_pb2.RunStatus.values() if v}
 CHECKPOINT_STATUSES = {label(run_pb2.CheckpointStatus.Name(v)): v for v in run_pb2.CheckpointStatus.values() if v}
-FINISHED = {run_pb2.STEP_STATUS_SUCCEEDED, run_pb2.STEP_STATUS_FAILED, run_pb2.STEP_STATUS_SKIPPED,
-            run_pb2.STEP_STATUS_CANCELLED}  # fmt: skip
+FINISHED = {
+    run_pb2.STEP_STATUS_SUCCEEDED,
+    run_pb2.STEP_STATUS_FAILED,
+    run_pb2.STEP_STATUS_SKIPPED,
+    run_pb2.STEP_STATUS_CANCELLED,
+}
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -337,6 +341,3 @@ def decide_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
     status = label(run_pb2.RunStatus.Name(response.run.status))
     ctx.output.show(response, [*checkpoint_lines(response.checkpoint), "", f"run {response.run.name} {status}"])
     return 0
-
-
-__all__ = ["FINAL", "register"]
