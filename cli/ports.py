@@ -6,10 +6,11 @@ import socket
 from contextlib import ExitStack
 
 #: Offsets from --base-port. With the default base 50050 this is the services' own default ports
-#: (gateway 50051, registry 50061, runs 50062, credentials 50063), so `agentorch up` and processes started by
-#: hand with no settings agree on addresses.
+#: (gateway 50051 and its HTTP front 50052, registry 50061, runs 50062, credentials 50063), so `agentorch up` and
+#: processes started by hand with no settings agree on addresses.
 OFFSETS: dict[str, int] = {
     "gateway": 1,
+    "http": 2,  # the gateway's HTTP/JSON + SSE front (same process as the gateway)
     "registry": 11,
     "runs": 12,
     "credentials": 13,
@@ -29,7 +30,7 @@ def layout(base: int) -> Ports:
 
 
 def free_ports(host: str) -> Ports:
-    """Four distinct ports the kernel reports free on `host` (bound together, then released).
+    """Distinct ports the kernel reports free on `host`, one per entry of OFFSETS (bound together, then released).
 
     Another process may take one before the child binds it; tests accept that tiny race to run in parallel.
     """

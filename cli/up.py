@@ -30,6 +30,7 @@ from cli.process import Child, ChildSpec, describe_exit
 from cli.seed import DemoAgents, seed_demo
 
 UP_LINE = "agentorch is up; press Ctrl-C to stop"
+HTTP_PORT_ENV = "AGENTORCH_GATEWAY_HTTP__PORT"
 BACKENDS = ("registry", "runs", "credentials")
 NAMES = (*BACKENDS, "gateway", "agents")  # start order; the gateway dials its backends lazily, so no waiting in between
 READY_TIMEOUT = 30.0
@@ -87,6 +88,8 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
     gateway = {
         "AGENTORCH_GATEWAY_SERVER__HOST": options.host,
         "AGENTORCH_GATEWAY_SERVER__PORT": str(assigned["gateway"]),
+        "AGENTORCH_GATEWAY_HTTP__HOST": options.host,
+        HTTP_PORT_ENV: str(assigned["http"]),
         "AGENTORCH_GATEWAY_LOGGING__FORMAT": options.log_format,
         "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
         "AGENTORCH_GATEWAY_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'gateway.db'}",
@@ -234,6 +237,8 @@ async def _http_ready(child: Child) -> None:
 def _endpoints(options: UpOptions, children: Sequence[Child]) -> list[str]:
     ordered = sorted(children, key=lambda c: c.name != "gateway")  # the entry point first
     rows = [("SERVICE", "ADDRESS", "PID", "STATUS"), *((c.name, c.spec.target, str(c.pid), c.health) for c in ordered)]
+    http = f"http://{http_address(ordered[0])}"  # the gateway process also serves HTTP/JSON + SSE
+    rows.insert(2, ("http", http, str(ordered[0].pid), ordered[0].health))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     gateway = ordered[0].spec.target
@@ -241,7 +246,14 @@ def _endpoints(options: UpOptions, children: Sequence[Child]) -> list[str]:
         *table,
         f"data: {options.data_dir.resolve()}",
         f"try: buf curl --protocol grpc --http2-prior-knowledge --list-services http://{gateway}",
+        f'try: curl -H "authorization: Bearer $AGENTORCH_TOKEN" {http}/v1/whoami',
     ]
+
+
+def http_address(gateway: Child) -> str:
+    """host:port of the gateway's HTTP front (its gRPC target's host, the HTTP port it was given)."""
+    host = gateway.spec.target.rsplit(":", 1)[0]
+    return f"{host}:{gateway.spec.env[HTTP_PORT_ENV]}"
 
 
 class _Stopped(Exception):

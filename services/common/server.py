@@ -154,7 +154,7 @@ async def serve(spec: ServiceSpec) -> None:
             deadline = loop.time() + grace
             for companion in reversed(started):
                 await companion.stop(max(0.0, deadline - loop.time()))
-            await server.stop(max(0.0, deadline - loop.time()))
+            await server.stop(round(max(0.0, deadline - loop.time()), 3))
     log.info("stopped", server=spec.name)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -177,6 +178,23 @@ def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) 
         with pytest.raises(grpc.RpcError) as refused:
             registry.GetAgent(request, timeout=10)
         assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    # The same process serves HTTP/JSON on the port of the endpoint table's `http` row.
+    (row,) = [m for line in lines if (m := re.match(r"^http\s+(http://\S+)\s+(\d+)\s+SERVING$", line))]
+    http, pid = row[1], int(row[2])
+    assert pid == endpoints["gateway"].pid
+    bearer = {"authorization": f"Bearer {token}"}
+    who_http = httpx.get(f"{http}/v1/whoami", headers=bearer, timeout=10)
+    assert who_http.status_code == 200, who_http.text
+    assert who_http.json() == {
+        "subject": "dev@agentorch.local",
+        "organizationSlug": "demo",
+        "roles": ["admin"],
+        "authentication": "jwt",
+    }
+    agent_http = httpx.get(f"{http}/v1/{DEMO_AGENT}", headers=bearer, timeout=10)
+    assert agent_http.json()["agent"]["slug"] == "demo-agent"
+    assert httpx.get(f"{http}/v1/{DEMO_AGENT}", timeout=10).status_code == 401
 
 
 def _cli_with_the_dev_token(endpoints: dict[str, Endpoint], data_dir: Path) -> None:

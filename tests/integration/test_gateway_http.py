@@ -286,6 +286,21 @@ async def test_the_access_token_parameter_works_on_the_sse_routes_only_and_is_ne
     assert "access_token" not in haystack
 
 
+async def test_a_draining_gateway_closes_its_streams_without_end(gateway: Platform, database: DatabaseSettings) -> None:
+    org = new_org()
+    spare = await another_gateway(gateway, database)
+    (front,) = spare.companions
+    async with client(spare, mint(org, "operator", "author")) as http:
+        run = await launch(http, org)
+        async with http.stream("GET", f"/v1/{run}:watch") as response:
+            stream = SseReader(response)
+            await read(stream, paused)
+            stopping = asyncio.ensure_future(front.stop(5))
+            rest = await asyncio.wait_for(stream.rest(), LIMIT)  # the response ends: the client will reconnect
+            await asyncio.wait_for(stopping, LIMIT)
+    assert [m for m in rest if m.event in ("end", "error")] == []
+
+
 # --- errors ---------------------------------------------------------------------------------------------------------
 
 

@@ -80,6 +80,10 @@ class SseReader:
                 return seen
         raise AssertionError(f"the stream ended first: {seen}")
 
+    async def rest(self) -> list[SseMessage]:
+        """Everything until the server ends the response."""
+        return [message async for message in self._messages]
+
 
 def error_reason(body: dict[str, Any]) -> str:
     """ErrorInfo.reason of an HTTP error body."""
