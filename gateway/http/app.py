@@ -204,8 +204,11 @@ class Dispatcher:
         except grpc.aio.AioRpcError as exc:
             raise errors.from_rpc_error(exc) from None
         exchange.code = "OK"
-        document = await _offload(len(reply), translate.reply_json, route, reply)
-        await _respond(send, 200, document)
+
+        def rendered() -> bytes:
+            return sse.dumps(translate.reply_json(route, reply)).encode()
+
+        await _respond_bytes(send, 200, bytes(await _offload(len(reply), rendered)))
 
     async def _stream(self, found: Match, scope: Scope, receive: Receive, send: Send, exchange: Exchange) -> None:
         route = found.route
@@ -339,7 +342,10 @@ async def _await(call: Awaitable[bytes]) -> bytes:
 
 
 async def _respond(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-    content = sse.dumps(body).encode()
+    await _respond_bytes(send, status, sse.dumps(body).encode(), headers)
+
+
+async def _respond_bytes(send: Send, status: int, content: bytes, headers: dict[str, str] | None = None) -> None:
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})

@@ -26,7 +26,7 @@ from services.common.interceptors import ServerInterceptor
 from services.common.server import GrpcService, Server
 from services.common.settings import DatabaseSettings, ServerSettings
 from tests.support.gateway import Platform, gateway_settings, mint, new_org, platform
-from tests.support.http import SseMessage, SseReader, client, error_reason, violations
+from tests.support.http import SseMessage, SseReader, client, error_reason, http_url, violations
 from tests.support.principals import KEY_RING
 from tests.support.servers import RunningServer, running
 
@@ -433,7 +433,7 @@ async def test_past_the_rate_limit_http_gets_429_with_retry_after(
     # a gRPC caller cannot claim another address.
     def from_address(address: str) -> httpx.AsyncClient:
         transport = httpx.AsyncHTTPTransport(local_address=address)
-        return httpx.AsyncClient(base_url=str(client(limited).base_url), transport=transport, timeout=LIMIT)
+        return httpx.AsyncClient(base_url=http_url(limited), transport=transport, timeout=LIMIT)
 
     async with from_address("127.0.0.2") as busy, from_address("127.0.0.3") as calm:
         assert [(await busy.get("/v1/status")).status_code for _ in range(3)] == [200, 200, 429]
