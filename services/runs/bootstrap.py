@@ -29,6 +29,7 @@ from services.runs.clients.registry import RegistryClient
 from services.runs.config import RunsSettings
 from services.runs.executors.dispatch import AgentExecutor
 from services.runs.store.pinned import PinnedCache
+from services.runs.store.runs import StoredEvent
 from services.runs.store.uow import RunsUnitOfWork
 
 NAME = "runs"
@@ -49,7 +50,12 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             return RunsUnitOfWork(engine_db, read_only=True)
 
         keys = KeyRing.from_settings(settings.auth)
-        broker = Broker()
+
+        async def read_log(run_id: str, after: int, limit: int) -> list[StoredEvent]:
+            async with reader() as uow:
+                return await uow.runs.events(run_id, after=after, limit=limit)
+
+        broker = Broker(read_log)
         config = settings.engine
         engine_settings = EngineSettings(
             lease_seconds=config.lease_seconds,

@@ -28,7 +28,7 @@ from services.common.db import utcnow
 from services.common.logs import get_logger
 from services.common.templating import TemplateRenderError, render
 from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
-from services.runs.app.notify import Broker, announcements
+from services.runs.app.notify import Broker
 from services.runs.domain import machine
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
@@ -131,7 +131,7 @@ class Engine:
         """Commit a transaction whose events were written (and announced to other replicas, with `notify`), then
         announce them in this process."""
         await uow.commit()
-        self._broker.announce(announcements(stored))
+        self._broker.publish(stored)
 
     async def transition(self, run_id: str, change: Callable[[RunState, dt.datetime], bool | None]) -> RunState | None:
         """Apply `change` to the locked run in one transaction; `change` returns False to write nothing."""

@@ -52,25 +52,41 @@ class Watcher:
             raise ValidationFailed.single("after_sequence", "must be 0 or positive")
         authorize_run(principal, parsed, "viewer")
         subscription = self._broker.subscribe_run(parsed.run_id)
+        feed = subscription.feed
+        assert feed is not None
         try:
-            async with self._uow() as uow:
-                if await uow.runs.organization_of(parsed.run_id) != parsed.organization_slug:
-                    raise RunNotFound(str(parsed))
-            cursor = after
-            while True:
+            if await feed.organization(lambda: self._organization_of(parsed.run_id)) != parsed.organization_slug:
+                raise RunNotFound(str(parsed))
+
+            async def log_page(run_id: str, cursor: int, limit: int) -> list[StoredEvent]:
                 async with self._uow() as uow:
-                    events = await uow.runs.events(parsed.run_id, after=cursor, limit=PAGE)
+                    return await uow.runs.events(
+                        run_id, after=cursor, limit=limit, organization_slug=parsed.organization_slug
+                    )
+
+            cursor, verify = after, False
+            while True:
+                # The shared feed when the cursor is inside it; the log otherwise (replay, a slow reader), and after
+                # every quiet heartbeat interval (a safety net should an announcement have been lost).
+                events = None if verify else feed.after(cursor)
+                read_log = events is None
+                if events is None:
+                    events = await feed.read(cursor, log_page, PAGE, use_feed=not verify)
+                verify = False
                 for event in events:
                     cursor = event.sequence
                     yield event
-                if len(events) == PAGE:
+                if (events and events[-1].final) or (not events and feed.ended_by(cursor)):
+                    return
+                if read_log and len(events) == PAGE:
                     continue
-                if events and RunStatus(events[-1].run_status).final:
+                if read_log and not events and await self._ended(parsed.run_id, cursor):
                     return
-                if not events and await self._ended(parsed.run_id, cursor):
-                    return
+                if events:
+                    continue  # more may have arrived while these were sent
                 if not await subscription.wait(self._heartbeat):
                     yield Heartbeat(cursor, utcnow())
+                    verify = True
                 subscription.drain()
         finally:
             subscription.close()
@@ -105,6 +121,10 @@ class Watcher:
                         yield view
         finally:
             subscription.close()
+
+    async def _organization_of(self, run_id: str) -> str | None:
+        async with self._uow() as uow:
+            return await uow.runs.organization_of(run_id)
 
     async def _ended(self, run_id: str, cursor: int) -> bool:
         async with self._uow() as uow:

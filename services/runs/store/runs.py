@@ -85,6 +85,11 @@ class StoredEvent:
     run_status: str
     created_at: dt.datetime
 
+    @property
+    def final(self) -> bool:
+        """Whether the run had ended with this event."""
+        return RunStatus(self.run_status).final
+
 
 class RunRepository:
     """Loads and saves runs for transitions, several at once where the engine batches them.
@@ -390,8 +395,13 @@ class RunRepository:
         rows = await self._conn.execute(query.order_by(r.created_at.desc(), r.id.desc()).limit(limit))
         return [row.id for row in rows]
 
-    async def events(self, run_id: str, *, after: int, limit: int) -> list[StoredEvent]:
-        org = (await self._conn.execute(sa.select(r.organization_slug).where(r.id == run_id))).scalar_one_or_none()
+    async def events(
+        self, run_id: str, *, after: int, limit: int, organization_slug: str | None = None
+    ) -> list[StoredEvent]:
+        """Events after `after`, in order; the run's organization is read unless the caller knows it."""
+        org = organization_slug
+        if org is None:
+            org = (await self._conn.execute(sa.select(r.organization_slug).where(r.id == run_id))).scalar_one_or_none()
         query = sa.select(run_events).where(e.run_id == run_id, e.sequence > after).order_by(e.sequence).limit(limit)
         return [
             StoredEvent(
