@@ -218,9 +218,9 @@ class Dispatcher:
         tokens = [value for key, value in query if key == ACCESS_TOKEN_PARAMETER]
         query = [(key, value) for key, value in query if key != ACCESS_TOKEN_PARAMETER]
         overrides: dict[str, Any] = {}
-        last_event_id = _header(scope, "last-event-id")
-        if route.resume and last_event_id is not None:
-            if not last_event_id.strip().isdigit():
+        last_event_id = (_header(scope, "last-event-id") or "").strip()  # empty: none (as browsers treat it)
+        if route.resume and last_event_id:
+            if not last_event_id.isdigit():
                 raise errors.invalid(
                     [FieldViolation(route.resume, "Last-Event-ID must be the sequence number of an event")],
                     "invalid request: Last-Event-ID must be the sequence number of an event",

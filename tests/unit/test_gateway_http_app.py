@@ -60,3 +60,10 @@ async def test_a_request_id_is_kept_if_sane_and_minted_otherwise(http: httpx.Asy
     replaced = await http.get("/healthz", headers={"x-request-id": "x" * 500})
     assert replaced.headers["x-request-id"] != "x" * 500
     assert len(replaced.headers["x-request-id"]) == 32
+
+
+@pytest.mark.parametrize("origin", ["app.example.com", "https://app.example.com/", "ftp://x", "https://"])
+def test_cors_origins_are_bare_origins(origin: str) -> None:
+    with pytest.raises(ValueError, match="CORS origin"):
+        HttpSettings(cors_origins=[origin])
+    assert HttpSettings(cors_origins=["*", "http://localhost:5173"]).cors_origins == ["*", "http://localhost:5173"]
