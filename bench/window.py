@@ -83,11 +83,11 @@ async def reset_statements(cluster: RunsCluster) -> None:
 
 async def statements(cluster: RunsCluster, per: int, top: int = 15) -> dict[str, Any] | None:
     """SQL statements executed since the reset (the benchmark's own left out), in total and the most called,
-    each as calls per `per` (e.g. per step transition)."""
+    each as calls per `per` (e.g. per step transition) with its mean execution time in the database."""
     if not cluster.session.statements or not per:
         return None
     rows = await cluster.fetch(
-        "SELECT calls, query FROM public.pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
+        "SELECT calls, query, mean_exec_time FROM public.pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database"
         " WHERE datname = current_database()) AND query NOT LIKE $1 AND query NOT LIKE 'SELECT pg_stat_statements%'"
         " ORDER BY calls DESC",
         cluster.MARK.strip() + "%",
@@ -96,7 +96,11 @@ async def statements(cluster: RunsCluster, per: int, top: int = 15) -> dict[str,
     return {
         "per_step": round(total / per, 2),
         "top": [
-            {"per_step": round(int(row["calls"]) / per, 2), "query": " ".join(str(row["query"]).split())[:160]}
+            {
+                "per_step": round(int(row["calls"]) / per, 2),
+                "mean_ms": round(float(row["mean_exec_time"]), 3),
+                "query": " ".join(str(row["query"]).split())[:160],
+            }
             for row in rows[:top]
         ],
     }
