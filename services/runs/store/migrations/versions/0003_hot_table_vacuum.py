@@ -34,11 +34,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in HOT_TABLES:
-        op.execute(f"ALTER TABLE {table} SET ({TUNED})")  # noqa: S608 - constant table names and settings
+        op.execute(f"ALTER TABLE {table} SET ({TUNED})")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in HOT_TABLES:
-        op.execute(f"ALTER TABLE {table} RESET ({RESET})")  # noqa: S608 - constant table names and settings
+        op.execute(f"ALTER TABLE {table} RESET ({RESET})")
