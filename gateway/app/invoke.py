@@ -325,22 +325,20 @@ class _Mode:
         return result
 
     async def save_run_recipe(self, action: modes.SaveRunRecipe) -> InvokeResult:
-        """The run's pinned definition (GetRun), with the prompt templates of its origin (the runs contract does not
-        expose a run's templates; a saved version and an immutable plan give exactly the ones it pinned), saved as a
-        new orchestration or a new version of an existing one; the lineage goes into the version's change note."""
+        """The run's pinned definition and prompt templates (GetRun), saved as a new orchestration or a new version
+        of an existing one; the lineage goes into the version's change note."""
         run = (await self.b.runs.GetRun(runs.GetRunRequest(name=action.run), **self.b.options())).run
-        templates, origin_agent = await self.origin_of(run)
-        agent = action.agent_slug or origin_agent
+        templates = [orchestration_pb2.PromptTemplate(name=t.name, template=t.template) for t in run.prompt_templates]
+        agent = action.agent_slug or await self.origin_agent(run)
         if not agent:
             violation = FieldViolation("agent_slug", "required to save an ad hoc run (it has no agent of origin)")
             raise InvalidInvoke([violation])
         definition = json_format.MessageToDict(run.definition)
         missing = [n for n in modes.prompt_template_names(definition) if n not in {t.name for t in templates}]
-        if missing:
+        if missing:  # a run pinned every template its definition names; a run from before they were exposed may not
             raise RecipeUnavailable(
                 run.name,
-                f"run {run.name} uses prompt templates {', '.join(missing)} that its origin does not provide (the "
-                "runs contract does not expose an ad hoc run's templates); save its definition with "
+                f"run {run.name} does not carry the prompt templates {', '.join(missing)}; save its definition with "
                 "orchestrate_create instead",
             )
         lineage = f"saved from run {run.name}" + (f" (origin {run.origin})" if run.origin else " (ad hoc)")
@@ -380,21 +378,15 @@ class _Mode:
         }
         return result
 
-    async def origin_of(self, run: run_pb2.Run) -> tuple[list[orchestration_pb2.PromptTemplate], str]:
-        """The prompt templates and the agent of the run's origin ([] and "" for an ad hoc run)."""
+    async def origin_agent(self, run: run_pb2.Run) -> str:
+        """The agent of the run's origin ("" for an ad hoc run)."""
         if run.origin_type == run_pb2.ORIGIN_TYPE_SAVED_ORCHESTRATION:
-            reply = await self.b.registry.GetOrchestrationVersion(
-                reg.GetOrchestrationVersionRequest(name=run.origin), **self.b.options()
-            )
             match = modes.ORCHESTRATION_RE.match(run.origin)
-            return list(reply.version.prompt_templates), match.group(3) if match else ""
+            return match.group(3) if match else ""
         if run.origin_type == run_pb2.ORIGIN_TYPE_PLAN:
             plan = (await self.b.registry.GetPlan(reg.GetPlanRequest(name=run.origin), **self.b.options())).plan
-            converted = await self.b.registry.ConvertPlanToOrchestration(
-                reg.ConvertPlanToOrchestrationRequest(name=run.origin), **self.b.options()
-            )
-            return list(converted.prompt_templates), plan.agent_slug
-        return [], ""
+            return str(plan.agent_slug)
+        return ""
 
 
 # --- conversions -------------------------------------------------------------------------------------------------

@@ -594,7 +594,7 @@ async def test_save_recipe_from_an_ad_hoc_run_needs_an_agent(org: Org) -> None:
     assert meta(saved)["lineage"]["source_origin_type"] == "ORIGIN_TYPE_AD_HOC"
 
 
-async def test_an_ad_hoc_run_with_templates_cannot_be_saved_as_a_recipe(org: Org) -> None:
+async def test_an_ad_hoc_run_is_saved_as_a_recipe_with_its_pinned_templates(org: Org) -> None:
     launched = await org.runs.CreateRun(
         runs.CreateRunRequest(
             parent=org.parent,
@@ -605,22 +605,22 @@ async def test_an_ad_hoc_run_with_templates_cannot_be_saved_as_a_recipe(org: Org
             prompt_inputs=struct({"topic": "x"}),
         )
     )
+    assert [(t.name, t.template) for t in launched.run.prompt_templates] == [("summary", "S")]
     author = await org.gateway("author")
-    before = await org.counts()
-    error = await expect(
-        author.Invoke(
-            request(
-                "AGENT_MODE_ORCHESTRATE_SAVE_RECIPE",
-                org.parent,
-                target=launched.run.name,
-                orchestration_id="lost",
-                agent_slug="helper",
-            )
-        ),
-        grpc.StatusCode.FAILED_PRECONDITION,
+    reply = await author.Invoke(
+        request(
+            "AGENT_MODE_ORCHESTRATE_SAVE_RECIPE",
+            org.parent,
+            target=launched.run.name,
+            orchestration_id="kept",
+            agent_slug="helper",
+        )
     )
-    assert "summary" in (error.details() or "")
-    assert await org.counts() == before
+    version = await org.registry.GetOrchestrationVersion(
+        reg.GetOrchestrationVersionRequest(name=reply.orchestration_version)
+    )
+    assert [(t.name, t.template) for t in version.version.prompt_templates] == [("summary", "S")]
+    assert launched.run.name in version.version.change_note
 
 
 # --- invalid input: every mode names its fields and writes nothing ------------------------------------------------

@@ -75,6 +75,9 @@ def run_message(view: RunView, *, with_definition: bool = True) -> rpb.Run:
     )
     if with_definition:
         message.definition.CopyFrom(struct(record.definition))
+        message.prompt_templates.extend(
+            rpb.RunPromptTemplate(name=t["name"], template=t["template"]) for t in record.prompt_templates
+        )
     for moment, target in ((state.started_at, message.start_time), (state.ended_at, message.end_time)):
         if moment is not None:
             target.CopyFrom(timestamp(moment))

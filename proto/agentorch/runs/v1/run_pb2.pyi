@@ -118,7 +118,7 @@ EVENT_TYPE_CHECKPOINT_DECIDED: EventType
 EVENT_TYPE_CHECKPOINT_ESCALATED: EventType
 
 class Run(_message.Message):
-    __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition")
+    __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition", "prompt_templates")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -138,6 +138,7 @@ class Run(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
     name: str
     organization_slug: str
     run_id: str
@@ -157,7 +158,16 @@ class Run(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     definition: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_type: _Optional[_Union[OriginType, str]] = ..., origin: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[StepState, _Mapping]]] = ..., current_phase_index: _Optional[int] = ..., open_checkpoints: _Optional[_Iterable[str]] = ..., last_event_sequence: _Optional[int] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    prompt_templates: _containers.RepeatedCompositeFieldContainer[RunPromptTemplate]
+    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_type: _Optional[_Union[OriginType, str]] = ..., origin: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[StepState, _Mapping]]] = ..., current_phase_index: _Optional[int] = ..., open_checkpoints: _Optional[_Iterable[str]] = ..., last_event_sequence: _Optional[int] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_templates: _Optional[_Iterable[_Union[RunPromptTemplate, _Mapping]]] = ...) -> None: ...
+
+class RunPromptTemplate(_message.Message):
+    __slots__ = ("name", "template")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    template: str
+    def __init__(self, name: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
 
 class StepState(_message.Message):
     __slots__ = ("step_id", "phase_id", "kind", "status", "attempt", "output", "error", "start_time", "end_time", "next_attempt_time", "checkpoint", "idempotency_key")
