@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ async def group(
     stubs: list[pb_grpc.RunsServiceStub], index: int, spec: dict[str, Any], metadata: Any, tally: Tally
 ) -> None:
     per_run, deadline = int(spec["per_run"]), float(spec["deadline"])
+    await asyncio.sleep(random.uniform(0, float(spec.get("stagger_seconds", 0))))  # noqa: S311 - not for security
     request = pb.CreateRunRequest(parent=f"organizations/{spec['org']}", orchestration=spec["orchestration"])
     turn = index
     while time.time() < deadline:

@@ -1,9 +1,10 @@
 """Streaming: N concurrent WatchRun streams on runs that progress, then one deliberately stalled client.
 
 1. Watchers live in their own process (`bench.watchers`): groups of `watchers_per_run` streams follow one run
-   each from sequence 0 to its end, then a new run; the watched runs are chains of agent steps held 0.5 s each by
-   the reference agent, so every stream receives a steady trickle of live events. Over one window: delivered
-   events/s and event_time → receipt latency p50/p99 (only events committed after the stream opened; replayed
+   each from sequence 0 to its end, then a new run; the groups start at random moments over one run's duration
+   (so they do not all reopen their streams in the same instant); the watched runs are chains of agent steps held
+   0.5 s each by the reference agent, so every stream receives a steady trickle of live events. Over one window:
+   delivered events/s and event_time → receipt latency p50/p99 (only events committed after the stream opened; replayed
    ones are counted apart), and how many of the watched runs' steps still progressed.
 2. Then, under the step-throughput load (10-step noop chains, 20 in flight), alternating windows without and with
    one stalled client that never reads: on one HTTP/2 connection with BDP probing off (so the flow-control window
@@ -116,6 +117,9 @@ async def _watchers(
             "watchers": profile.watchers,
             "per_run": profile.watchers_per_run,
             "deadline": deadline,
+            # Groups start at random moments over one watched run's duration (within the ramp): independent
+            # dashboards do not open their streams in the same 100 ms, then again every time their runs end.
+            "stagger_seconds": max(0.0, min(SLOW_SECONDS * WATCHED_STEPS, ramp - 1)),
             "out": str(out),
         }
         spec_file.write_text(json.dumps(spec))

@@ -5,6 +5,7 @@ short template into gigabytes. It is plumbing both contexts need to agree on byt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,10 +59,17 @@ def sandbox() -> SandboxedEnvironment:
 _ENV = sandbox()
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(template: str) -> jinja2.Template:
+    """Compiling is most of a render's cost and a definition's templates render again and again (every run, every
+    step): keep the compiled form of recent ones. A template that does not parse is not cached (it raises)."""
+    return _ENV.from_string(template)
+
+
 def render(template: str, variables: Mapping[str, Any]) -> str:
     """Render `template` in the sandbox; any failure becomes a TemplateRenderError with a readable message."""
     try:
-        text = _ENV.from_string(template).render(dict(variables))
+        text = _compiled(template).render(dict(variables))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateRenderError(f"template does not parse: line {exc.lineno}: {exc.message}") from exc
     except jinja2.UndefinedError as exc:

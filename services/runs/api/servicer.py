@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
@@ -30,8 +31,10 @@ from services.runs.app.watch import Heartbeat, Watcher
 from services.runs.domain.model import OriginType, RunStatus
 from services.runs.domain.names import RunName
 from services.runs.store.checkpoints import CheckpointQuery
+from services.runs.store.runs import StoredEvent
 
 T = TypeVar("T")
+EVENT_RESPONSE_CACHE = 4096  # converted events kept for the other watchers of their run
 
 _SOURCE_TO_ORIGIN = {
     "orchestration": OriginType.SAVED_ORCHESTRATION,
@@ -54,6 +57,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         self._controls = controls
         self._checkpoints = checkpoints
         self._watcher = watcher
+        self._event_responses: OrderedDict[tuple[str, int], pb.WatchRunResponse] = OrderedDict()
 
     async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.CreateRunResponse:
         source = request.WhichOneof("source")
@@ -104,7 +108,18 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
                     heartbeat=pb.Heartbeat(last_sequence=item.last_sequence, time=timestamp(item.time))
                 )
             else:
-                yield pb.WatchRunResponse(event=event_message(item))
+                yield self._event_response(item)
+
+    def _event_response(self, event: StoredEvent) -> pb.WatchRunResponse:
+        """Every watcher of a run receives the same events: convert each once (events never change)."""
+        key = (event.run_id, event.sequence)
+        response = self._event_responses.get(key)
+        if response is None:
+            response = pb.WatchRunResponse(event=event_message(event))
+            self._event_responses[key] = response
+            if len(self._event_responses) > EVENT_RESPONSE_CACHE:
+                self._event_responses.popitem(last=False)
+        return response
 
     async def WatchRuns(
         self, request: pb.WatchRunsRequest, context: ServicerContext

@@ -228,7 +228,8 @@ class RetryHere(StepFailed):
 def new_client(max_connections: int = 100) -> httpx.AsyncClient:
     """The pooled client for every agent call of a replica (redirects are not followed: credentials stay put)."""
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 20)),
+        # Keep every connection alive: with fewer, concurrent calls to one agent reconnect on every request.
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         follow_redirects=False,
         headers={"User-Agent": "agentorch-runs"},
     )

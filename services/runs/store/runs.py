@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import utc
+from services.common.db import utc, utcnow
 from services.runs.domain.definition import read_definition
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
 from services.runs.store import pg_batch
@@ -260,6 +260,7 @@ class RunRepository:
         closed: list[dict[str, Any]] = []
         run_rows: list[dict[str, Any]] = []
         stored: list[StoredEvent] = []
+        written = utcnow()  # the events' time: when they are written, right before the commit
         for run in states:
             for step_id in sorted(run.dirty):
                 columns = _step_columns(run.steps[step_id])
@@ -268,7 +269,7 @@ class RunRepository:
             run.dirty.clear()
             closed += [{"b_id": cid, "status": status} for cid, status in run.checkpoints_closed]
             run.checkpoints_closed.clear()
-            stored += _number_events(run, now)
+            stored += _number_events(run, written)
             run_rows.append(_run_columns(run, now))
             run.run_dirty = False
             self._remember(run)
@@ -286,11 +287,12 @@ class RunRepository:
         self, states: Sequence[RunState], now: dt.datetime, notify: Notify | None
     ) -> list[StoredEvent]:
         stored: list[StoredEvent] = []
+        written = utcnow()  # the events' time: when they are written, right before the commit
         for run in states:
-            stored += _number_events(run, now)
+            stored += _number_events(run, written)
         events = pg_batch.Columns(7)
         for ev in stored:
-            events.add(ev.run_id, ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status, now)
+            events.add(ev.run_id, ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status, written)
         payloads = list(notify(stored)) if notify else []
         await pg_batch.write(self._conn, states, events, now, NOTIFY_CHANNEL, payloads)
         for run in states:
