@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import platform
 import sys
 from collections.abc import Sequence
@@ -25,7 +26,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     if getattr(args, "handler", None) is not None:  # a gateway command (cli/commands)
         from cli.commands import run
 
-        return run(args, out or sys.stdout, err or sys.stderr)
+        try:
+            return run(args, out or sys.stdout, err or sys.stderr)
+        except BrokenPipeError:  # the reader went away (`agentorch runs list | head`): stop quietly, as `cat` does
+            _silence_stdout()
+            return 141
     try:
         if args.command == "version":
             print("\n".join(version_lines()))
@@ -77,6 +82,13 @@ def _import_agents(args: argparse.Namespace) -> int:
         return 1 if any(r.outcome is Outcome.FAILED for r in results) else 0
 
     return asyncio.run(run())
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail on the closed pipe too."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def version_lines() -> list[str]:

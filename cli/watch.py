@@ -217,6 +217,7 @@ def follow(
     until_checkpoint: bool = False,
     live_from: int = 0,
     latest: Callable[[], int] | None = None,
+    show_after: int = 0,
 ) -> RunModel:
     """Read the run's events after `model.last_sequence`, updating `model` and `view`, until the server ends the
     stream after the run's final event, or, with `until_checkpoint`, until the run waits on a human decision at or
@@ -225,7 +226,8 @@ def follow(
     Several events are committed together and each carries the run's status after that commit, so a status alone
     does not say the run's story is told: the stream's end does, and before stopping at a checkpoint the view
     catches up to `latest()` (the run's last sequence, from GetRun). A dropped stream (UNAVAILABLE and the like) is
-    reopened after the last sequence seen, so nothing is missed or repeated."""
+    reopened after the last sequence seen, so nothing is missed or repeated. Events up to `show_after` only update
+    the model (the state they lead to is the starting point), the view sees the rest."""
     reconnects = 0
     dropped = False  # the previous stream broke: the reopened one waits for the connection to come back
     stop_at: int | None = None
@@ -239,7 +241,8 @@ def follow(
                 if not item.HasField("event") or item.event.sequence <= model.last_sequence:
                     continue
                 model.apply(item.event)
-                view.event(model, item.event)
+                if item.event.sequence > show_after:
+                    view.event(model, item.event)
                 waiting = model.waiting_for_checkpoint and item.event.sequence >= live_from
                 if until_checkpoint and stop_at is None and waiting:
                     stop_at = latest() if latest is not None else item.event.sequence

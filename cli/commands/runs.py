@@ -238,10 +238,9 @@ def watch_run(ctx: Context, args: argparse.Namespace) -> int:
 
 def _watch(ctx: Context, name: str, after: int, *, until_checkpoint: bool) -> int:
     run = ctx.call(ctx.client.runs.GetRun, runs.GetRunRequest(name=name)).run
-    model = RunModel.start(run, replay=after == 0)
+    # The view shows the events after `after`, on top of the state the earlier ones lead to (replayed unseen).
+    model = RunModel.start(run, replay=True)
     caught_up = after >= run.last_event_sequence
-    if after:  # the steps as they are now; the events after `after` follow
-        model.last_sequence, model.final = after, False
     out = ctx.output.out
     view: View
     if ctx.output.json:
@@ -260,7 +259,15 @@ def _watch(ctx: Context, name: str, after: int, *, until_checkpoint: bool) -> in
 
     if not (caught_up and until_checkpoint and model.waiting_for_checkpoint):
         live_from = run.last_event_sequence
-        model = follow(open_stream, model, view, until_checkpoint=until_checkpoint, live_from=live_from, latest=latest)
+        model = follow(
+            open_stream,
+            model,
+            view,
+            until_checkpoint=until_checkpoint,
+            live_from=live_from,
+            latest=latest,
+            show_after=after,
+        )
     view.end(model)
     if model.status in ("failed", "cancelled"):
         return 1

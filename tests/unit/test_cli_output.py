@@ -202,6 +202,15 @@ def test_the_line_view_prints_one_line_per_event_and_reads_to_the_streams_end() 
     )
 
 
+def test_watching_after_a_sequence_shows_later_events_on_the_state_the_earlier_ones_built() -> None:
+    out = io.StringIO()
+    model = follow(Streams(STORY), RunModel.start(run_message(), replay=True), LineView(out), show_after=3)
+    lines = out.getvalue().splitlines()
+    assert [int(line.split()[0]) for line in lines] == list(range(4, len(STORY) + 1))
+    assert lines[0].split()[-1] == "1/3"  # step `hello` succeeded at event 3, before the shown ones
+    assert model.done == 3
+
+
 def test_a_dropped_stream_resumes_after_the_last_sequence_without_repeats() -> None:
     out = io.StringIO()
     streams = Streams(STORY, drop_after=4)
