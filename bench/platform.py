@@ -299,10 +299,13 @@ class Session:
         return {f"AGENTORCH_GATEWAY_{k}": v for k, v in settings.items()}
 
     @asynccontextmanager
-    async def runs(self, name: str, replicas: int = 1, **engine: Any) -> AsyncIterator[RunsCluster]:
+    async def runs(
+        self, name: str, replicas: int = 1, *, send_timeout: float | None = None, **engine: Any
+    ) -> AsyncIterator[RunsCluster]:
         """`replicas` runs processes on a fresh schema (migrated by the first, then the others start); with
-        --via-gateway, a gateway in front of the first, through which clients call."""
-        cluster = RunsCluster(self, self.schema(f"runs_{name}"), engine)
+        --via-gateway, a gateway in front of the first, through which clients call. `send_timeout`: the servers'
+        stream send timeout (SERVER__STREAM_SEND_TIMEOUT_SECONDS), default theirs."""
+        cluster = RunsCluster(self, self.schema(f"runs_{name}"), engine, send_timeout)
         try:
             for index in range(replicas):
                 await cluster.add_replica(f"runs-{name}-{index}")
@@ -318,10 +321,13 @@ class Session:
 
 
 class RunsCluster:
-    def __init__(self, session: Session, schema: str, engine: Mapping[str, Any]) -> None:
+    def __init__(
+        self, session: Session, schema: str, engine: Mapping[str, Any], send_timeout: float | None = None
+    ) -> None:
         self.session = session
         self.schema = schema
         self.engine = dict(engine)
+        self.server = {} if send_timeout is None else {"SERVER__STREAM_SEND_TIMEOUT_SECONDS": str(send_timeout)}
         self.replicas: list[Process] = []
         self.stubs: list[pb_grpc.RunsServiceStub] = []
         self._channels: list[grpc.aio.Channel] = []
@@ -345,6 +351,7 @@ class RunsCluster:
             "CLIENTS__REGISTRY": session.registry.grpc_target if session.registry else "",
             "CLIENTS__CREDENTIALS": "127.0.0.1:1",  # no vault: the benchmark's agent steps use no credentials
             **{f"ENGINE__{k.upper()}": str(v) for k, v in self.engine.items()},
+            **self.server,
             **session.runs_env,
         }
         return {f"AGENTORCH_RUNS_{k}": v for k, v in settings.items()}
@@ -368,6 +375,7 @@ class RunsCluster:
     async def add_gateway(self, name: str) -> Process:
         port = free_port()
         env = self.session.gateway_env(port, self.replicas[0].grpc_target)
+        env.update({f"AGENTORCH_GATEWAY_{k}": v for k, v in self.server.items()})
         self.gateway = Process(name, "gateway", env, self.session.log_dir, grpc_target=f"127.0.0.1:{port}")
         await self.gateway.ready()
         channel = grpc.aio.insecure_channel(

@@ -41,6 +41,7 @@ SLOW_SECONDS = 0.5
 WATCHED_STEPS = 10
 BIG_RUN_STEPS = 450
 LOAD_CONCURRENCY = 20
+STALL_SEND_TIMEOUT = 2.0
 
 
 async def run(ctx: Context) -> None:
@@ -50,7 +51,8 @@ async def run(ctx: Context) -> None:
     noop = await session.orchestration("noop10", noop_chain(10))
     big = await session.orchestration("fan450", noop_fan(BIG_RUN_STEPS))
     phase = profile.stream_phase_seconds
-    async with session.runs("stream", 1) as cluster:
+    # A short send timeout, so that within one stalled window the stalled client is told to resume (30 s default).
+    async with session.runs("stream", 1, send_timeout=STALL_SEND_TIMEOUT) as cluster:
         big_run = await cluster.launch(big)
         await _until_ended(cluster, run_id(big_run), 60)
         big_events = int(await cluster.fetchval("SELECT last_sequence FROM runs WHERE id = $1", run_id(big_run)))
@@ -63,6 +65,7 @@ async def run(ctx: Context) -> None:
         free: list[Window] = []
         stalled: list[Window] = []
         rss: list[tuple[int, int]] = []
+        told: list[dict[str, Any]] = []
         async with SteadyLoad(cluster, noop, LOAD_CONCURRENCY) as load:
             await asyncio.sleep(profile.warmup_seconds)
             for _ in range(profile.stalled_rounds):
@@ -72,7 +75,7 @@ async def run(ctx: Context) -> None:
                 before = rss_kb(cluster.replicas[0].pid)
                 stalled.append(await measure(cluster, phase / profile.stalled_rounds))
                 rss.append((before, rss_kb(cluster.replicas[0].pid)))
-                await client.close()
+                told.append(await client.close())
             await load.stop()
         cluster.check_alive()
         without = await _executor(cluster, free)
@@ -96,6 +99,8 @@ async def run(ctx: Context) -> None:
             "executor_steps_per_s_with": with_stalled,
             "with_vs_without": ratio(with_stalled, without),
             "runs_rss_kb_before_after": rss,
+            "send_timeout_seconds": STALL_SEND_TIMEOUT,
+            "then_read": told,  # per window: what each stream gave once read again, and how it ended
         },
     }
     _rows(ctx, ctx.results["streaming"])
@@ -185,10 +190,38 @@ class _Stalled:
             stub.WatchRuns(pb.WatchRunsRequest(parent=f"organizations/{cluster.session.org}"), metadata=metadata),
         ]
 
-    async def close(self) -> None:
+    async def close(self) -> dict[str, Any]:
+        """Read what the stalled streams hold now: the messages sent before the stall, then (after the server's
+        send timeout) how each ended. Then cancel what is still open."""
+        told: dict[str, Any] = {}
+        for kind, call in zip(("WatchRun", "WatchRuns"), self._calls, strict=True):
+            read = 0
+            try:
+                async with asyncio.timeout(5):
+                    async for _ in call:
+                        read += 1
+                told[kind] = {"read": read, "ended": "OK"}
+            except grpc.aio.AioRpcError as exc:
+                told[kind] = {"read": read, "ended": exc.code().name, "reason": _reason(exc)}
+            except TimeoutError:
+                told[kind] = {"read": read, "ended": "still open"}
         for call in self._calls:
             call.cancel()
         await self._channel.close(grace=None)
+        return told
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    from google.rpc import error_details_pb2, status_pb2
+
+    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
+    if not isinstance(raw, bytes):
+        return ""
+    for detail in status_pb2.Status.FromString(raw).details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""
 
 
 async def _until_ended(cluster: RunsCluster, run: str, within: float) -> None:
@@ -220,6 +253,14 @@ def _rows(ctx: Context, data: dict[str, Any]) -> None:
     )
     stalled = data["stalled_client"]
     rss = stalled["runs_rss_kb_before_after"]
+    watch = stalled["then_read"][-1]["WatchRun"] if stalled["then_read"] else {}
+    ctx.row(
+        "streaming",
+        "stalled client",
+        "then reads: WatchRun gave; ended with",
+        f"{watch.get('read', 0)} messages; {watch.get('ended', '?')} {watch.get('reason', '')}".strip(),
+        f"send timeout {stalled['send_timeout_seconds']:g} s; the run has more: the rest was never buffered",
+    )
     ctx.row(
         "streaming",
         "stalled client + step load",

@@ -75,6 +75,18 @@ class EtagMismatch(ServiceError):
     reason = "ETAG_MISMATCH"
 
 
+class Aborted(ServiceError):
+    """The operation was cut short; the client should retry it from where it got (see the message)."""
+
+    reason = "ABORTED"
+
+
+class ClientTooSlow(Aborted):
+    """A server stream's client stopped reading for longer than the send timeout."""
+
+    reason = "CLIENT_TOO_SLOW"
+
+
 class FailedPrecondition(ServiceError):
     reason = "FAILED_PRECONDITION"
 

@@ -25,12 +25,22 @@ log = get_logger("agentorch.rpc")
 Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
 
 
+DEFAULT_STREAM_SEND_TIMEOUT = 30.0
+
+
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """`key_ring` verifies the principal token a caller forwards; without one, any token is rejected."""
 
-    def __init__(self, *, access_log: bool = True, key_ring: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        access_log: bool = True,
+        key_ring: KeyRing | None = None,
+        stream_send_timeout: float = DEFAULT_STREAM_SEND_TIMEOUT,
+    ) -> None:
         self._access_log = access_log
         self._key_ring = key_ring
+        self._send_timeout = stream_send_timeout
 
     async def intercept_service(
         self,
@@ -43,7 +53,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method: str = handler_call_details.method
         if method.startswith(("/grpc.health.", "/grpc.reflection.")):
             return handler
-        call = _Call(method, self._access_log, self._key_ring)
+        call = _Call(method, self._access_log, self._key_ring, self._send_timeout)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 call.unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
@@ -62,10 +72,11 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
 
 class _Call:
-    def __init__(self, method: str, access_log: bool, key_ring: KeyRing | None) -> None:
+    def __init__(self, method: str, access_log: bool, key_ring: KeyRing | None, send_timeout: float) -> None:
         self.method = method
         self.access_log = access_log
         self.key_ring = key_ring
+        self.send_timeout = send_timeout
 
     def unary(self, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> Any:
@@ -91,17 +102,26 @@ class _Call:
 
         return wrapper
 
-    def stream(
-        self, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
-    ) -> Callable[..., AsyncIterator[Any]]:
-        async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
+    def stream(self, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]) -> Callable[..., Awaitable[None]]:
+        """Server streams are written here (not yielded to grpc), each message with a deadline: flow control
+        bounds what a client that stops reading holds (a window, one message), and after `send_timeout` its
+        stream ends with ABORTED (CLIENT_TOO_SLOW) instead of holding a task and a subscription forever."""
+
+        async def wrapper(request: Any, ctx: ServicerContext) -> None:
             request_id, token, started, auth_error = self._begin(ctx)
             code = grpc.StatusCode.OK
             try:
                 if auth_error is not None:
                     raise auth_error
-                async for response in behavior(request, ctx):
-                    yield response
+                responses = behavior(request, ctx)
+                try:
+                    async for response in responses:
+                        await self._send(ctx, response)
+                finally:
+                    # Run the stream's own cleanup (subscriptions, backend calls) now, not when it is collected.
+                    aclose = getattr(responses, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
                 raise
@@ -119,6 +139,17 @@ class _Call:
                     context.reset(token)
 
         return wrapper
+
+    async def _send(self, ctx: ServicerContext, response: Any) -> None:
+        write = asyncio.ensure_future(ctx.write(response))
+        try:
+            await asyncio.wait_for(asyncio.shield(write), self.send_timeout)
+        except TimeoutError:
+            # The pending message is still delivered if the client reads again, followed by this status.
+            raise errors.ClientTooSlow(
+                f"the client read nothing for {self.send_timeout:g} s; open the stream again from the last item "
+                "it received (e.g. WatchRun after_sequence = the last sequence)"
+            ) from None
 
     def _begin(self, ctx: ServicerContext) -> tuple[str, Any, float, errors.Unauthenticated | None]:
         started = time.perf_counter()

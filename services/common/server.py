@@ -137,7 +137,11 @@ async def serve(spec: ServiceSpec) -> None:
     async with AsyncExitStack() as stack:
         services = await spec.build(stack)
         key_ring = KeyRing.from_settings(spec.auth)
-        interceptor = ServerInterceptor(access_log=spec.logging.access_log, key_ring=key_ring)
+        interceptor = ServerInterceptor(
+            access_log=spec.logging.access_log,
+            key_ring=key_ring,
+            stream_send_timeout=spec.server.stream_send_timeout_seconds,
+        )
         interceptors = [interceptor, *spec.extra_interceptors]
         server = Server(spec.name, spec.server, services, interceptors=interceptors)
         await server.start(serving=False)

@@ -26,6 +26,13 @@ class ServerSettings(BaseModel):
     max_message_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest request or response message accepted, in bytes."
     )
+    stream_send_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A server stream whose client accepts no message for this long ends with ABORTED "
+        "(CLIENT_TOO_SLOW): resume it from the last item received.",
+    )
 
 
 class DatabaseSettings(BaseModel):

@@ -23,7 +23,7 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
-from services.common.settings import DatabaseSettings
+from services.common.settings import DatabaseSettings, ServerSettings
 from tests.support.gateway import JWT, Platform, mint, new_org, platform
 from tests.support.registry import agent_message, struct
 from tests.support.rpc import bad_request_fields, error_info
@@ -327,3 +327,55 @@ async def test_an_unknown_resource_and_a_foreign_one_look_the_same(gateway: Plat
     missing_name = f"organizations/{a}/runs/{uuid.uuid4()}"
     missing = await expect(intruder.GetRun(runs.GetRunRequest(name=missing_name)), grpc.StatusCode.NOT_FOUND)
     assert error_info(foreign).reason == error_info(missing).reason == "NOT_FOUND"
+
+
+async def test_a_client_that_stops_reading_a_relayed_watch_is_told_to_resume(database: DatabaseSettings) -> None:
+    """The gateway writes relayed streams with the same send deadline as the services: a stalled client gets
+    ABORTED (CLIENT_TOO_SLOW) and the relay's backend stream goes with it."""
+    big = {
+        "schema_version": 1,
+        "parameters": [],
+        "phases": [
+            {"id": "main", "steps": [{"id": f"s{n}", "kind": "echo", "message": "x" * 4000} for n in range(40)]}
+        ],
+    }
+    async with platform(database, server=ServerSettings(stream_send_timeout_seconds=1.0)) as running:
+        org = new_org()
+        token = mint(org, "admin")
+        author = reg_grpc.RegistryServiceStub(await running.channel(token))
+        operator = runs_grpc.RunsServiceStub(await running.channel(token))
+        await author.CreateAgent(reg.CreateAgentRequest(agent=agent_message(org)))
+        saved = await author.CreateOrchestration(
+            reg.CreateOrchestrationRequest(
+                parent=f"organizations/{org}/agents/helper",
+                orchestration_id="big",
+                orchestration=opb.Orchestration(display_name="Big"),
+                version=opb.OrchestrationVersion(definition=struct(big)),
+            )
+        )
+        run = (
+            await operator.CreateRun(
+                runs.CreateRunRequest(parent=f"organizations/{org}", orchestration=saved.orchestration.name)
+            )
+        ).run
+        done = await read_to_the_end(operator.WatchRun(runs.WatchRunRequest(name=run.name)))
+        assert done[-1].run_status == run_pb2.RUN_STATUS_COMPLETED
+        stalling = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65535)]
+        async with grpc.aio.insecure_channel(running.gateway.target, options=stalling) as channel:
+            call = runs_grpc.RunsServiceStub(channel).WatchRun(
+                runs.WatchRunRequest(name=run.name), metadata=(("authorization", f"Bearer {token}"),)
+            )
+            await asyncio.sleep(3)  # the client does not read (the scenario itself, not a synchronisation)
+            received: list[int] = []
+
+            async def read_all() -> None:
+                async for item in call:
+                    if item.HasField("event"):
+                        received.append(item.event.sequence)
+
+            with pytest.raises(grpc.aio.AioRpcError) as ended:
+                await read_all()
+        assert ended.value.code() == grpc.StatusCode.ABORTED
+        assert error_info(ended.value).reason == "CLIENT_TOO_SLOW"
+        assert received == list(range(1, len(received) + 1))
+        assert received[-1] < done[-1].sequence

@@ -17,7 +17,7 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
-from services.common.settings import DatabaseSettings
+from services.common.settings import DatabaseSettings, ServerSettings
 from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.app.engine import Engine
@@ -53,10 +53,13 @@ class Platform:
 def runs_settings(
     database: DatabaseSettings, registry_target: str, *, lease_seconds: float = 30.0, **engine: Any
 ) -> RunsSettings:
-    """Settings of a runs service for tests: `engine` overrides EngineConfig fields (heartbeat_seconds 15 s)."""
+    """Settings of a runs service for tests: `engine` overrides EngineConfig fields (heartbeat_seconds 15 s), and
+    `stream_send_timeout_seconds` the server's."""
+    server = ServerSettings(stream_send_timeout_seconds=engine.pop("stream_send_timeout_seconds", 30.0))
     return RunsSettings(
         database=database,
         auth=AUTH,
+        server=server,
         clients=ClientsConfig(registry=registry_target),
         engine=EngineConfig(
             lease_seconds=lease_seconds, heartbeat_seconds=engine.pop("heartbeat_seconds", 15.0), **engine

@@ -37,7 +37,11 @@ async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterat
             spec.server.model_copy(update={"port": 0, "host": "127.0.0.1"}),
             services,
             interceptors=[
-                ServerInterceptor(access_log=access_log, key_ring=KeyRing.from_settings(spec.auth)),
+                ServerInterceptor(
+                    access_log=access_log,
+                    key_ring=KeyRing.from_settings(spec.auth),
+                    stream_send_timeout=spec.server.stream_send_timeout_seconds,
+                ),
                 *spec.extra_interceptors,
             ],
         )

@@ -38,6 +38,7 @@ def unpack(status: grpc.Status, kind: type) -> object | None:
         (errors.NotFound("x"), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
         (errors.AlreadyExists("x"), grpc.StatusCode.ALREADY_EXISTS, "ALREADY_EXISTS"),
         (errors.EtagMismatch("x"), grpc.StatusCode.ABORTED, "ETAG_MISMATCH"),
+        (errors.ClientTooSlow("x"), grpc.StatusCode.ABORTED, "CLIENT_TOO_SLOW"),
         (errors.FailedPrecondition("x"), grpc.StatusCode.FAILED_PRECONDITION, "FAILED_PRECONDITION"),
         (errors.PermissionDenied("x"), grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
         (errors.Unauthenticated("x"), grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
