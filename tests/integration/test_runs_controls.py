@@ -99,8 +99,10 @@ async def test_cancel_ends_everything_and_only_once(plat: Platform) -> None:
         plat.runs_stub.DecideCheckpoint(pb.DecideCheckpointRequest(name=checkpoint, decision=S.DECISION_APPROVE))
     )
 
-    gate.set()  # the abandoned attempt finishes late: its result is fenced off
-    await finished_tasks(plat)
+    await finished_tasks(plat)  # the run's end cancels its agent call: it does not wait for the agent's answer
+    assert plat.executor.in_flight == 0
+    assert not gate.is_set()
+    gate.set()
     after = (await plat.runs_stub.GetRun(pb.GetRunRequest(name=run.name))).run
     assert after.status == S.RUN_STATUS_CANCELLED
     assert after.last_event_sequence == cancelled.last_event_sequence

@@ -28,7 +28,7 @@ from services.common.db import utcnow
 from services.common.logs import get_logger
 from services.common.templating import TemplateRenderError, render
 from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
-from services.runs.app.notify import Broker
+from services.runs.app.notify import Announcement, Broker
 from services.runs.domain import machine
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
@@ -38,6 +38,7 @@ from services.runs.domain.model import (
     NewCheckpoint,
     NewEvent,
     RunState,
+    RunStatus,
     StepSpec,
     StepStatus,
 )
@@ -82,7 +83,9 @@ class Engine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._by_run: dict[str, set[asyncio.Task[None]]] = {}  # agent calls in flight, per run
         broker.on_work(self.wake)
+        broker.on_announcement(self._on_announcement)
 
     @property
     def lease(self) -> dt.timedelta:
@@ -361,8 +364,28 @@ class Engine:
 
     def _spawn(self, request: StepRequest) -> None:
         task = asyncio.create_task(self._execute(request), name=f"step {request.idempotency_key}")
+        run_id = request.run.rsplit("/", 1)[-1]
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._by_run.setdefault(run_id, set()).add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            tasks = self._by_run.get(run_id)
+            if tasks is not None:
+                tasks.discard(finished)
+                if not tasks:
+                    del self._by_run[run_id]
+
+        task.add_done_callback(done)
+
+    def _on_announcement(self, announcement: Announcement) -> None:
+        """A run ended (cancelled, failed, completed — here or on another replica): stop its agent calls. Their
+        results could not be recorded anyway (the fence refuses them); cancelling closes the agents' requests."""
+        tasks = self._by_run.get(announcement.run_id)
+        if tasks and RunStatus(announcement.run_status).final:
+            log.info("run ended: cancelling its agent calls", run=announcement.run_id, calls=len(tasks))
+            for task in tasks:
+                task.cancel()
 
     async def _execute(self, request: StepRequest) -> None:
         run_id = request.run.rsplit("/", 1)[-1]

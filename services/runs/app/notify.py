@@ -77,9 +77,14 @@ class Broker:
         self._feeds: dict[str, RunFeed] = {}
         self._by_org: dict[str, set[Subscription]] = defaultdict(set)
         self._work_listeners: list[Callable[[], None]] = []
+        self._announcement_listeners: list[Callable[[Announcement], None]] = []
 
     def on_work(self, callback: Callable[[], None]) -> None:
         self._work_listeners.append(callback)
+
+    def on_announcement(self, callback: Callable[[Announcement], None]) -> None:
+        """`callback` sees every announcement (a run's latest sequence and status), local or from another replica."""
+        self._announcement_listeners.append(callback)
 
     def subscribe_run(self, run_id: str) -> Subscription:
         feed = self._feeds.get(run_id)
@@ -118,6 +123,8 @@ class Broker:
                 subscription.notify(announcement)
             for subscription in tuple(self._by_org.get(announcement.organization_slug, ())):
                 subscription.notify(announcement)
+            for listener in self._announcement_listeners:
+                listener(announcement)
         if any_work:
             self.wake_workers()
 
