@@ -10,18 +10,16 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import httpx
 import pytest
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
-from agentorch.runs.v1 import run_pb2, runs_service_pb2, runs_service_pb2_grpc
 from cli.devkeys import key_ring
 from services.common.context import Principal
 from tests.e2e.support import REPO, Endpoint, Up, wait_all_gone
@@ -130,38 +128,47 @@ def _check_platform(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
 
 
 def _run_demo(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
-    """The seeded demo runs offline: launch, wait at the human checkpoint, approve, completed."""
-    operator = Principal(subject="e2e", organization_slug="demo", roles=frozenset({"admin"}))
-    metadata = key_ring(data_dir).metadata(operator, issuer="tests")
-    with grpc.insecure_channel(endpoints["runs"].address) as channel:
-        runs = runs_service_pb2_grpc.RunsServiceStub(channel)
-        inputs = struct_pb2.Struct()
-        inputs.update({"topic": "vector databases"})
-        request = runs_service_pb2.CreateRunRequest(
-            parent="organizations/demo",
-            orchestration=f"{DEMO_AGENT}/orchestrations/research-brief",
-            prompt_inputs=inputs,
-        )
-        run = runs.CreateRun(request, metadata=metadata, timeout=10).run
-        paused = _follow(runs, run.name, metadata, {run_pb2.RUN_STATUS_PAUSED})
-        assert len(paused.open_checkpoints) == 1, paused
-        decision = runs_service_pb2.DecideCheckpointRequest(
-            name=paused.open_checkpoints[0], decision=run_pb2.DECISION_APPROVE, comment="ship it"
-        )
-        runs.DecideCheckpoint(decision, metadata=metadata, timeout=10)
-        done = _follow(runs, run.name, metadata, {run_pb2.RUN_STATUS_COMPLETED, run_pb2.RUN_STATUS_FAILED})
-        assert done.status == run_pb2.RUN_STATUS_COMPLETED, done
-        outputs = {s.step_id: s.output.string_value for s in done.steps}
-        assert outputs["findings"].startswith("reference-a2a received: Research vector databases"), outputs
-        assert outputs["brief"].startswith("reference-openai received: Write a brief on vector databases"), outputs
-        assert "ship it" in outputs["brief"]
+    """The seeded demo runs offline, through the gateway with the CLI and the dev token, as the README's tour does:
+    launch, watch until the human checkpoint, approve, watch to completion."""
+    cli = _cli(endpoints, data_dir)
+    launched = json.loads(
+        cli("runs", "launch", "demo-agent/research-brief", "--input", "topic=vector databases", "-o", "json").stdout
+    )
+    run = launched["run"]["runId"]
+    stopped = cli("runs", "watch", run, "--until-checkpoint")
+    assert "waiting for a decision" in stopped.stdout, stopped.stdout
+    (checkpoint,) = json.loads(cli("checkpoints", "list", "-o", "json").stdout)["checkpoints"]
+    assert checkpoint["run"].endswith(run)
+    cli("checkpoints", "approve", checkpoint["name"], "--comment", "ship it")
+    finished = cli("runs", "watch", run)  # exit code 0: the run completed
+    assert "completed (4/4 steps finished)" in finished.stdout, finished.stdout
+    done = json.loads(cli("runs", "get", run, "-o", "json").stdout)["run"]
+    assert done["status"] == "RUN_STATUS_COMPLETED", done
+    outputs = {s["stepId"]: s.get("output") for s in done["steps"]}
+    assert outputs["findings"].startswith("reference-a2a received: Research vector databases"), outputs
+    assert outputs["brief"].startswith("reference-openai received: Write a brief on vector databases"), outputs
+    assert "ship it" in outputs["brief"]
 
 
-def _follow(runs: Any, name: str, metadata: Any, statuses: set[int]) -> Any:
-    for item in runs.WatchRun(runs_service_pb2.WatchRunRequest(name=name), metadata=metadata, timeout=30):
-        if item.HasField("event") and item.event.run_status in statuses:
-            break
-    return runs.GetRun(runs_service_pb2.GetRunRequest(name=name), metadata=metadata, timeout=10).run
+def _cli(endpoints: dict[str, Endpoint], data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `agentorch ARGS` against the gateway with the dev token of `data_dir`; it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTORCH_TOKEN", "AGENTORCH_GATEWAY")}
+    env.update({"AGENTORCH_GATEWAY": endpoints["gateway"].address, "AGENTORCH_DATA_DIR": str(data_dir)})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    return run
 
 
 def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) -> None:
