@@ -141,9 +141,9 @@ class _Call:
         return wrapper
 
     async def _send(self, ctx: ServicerContext, response: Any) -> None:
-        write = asyncio.ensure_future(ctx.write(response))
         try:
-            await asyncio.wait_for(asyncio.shield(write), self.send_timeout)
+            async with asyncio.timeout(self.send_timeout):  # one timer per message: no task, no extra future
+                await ctx.write(response)
         except TimeoutError:
             # The pending message is still delivered if the client reads again, followed by this status.
             raise errors.ClientTooSlow(
