@@ -240,10 +240,6 @@ class RunRepository:
         step_rows = await self._conn.execute(sa.select(run_steps).where(s.run_id == run_id))
         return _to_state(row._mapping, pinned, {x.step_id: _to_step(x._mapping) for x in step_rows}), record
 
-    async def record(self, run_id: str) -> RunRecord | None:
-        row = (await self._conn.execute(sa.select(runs).where(r.id == run_id))).first()
-        return _to_record(row._mapping) if row else None
-
     async def find_by_request(self, organization_slug: str, request_id: str) -> str | None:
         query = sa.select(r.id).where(r.organization_slug == organization_slug, r.request_id == request_id)
         return (await self._conn.execute(query)).scalar_one_or_none()
@@ -418,10 +414,6 @@ class RunRepository:
             )
             for row in await self._conn.execute(query)
         ]
-
-    async def created_at(self, run_id: str) -> dt.datetime | None:
-        value = (await self._conn.execute(sa.select(r.created_at).where(r.id == run_id))).scalar_one_or_none()
-        return utc(value) if value is not None else None
 
     async def organization_of(self, run_id: str) -> str | None:
         query = sa.select(r.organization_slug).where(r.id == run_id)
