@@ -56,10 +56,12 @@ class Subscription:
         return pending
 
     async def wait(self, seconds: float) -> bool:
-        try:
-            await asyncio.wait_for(self._event.wait(), seconds)
-        except TimeoutError:
-            return False
+        if not self._event.is_set():
+            try:
+                async with asyncio.timeout(seconds):  # a timer, not a task per wait: watchers wait a lot
+                    await self._event.wait()
+            except TimeoutError:
+                return False
         self._event.clear()
         return True
 

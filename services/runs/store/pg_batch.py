@@ -67,9 +67,16 @@ WITH step_changes AS (
 )
 SELECT pg_notify($29, payload) FROM unnest($30::text[]) AS payload"""
 
-# A new run's steps, first events and announcement (the run row itself is inserted first: it may be a duplicate).
-INSERT_STEPS_AND_EVENTS = """
-WITH new_steps AS (
+# A new run: its row, steps, first events and announcement (a repeated request_id fails the whole statement with a
+# unique violation; foreign keys are checked at the end of the statement, after every CTE ran).
+INSERT_RUN = """
+WITH new_run AS (
+    INSERT INTO runs (id, organization_slug, origin_type, origin, orchestration, definition, prompt_templates,
+                      agents, prompt_inputs, metadata, status, status_reason, current_phase, last_sequence,
+                      request_id, created_by, created_at, started_at, ended_at, updated_at)
+    VALUES ($1, $14, $15, $16, $17, $18::jsonb, $19::jsonb, $20::jsonb, $21::jsonb, $22::jsonb, $23, $24,
+            $25::integer, $26::bigint, $27::varchar, $28, $6, $29::timestamptz, $30::timestamptz, $6)
+), new_steps AS (
     INSERT INTO run_steps (run_id, step_id, position, status, attempt, output, error, due_at, lease_owner,
                            started_at, finished_at, checkpoint_id)
     SELECT $1, u.step_id, u.position, u.status, 0, NULL, '', u.due_at, '', NULL, NULL, ''

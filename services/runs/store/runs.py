@@ -8,6 +8,7 @@ gaps, while different runs progress in parallel.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -111,43 +112,19 @@ class RunRepository:
         with `notify`'s payloads at commit."""
         stored = _number_events(run, now)
         try:
-            await self._conn.execute(
-                runs.insert().values(
-                    id=run.run_id,
-                    organization_slug=run.organization_slug,
-                    origin_type=record.origin_type.value,
-                    origin=record.origin,
-                    orchestration=record.orchestration,
-                    definition=record.definition,
-                    prompt_templates=record.prompt_templates,
-                    agents=record.agents,
-                    prompt_inputs=run.inputs,
-                    metadata=record.metadata,
-                    status=run.status.value,
-                    status_reason=run.status_reason,
-                    current_phase=run.current_phase,
-                    last_sequence=run.last_sequence,
-                    request_id=record.request_id,
-                    created_by=record.created_by,
-                    created_at=now,
-                    started_at=run.started_at,
-                    ended_at=run.ended_at,
-                    updated_at=now,
-                )
-            )
+            if self._postgresql:
+                await self._insert_pg(run, record, stored, now, notify)
+            else:
+                await self._insert_portable(run, record, stored, now, notify)
         except IntegrityError:
             raise DuplicateRequest from None
-        if self._postgresql:
-            await self._insert_steps_and_events_pg(run, stored, now, notify)
-        else:
-            await self._insert_steps_and_events(run, stored, notify)
         run.dirty.clear()
         run.run_dirty = False
         self._remember(run)
         return stored
 
-    async def _insert_steps_and_events_pg(
-        self, run: RunState, stored: Sequence[StoredEvent], now: dt.datetime, notify: Notify | None
+    async def _insert_pg(
+        self, run: RunState, record: RunRecord, stored: Sequence[StoredEvent], now: dt.datetime, notify: Notify | None
     ) -> None:
         steps, events = pg_batch.Columns(4), pg_batch.Columns(5)
         for position, spec in enumerate(run.spec.steps):
@@ -156,8 +133,56 @@ class RunRepository:
         for ev in stored:
             events.add(ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status)
         payloads = list(notify(stored)) if notify else []
-        params = (run.run_id, *steps.arrays, now, *events.arrays, NOTIFY_CHANNEL, payloads)
-        await self._conn.exec_driver_sql(pg_batch.INSERT_STEPS_AND_EVENTS, params)
+        row = (
+            run.organization_slug,
+            record.origin_type.value,
+            record.origin,
+            record.orchestration,
+            json.dumps(record.definition),
+            json.dumps(record.prompt_templates),
+            json.dumps(record.agents),
+            json.dumps(run.inputs),
+            json.dumps(record.metadata),
+            run.status.value,
+            run.status_reason,
+            run.current_phase,
+            run.last_sequence,
+            record.request_id,
+            record.created_by,
+            run.started_at,
+            run.ended_at,
+        )
+        params = (run.run_id, *steps.arrays, now, *events.arrays, NOTIFY_CHANNEL, payloads, *row)
+        await self._conn.exec_driver_sql(pg_batch.INSERT_RUN, params)
+
+    async def _insert_portable(
+        self, run: RunState, record: RunRecord, stored: Sequence[StoredEvent], now: dt.datetime, notify: Notify | None
+    ) -> None:
+        await self._conn.execute(
+            runs.insert().values(
+                id=run.run_id,
+                organization_slug=run.organization_slug,
+                origin_type=record.origin_type.value,
+                origin=record.origin,
+                orchestration=record.orchestration,
+                definition=record.definition,
+                prompt_templates=record.prompt_templates,
+                agents=record.agents,
+                prompt_inputs=run.inputs,
+                metadata=record.metadata,
+                status=run.status.value,
+                status_reason=run.status_reason,
+                current_phase=run.current_phase,
+                last_sequence=run.last_sequence,
+                request_id=record.request_id,
+                created_by=record.created_by,
+                created_at=now,
+                started_at=run.started_at,
+                ended_at=run.ended_at,
+                updated_at=now,
+            )
+        )
+        await self._insert_steps_and_events(run, stored, notify)
 
     async def _insert_steps_and_events(
         self, run: RunState, stored: Sequence[StoredEvent], notify: Notify | None
