@@ -18,7 +18,7 @@ from gateway.store.uow import GatewayUnitOfWork
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import InvalidPageToken, PermissionDenied, ValidationFailed
+from services.common.errors import InvalidPageToken, OrganizationNotFound, PermissionDenied, ValidationFailed
 
 MAX_CREATE_ATTEMPTS = 3
 
@@ -109,7 +109,7 @@ class ApiKeyService:
 
 
 def _authorize_org(principal: Principal, org: str, role: str) -> None:
-    authz.authorize(principal, org, role, hidden=lambda: PermissionDenied("not a member of this organization"))
+    authz.authorize(principal, org, role, hidden=lambda: OrganizationNotFound(org))
 
 
 def _cursor(after: tuple[str, ...] | None) -> tuple[dt.datetime, str] | None:

@@ -34,6 +34,15 @@ class NotFound(ServiceError):
     reason = "NOT_FOUND"
 
 
+class OrganizationNotFound(NotFound):
+    """A call into an organization the caller does not belong to: the same answer whether it exists or not."""
+
+    def __init__(self, organization_slug: str) -> None:
+        super().__init__(
+            f"organization {organization_slug!r} not found", metadata={"resource": f"organizations/{organization_slug}"}
+        )
+
+
 class AlreadyExists(ServiceError):
     reason = "ALREADY_EXISTS"
 

@@ -738,7 +738,7 @@ async def test_another_organizations_resources_are_not_found(world: World, org: 
     for call in calls:
         error = await expect(stranger.Invoke(call), grpc.StatusCode.NOT_FOUND)
         assert error_info(error).reason == "NOT_FOUND"
-    # Launching in another organization is refused by the runs service without naming any resource of it.
+    # Launching in another organization: that organization is not found either.
     launch = request("AGENT_MODE_ORCHESTRATE_EXECUTE", org.parent, target=plan)
-    await expect(stranger.Invoke(launch), grpc.StatusCode.PERMISSION_DENIED)
+    await expect(stranger.Invoke(launch), grpc.StatusCode.NOT_FOUND)
     assert await org.counts() == before

@@ -9,7 +9,7 @@ import pytest
 from gateway.app.api_keys import ApiKeyService
 from gateway.domain import api_keys as keys
 from services.common.context import Principal
-from services.common.errors import PermissionDenied, ValidationFailed
+from services.common.errors import OrganizationNotFound, PermissionDenied, ValidationFailed
 
 NOW = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
 
@@ -95,7 +95,7 @@ async def test_the_use_case_checks_the_creator_before_writing() -> None:
     author = Principal("u", "acme", frozenset({"admin"}))
     with pytest.raises(PermissionDenied, match="API keys cannot create"):
         await service.create(author, "api_key", "organizations/acme", "x", ["viewer"], None)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(OrganizationNotFound):  # another organization: not found, as everywhere
         await service.create(
             Principal("u", "other", frozenset({"admin"})), "jwt", "organizations/acme", "x", ["viewer"], None
         )

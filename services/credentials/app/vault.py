@@ -11,7 +11,14 @@ from typing import Any
 from services.common import authz, context, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, FieldViolation, PermissionDenied, ServiceError, ValidationFailed
+from services.common.errors import (
+    EtagMismatch,
+    FieldViolation,
+    OrganizationNotFound,
+    PermissionDenied,
+    ServiceError,
+    ValidationFailed,
+)
 from services.common.fieldmask import check_update_mask
 from services.credentials.config import VaultSettings
 from services.credentials.domain.credential import (
@@ -123,7 +130,7 @@ class VaultService:
     async def list_page(self, parent: str, page_size: int, page_token: str) -> tuple[list[Credential], str]:
         principal = authz.require_principal()
         org = parse_org(parent)
-        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         page = pagination.page_request(page_size, page_token, "credentials", org)
         async with self._uow() as uow:
             rows = await uow.credentials.list_page(
@@ -205,7 +212,7 @@ class VaultService:
     async def list_audit(self, query: AuditQuery, page_size: int, page_token: str) -> tuple[list[AuditEvent], str]:
         principal = authz.require_principal()
         org = query.organization_slug
-        authz.authorize(principal, org, "admin", hidden=lambda: PermissionDenied("not a member of this organization"))
+        authz.authorize(principal, org, "admin", hidden=lambda: OrganizationNotFound(org))
         fingerprint = [org, query.alias, str(query.action), str(query.outcome), str(query.start), str(query.end)]
         page = pagination.page_request(page_size, page_token, "audit", *fingerprint)
         after: int | None = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, PermissionDenied, ValidationFailed
+from services.common.errors import EtagMismatch, OrganizationNotFound, PermissionDenied, ValidationFailed
 from services.common.fieldmask import check_update_mask
 from services.registry.domain.agent import MUTABLE_AGENT_FIELDS, Agent, AgentSpec, validate_agent
 from services.registry.domain.errors import AgentInUse, AgentNotFound
@@ -76,7 +76,7 @@ class AgentService:
             principal,
             org,
             "viewer",
-            hidden=lambda: PermissionDenied("not a member of this organization"),
+            hidden=lambda: OrganizationNotFound(org),
             shared_read=True,
         )
         page = pagination.page_request(page_size, page_token, "agents", org)

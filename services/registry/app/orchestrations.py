@@ -14,7 +14,12 @@ from typing import Any
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, FieldViolation, PermissionDenied, ValidationFailed
+from services.common.errors import (
+    EtagMismatch,
+    FieldViolation,
+    OrganizationNotFound,
+    ValidationFailed,
+)
 from services.common.fieldmask import check_update_mask
 from services.registry.domain.definition import Definition, validate_definition
 from services.registry.domain.errors import (
@@ -444,7 +449,7 @@ class OrchestrationService:
         """Validate a definition as a save would, without saving; for ad hoc launches."""
         principal = authz.require_principal()
         org = parse_org(parent)
-        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         return validate_definition(content.definition, content.prompt_templates)
 
     # --- helpers --------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.common.errors import FieldViolation, OrganizationNotFound, PermissionDenied, ValidationFailed
 from services.runs.app.engine import Engine
 from services.runs.app.runs import RunQueries, RunView, authorize_run
 from services.runs.domain import machine
@@ -62,9 +62,7 @@ class CheckpointService:
             authorize_run(principal, run, "viewer")  # another organization's run is not found, as everywhere
         else:
             org = parse_org(parent)
-            authz.authorize(
-                principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization")
-            )
+            authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         query = CheckpointQuery(**{**query.__dict__, "organization_slug": org})
         fingerprint = [org, query.run_id, str(query.status), query.assignee, query.role, str(bool(query.overdue_at))]
         page = pagination.page_request(page_size, page_token, "checkpoints", *fingerprint)

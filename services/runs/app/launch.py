@@ -12,7 +12,7 @@ from typing import Any
 from services.common import authz
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
 from services.runs.app.engine import Engine
 from services.runs.app.runs import RunView
 from services.runs.clients.registry import RegistryClient, ResolvedDefinition
@@ -54,9 +54,7 @@ class Launcher:
         run's id."""
         principal = authz.require_principal()
         org = self._validate(request)
-        authz.authorize(
-            principal, org, "operator", hidden=lambda: PermissionDenied("not a member of this organization")
-        )
+        authz.authorize(principal, org, "operator", hidden=lambda: OrganizationNotFound(org))
         if request.request_id:
             async with self._uow() as uow:
                 existing = await uow.runs.find_by_request(org, request.request_id)

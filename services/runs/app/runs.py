@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from services.common import authz, pagination
 from services.common.context import Principal
-from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
+from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
 from services.runs.app.engine import Engine
 from services.runs.domain import machine
 from services.runs.domain.errors import InvalidTransition, RunNotFound
@@ -66,7 +66,7 @@ class RunQueries:
     ) -> tuple[list[RunView], str]:
         principal = authz.require_principal()
         org = parse_org(parent)
-        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         fingerprint = [
             org,
             str(criteria.status),

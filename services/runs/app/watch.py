@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from services.common import authz
 from services.common.db import utcnow
-from services.common.errors import PermissionDenied, ValidationFailed
+from services.common.errors import OrganizationNotFound, ValidationFailed
 from services.runs.app.notify import Broker
 from services.runs.app.runs import RunQueries, RunView, authorize_run
 from services.runs.domain.errors import RunNotFound
@@ -94,7 +94,7 @@ class Watcher:
     async def watch_runs(self, parent: str, statuses: set[RunStatus]) -> AsyncIterator[RunView | Heartbeat]:
         principal = authz.require_principal()
         org = parse_org(parent)
-        authz.authorize(principal, org, "viewer", hidden=lambda: PermissionDenied("not a member of this organization"))
+        authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         subscription = self._broker.subscribe_organization(org)
         # Per run: the sequence of the last view read, and what was last sent (status, reason, open checkpoints).
         # A view is read after its announcement, so it may already show what a later announcement announces: the
