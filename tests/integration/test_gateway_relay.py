@@ -26,7 +26,7 @@ from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
 from services.common.settings import DatabaseSettings, ServerSettings
 from tests.support.gateway import JWT, Platform, mint, new_org, platform
 from tests.support.registry import agent_message, struct
-from tests.support.rpc import bad_request_fields, error_info
+from tests.support.rpc import STALLING_CHANNEL_OPTIONS, bad_request_fields, error_info, event_sequences_until_error
 
 DEFINITION: dict[str, Any] = {
     "schema_version": 1,
@@ -360,22 +360,13 @@ async def test_a_client_that_stops_reading_a_relayed_watch_is_told_to_resume(dat
         ).run
         done = await read_to_the_end(operator.WatchRun(runs.WatchRunRequest(name=run.name)))
         assert done[-1].run_status == run_pb2.RUN_STATUS_COMPLETED
-        stalling = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65535)]
-        async with grpc.aio.insecure_channel(running.gateway.target, options=stalling) as channel:
+        async with grpc.aio.insecure_channel(running.gateway.target, options=STALLING_CHANNEL_OPTIONS) as channel:
             call = runs_grpc.RunsServiceStub(channel).WatchRun(
                 runs.WatchRunRequest(name=run.name), metadata=(("authorization", f"Bearer {token}"),)
             )
             await asyncio.sleep(3)  # the client does not read (the scenario itself, not a synchronisation)
-            received: list[int] = []
-
-            async def read_all() -> None:
-                async for item in call:
-                    if item.HasField("event"):
-                        received.append(item.event.sequence)
-
-            with pytest.raises(grpc.aio.AioRpcError) as ended:
-                await read_all()
-        assert ended.value.code() == grpc.StatusCode.ABORTED
-        assert error_info(ended.value).reason == "CLIENT_TOO_SLOW"
+            received, ended = await event_sequences_until_error(call)
+        assert ended.code() == grpc.StatusCode.ABORTED
+        assert error_info(ended).reason == "CLIENT_TOO_SLOW"
         assert received == list(range(1, len(received) + 1))
         assert received[-1] < done[-1].sequence

@@ -15,14 +15,12 @@ from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from services.common.settings import DatabaseSettings
 from tests.support.principals import as_member
 from tests.support.registry import create_agent, new_org
-from tests.support.rpc import error_info
+from tests.support.rpc import STALLING_CHANNEL_OPTIONS, error_info, event_sequences_until_error
 from tests.support.runs import FINAL, Platform, definition, launch, platform, save, step, wait_for_status
 
 S = run_pb2
 # A log far larger than one HTTP/2 flow-control window (64 KiB): 60 steps echoing 4 KB each.
 BIG = definition([step(f"s{n}", message="x" * 4000) for n in range(60)])
-# A client connection whose window never grows: once 64 KiB are unread, the server cannot send more.
-STALLING = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65535)]
 STALL_SECONDS = 3.0  # how long the client does not read: well beyond the service's send timeout below
 
 
@@ -38,26 +36,18 @@ async def test_a_stalled_watcher_is_told_to_resume_and_slows_nothing(plat: Platf
     done = await wait_for_status(plat.runs_stub, big.name, FINAL)
     assert done.status == S.RUN_STATUS_COMPLETED
     member = as_member(plat.org, "viewer")
-    async with grpc.aio.insecure_channel(plat.runs.target, options=STALLING) as channel:
+    async with grpc.aio.insecure_channel(plat.runs.target, options=STALLING_CHANNEL_OPTIONS) as channel:
         stub = pb_grpc.RunsServiceStub(channel)
         call = stub.WatchRun(pb.WatchRunRequest(name=big.name, after_sequence=0), metadata=member)
         # While the client does not read, the engine runs other runs as usual.
         other = await launch(plat, await save(plat, definition([step("a"), step("b", depends_on=["a"])]), "other"))
         assert (await wait_for_status(plat.runs_stub, other.name, FINAL)).status == S.RUN_STATUS_COMPLETED
         await asyncio.sleep(STALL_SECONDS)  # the stall itself (the scenario under test, not a synchronisation)
-        received: list[int] = []
-
-        async def read_all() -> None:
-            async for item in call:
-                if item.HasField("event"):
-                    received.append(item.event.sequence)
-
-        with pytest.raises(grpc.aio.AioRpcError) as ended:
-            await read_all()
-        assert ended.value.code() == grpc.StatusCode.ABORTED
-        info = error_info(ended.value)
+        received, ended = await event_sequences_until_error(call)
+        assert ended.code() == grpc.StatusCode.ABORTED
+        info = error_info(ended)
         assert info.reason == "CLIENT_TOO_SLOW"
-        assert "after_sequence" in (ended.value.details() or "")
+        assert "after_sequence" in (ended.details() or "")
         assert received == list(range(1, len(received) + 1))  # what arrived has no gap
         assert received[-1] < done.last_event_sequence  # it was cut short: the rest was never buffered
 

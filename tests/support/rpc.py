@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
@@ -62,3 +64,19 @@ def channel_as(target: str, metadata: tuple[tuple[str, str | bytes], ...]) -> gr
     grpc.aio files each interceptor under one kind only, so unary and server-streaming calls need one each.
     """
     return grpc.aio.insecure_channel(target, interceptors=[_AddMetadataUnary(metadata), _AddMetadataStream(metadata)])
+
+
+# A client connection whose HTTP/2 window never grows: once 64 KiB are unread, the server cannot send more.
+STALLING_CHANNEL_OPTIONS = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 65535)]
+
+
+async def event_sequences_until_error(call: Any) -> tuple[list[int], grpc.aio.AioRpcError]:
+    """Read a WatchRun stream that must end with an error: the event sequences received, and the error."""
+    received: list[int] = []
+    try:
+        async for item in call:
+            if item.HasField("event"):
+                received.append(item.event.sequence)
+    except grpc.aio.AioRpcError as error:
+        return received, error
+    raise AssertionError(f"the stream ended without an error after {len(received)} events")
