@@ -38,6 +38,7 @@ from services.common.bootstrap import open_database
 from services.common.principals import KeyRing, KeyRingError
 from services.common.server import GrpcService, ServiceSpec
 from services.common.settings import AuthSettings
+from services.common.supervisor import Supervisor
 
 NAME = "gateway"
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -53,14 +54,14 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
     relay_token = secrets.token_urlsafe(32)  # in memory only: proves to the edge that a call came from the HTTP front
     edge = EdgeInterceptor(relay_token)
 
-    async def build(stack: AsyncExitStack) -> list[GrpcService]:
+    async def build(stack: AsyncExitStack, supervisor: Supervisor) -> list[GrpcService]:
         signer = KeyRing.from_settings(settings.auth)
         if not signer.signing_key_id:
             raise KeyRingError(
                 "the gateway signs the principals it forwards: set AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE"
             )
         jwt = JwtVerifier.from_settings(settings.jwt) if settings.jwt.enabled else None
-        engine = await open_database(stack, NAME, settings.database, MIGRATIONS)
+        engine = await open_database(stack, supervisor, NAME, settings.database, MIGRATIONS)
 
         def uow() -> GatewayUnitOfWork:
             return GatewayUnitOfWork(engine)
@@ -94,6 +95,7 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         logging=settings.logging,
         auth=AuthSettings(),  # trust no inbound principal (see the module docstring)
         build=build,
+        tasks=settings.tasks,
         extra_interceptors=(edge,),
         companions=(_http_front(settings, relay_token),) if settings.http.enabled else (),
     )

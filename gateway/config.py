@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import AuthSettings, DatabaseSettings, LoggingSettings, ServerSettings
+from services.common.settings import AuthSettings, DatabaseSettings, LoggingSettings, ServerSettings, TaskSettings
 
 DEFAULT_PORT = 50051
 DEFAULT_HTTP_PORT = 50052
@@ -191,3 +191,4 @@ class GatewaySettings(BaseSettings):
     api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     invoke: InvokeSettings = Field(default_factory=InvokeSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)

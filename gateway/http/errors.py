@@ -4,8 +4,8 @@ Status codes follow the standard mapping (google.rpc.Code ↔ HTTP, as Google AP
 body is `{"error": {"code": <http>, "status": "NOT_FOUND", "message": ..., "details": [...]}}`, where `details` are
 the google.rpc.Status details from `grpc-status-details-bin` in the protobuf JSON mapping, each with its `@type`
 (ErrorInfo with the reason clients branch on, BadRequest with the field violations, RetryInfo). A
-RESOURCE_EXHAUSTED answer carries `Retry-After` (whole seconds, from RetryInfo); an UNAUTHENTICATED one
-`WWW-Authenticate: Bearer`.
+RESOURCE_EXHAUSTED or UNAVAILABLE answer carries `Retry-After` (whole seconds, from RetryInfo); an UNAUTHENTICATED
+one `WWW-Authenticate: Bearer`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def from_status(
     status = http or http_status(code)
     rendered = [_detail(d) for d in details]
     headers: dict[str, str] = {}
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and (delay := _retry_delay(details)) is not None:
+    if code in _RETRYABLE and (delay := _retry_delay(details)) is not None:
         headers["retry-after"] = str(max(1, math.ceil(delay)))
     if code is grpc.StatusCode.UNAUTHENTICATED:
         headers["www-authenticate"] = "Bearer"
@@ -154,6 +154,9 @@ def _detail(detail: any_pb2.Any) -> dict[str, Any]:
     except (json_format.Error, TypeError, KeyError):  # a detail type this process does not know
         return {"@type": detail.type_url}
     return rendered
+
+
+_RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
 
 
 def _retry_delay(details: Sequence[any_pb2.Any]) -> float | None:

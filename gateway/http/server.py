@@ -1,9 +1,10 @@
 """The HTTP front's listener: uvicorn inside the gateway process, a companion of its gRPC server.
 
-`start(grpc_port)` binds the HTTP socket itself (so port 0 works and a taken port fails the start with the port
-in the message), opens the loopback channel to the gateway's own gRPC port and serves the ASGI app with uvicorn's
-programmatic `Server` (its own access log and logging config off: the app logs one structured line per request;
-its signal handling off: the gateway's server owns SIGTERM/SIGINT). `stop(grace)` drains: /healthz turns 503,
+`start(grpc_port, supervisor)` binds the HTTP socket itself (so port 0 works and a taken port fails the start with
+the port in the message), opens the loopback channel to the gateway's own gRPC port and serves the ASGI app with
+uvicorn's programmatic `Server`, whose task the supervisor watches (an HTTP front that died turns the gateway
+NOT_SERVING). Its own access log and logging config are off (the app logs one structured line per request), and so
+is its signal handling (the gateway's server owns SIGTERM/SIGINT). `stop(grace)` drains: /healthz turns 503,
 open SSE streams are closed (clients reconnect elsewhere with Last-Event-ID), the listener closes, and requests in
 flight get `grace` seconds (at least one, so closing streams can finish) before uvicorn cancels them.
 """
@@ -22,8 +23,10 @@ import uvicorn
 from gateway.config import HttpSettings
 from gateway.http.app import build_app
 from services.common.logs import get_logger
+from services.common.supervisor import Supervisor
 
 log = get_logger("agentorch.http")
+WATCHED_TASK = "http front"
 
 
 class _Uvicorn(uvicorn.Server):
@@ -60,10 +63,11 @@ class HttpFront:
         self._draining = asyncio.Event()
         self._server: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
+        self._supervisor: Supervisor | None = None
         self._channel: grpc.aio.Channel | None = None
         self.port = 0
 
-    async def start(self, grpc_port: int) -> None:
+    async def start(self, grpc_port: int, supervisor: Supervisor) -> None:
         sock = bind(self.settings.host, self.settings.port)
         self.port = int(sock.getsockname()[1])
         options = [
@@ -96,10 +100,14 @@ class HttpFront:
             await self._close()
             await self._task  # raises what stopped it
             raise RuntimeError("the HTTP front stopped before it started")
+        supervisor.watch(WATCHED_TASK, self._task)  # if uvicorn dies, the gateway must stop reporting SERVING
+        self._supervisor = supervisor
         log.info("serving http", host=self.settings.host, port=self.port, grpc_target=target)
 
     async def stop(self, grace: float) -> None:
         self._draining.set()
+        if self._supervisor is not None:
+            self._supervisor.forget(WATCHED_TASK)  # it ends now on purpose
         if self._server is not None and self._task is not None:
             self._server.config.timeout_graceful_shutdown = max(1, math.ceil(grace))
             self._server.should_exit = True

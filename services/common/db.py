@@ -7,16 +7,22 @@ mode, and every transaction begins IMMEDIATE: transactions queue (busy_timeout) 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from services.common.errors import DatabaseUnavailable
 from services.common.settings import DatabaseSettings
 
 
@@ -36,10 +42,11 @@ def create_engine(settings: DatabaseSettings, service: str) -> AsyncEngine:
         pool_pre_ping=settings.pool_pre_ping,
         pool_recycle=settings.pool_recycle_seconds or -1,
         connect_args={
+            "timeout": settings.probe_timeout_seconds,
             "server_settings": {
                 "search_path": schema_for(settings, service),
                 "application_name": f"agentorch-{service}",
-            }
+            },
         },
     )
 
@@ -55,7 +62,7 @@ def _sqlite_engine(database: str | None, settings: DatabaseSettings) -> AsyncEng
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
             # Switching a new file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once (without the
             # busy handler) while another connection is inside a transaction: retry for a while instead.
             for attempt in _wal_switch_retries():
@@ -120,10 +127,21 @@ class UnitOfWork:
         self._read_only = read_only
 
     async def __aenter__(self) -> Self:
-        self.connection = await self._engine.connect()
-        if self._read_only:
-            await self.connection.execution_options(**{READ_ONLY: True})
-        await self.connection.begin()
+        try:
+            self.connection = await self._engine.connect()
+        except Exception as exc:
+            # A refused or timed-out connect surfaces as a bare OSError/TimeoutError: here, at the pool's door,
+            # it can only mean that the database cannot be reached.
+            if isinstance(exc, OSError | TimeoutError) or is_connection_failure(exc):
+                raise DatabaseUnavailable() from exc
+            raise
+        try:
+            if self._read_only:
+                await self.connection.execution_options(**{READ_ONLY: True})
+            await self.connection.begin()  # SQLite: waits for the write lock (busy timeout) and may fail here
+        except BaseException:
+            await self.connection.close()  # back to the pool, not left for the garbage collector
+            raise
         self._committed = False
         self._open()
         return self
@@ -143,3 +161,57 @@ class UnitOfWork:
                 await self.connection.rollback()
         finally:
             await self.connection.close()
+
+
+# --- connection failures ----------------------------------------------------------------------------------------
+
+# SQLSTATEs of a server that is going away or cannot take the connection: class 08 (connection exception), admin
+# or crash shutdown and "cannot connect now" (57P01..57P03, a restart in progress), too many connections (53300).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+# SQLite's transient conditions: another process holds the lock past busy_timeout, or the file is unreachable.
+_SQLITE_TRANSIENT = ("database is locked", "database is busy", "unable to open database file", "disk i/o error")
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means the database could not be reached or the connection died under the
+    call — a restart, a failover, a network cut, a locked SQLite file — rather than a bug or bad data. Such calls
+    are safe to retry: they answer UNAVAILABLE."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _is_connection_failure_here(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _is_connection_failure_here(exc: BaseException) -> bool:
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return _is_connection_failure_here(exc.orig) if exc.orig is not None else False
+    if isinstance(exc, sa_exc.TimeoutError | sa_exc.DisconnectionError):  # pool checkout timed out
+        return True
+    if isinstance(
+        exc,
+        asyncpg.ConnectionDoesNotExistError | asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError,
+    ):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError | sa_exc.InterfaceError) and "closed" in str(exc).lower():
+        return True
+    if isinstance(exc, sqlite3.OperationalError) or type(exc).__name__ == "OperationalError":
+        text = str(exc).lower()
+        return any(marker in text for marker in _SQLITE_TRANSIENT)
+    return False
+
+
+async def probe(engine: AsyncEngine, seconds: float) -> None:
+    """One round trip (SELECT 1) through the pool; raises if the database does not answer within `seconds`."""
+    async with asyncio.timeout(seconds), engine.connect() as connection:
+        await connection.execute(sa.text("SELECT 1"))

@@ -109,9 +109,32 @@ class Unauthenticated(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """A dependency (another service, the database) cannot be reached; retrying later may succeed."""
+    """A dependency (another service, the database) cannot be reached; retrying later may succeed.
+
+    `retry_after_seconds`, when set, goes to the client as `google.rpc.RetryInfo`."""
 
     reason = "UNAVAILABLE"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, metadata=metadata)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class DatabaseUnavailable(Unavailable):
+    """The service's database cannot be reached, or the connection died under the call (a restart, a failover)."""
+
+    DEFAULT_RETRY_SECONDS = 1.0
+
+    def __init__(
+        self, message: str = "the database is unavailable (restarting or unreachable); retry the call"
+    ) -> None:
+        super().__init__(message, retry_after_seconds=self.DEFAULT_RETRY_SECONDS, metadata={"dependency": "database"})
 
 
 class ResourceExhausted(ServiceError):

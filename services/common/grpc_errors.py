@@ -8,9 +8,8 @@ import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from sqlalchemy import exc as sa_exc
 
-from services.common import errors
+from services.common import db, errors
 
 ERROR_DOMAIN = "agentorch.dev"
 
@@ -43,12 +42,13 @@ def to_grpc_status(exc: errors.ServiceError) -> grpc.Status:
 
 
 def is_lost_database_connection(exc: BaseException) -> bool:
-    """A connection that died under a call (database restart, failover, idle cut): safe for the client to retry.
+    """The database could not be reached, or the connection died under the call (restart, failover, idle cut,
+    a locked SQLite file): safe for the client to retry, so UNAVAILABLE rather than INTERNAL.
 
     Pools do not ping before each checkout (that would cost three round trips per transaction); SQLAlchemy
     invalidates the pool on the first such error, so only calls already holding a dead connection fail.
     """
-    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+    return db.is_connection_failure(exc)
 
 
 def internal_status(request_id: str) -> grpc.Status:
@@ -72,7 +72,7 @@ def _extra_details(exc: errors.ServiceError) -> list[object]:
                 ]
             )
         ]
-    if isinstance(exc, errors.ResourceExhausted):
+    if isinstance(exc, errors.ResourceExhausted | errors.Unavailable) and exc.retry_after_seconds is not None:
         seconds = max(exc.retry_after_seconds, 0.0)
         whole = math.floor(seconds)
         delay = duration_pb2.Duration(seconds=whole, nanos=int((seconds - whole) * 1e9))

@@ -176,8 +176,8 @@ class _Call:
         if isinstance(exc, errors.ServiceError):
             status = grpc_errors.to_grpc_status(exc)
         elif grpc_errors.is_lost_database_connection(exc):
-            log.warning("database connection lost", method=self.method, error=type(exc).__name__)
-            status = grpc_errors.to_grpc_status(errors.Unavailable("the database connection was lost; retry the call"))
+            log.warning("database unavailable", method=self.method, error=type(exc).__name__)
+            status = grpc_errors.to_grpc_status(errors.DatabaseUnavailable())
         else:
             log.exception("unhandled error", method=self.method)
             status = grpc_errors.internal_status(request_id)

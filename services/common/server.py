@@ -3,6 +3,9 @@
 A service describes itself as a `ServiceSpec`; `run(spec)` is its whole `__main__`:
 logging → engine → migrations → servicers → serve until SIGTERM/SIGINT → drain → dispose.
 
+Background tasks are started through the process's `Supervisor` (passed to `build`), and health follows it: the
+server reports SERVING only while every supervised task is well (services/common/supervisor.py).
+
 A spec may name companions: other listeners of the same process that call into its gRPC server (the gateway's
 HTTP/JSON front). They start once the gRPC port is bound and before health reports SERVING, and on SIGTERM they
 drain first (health already NOT_SERVING), within the same grace period, while the gRPC server still serves the
@@ -27,7 +30,8 @@ from grpc_reflection.v1alpha import reflection
 from services.common.interceptors import ServerInterceptor
 from services.common.logs import configure_logging, get_logger
 from services.common.principals import KeyRing
-from services.common.settings import AuthSettings, LoggingSettings, ServerSettings
+from services.common.settings import AuthSettings, LoggingSettings, ServerSettings, TaskSettings
+from services.common.supervisor import Supervisor
 
 log = get_logger("agentorch.server")
 
@@ -48,22 +52,27 @@ class GrpcService:
 class Companion(Protocol):
     """Another listener of the process, relaying to the gRPC server on `grpc_port` (see the module docstring)."""
 
-    async def start(self, grpc_port: int) -> None: ...
+    async def start(self, grpc_port: int, supervisor: Supervisor) -> None: ...
 
     async def stop(self, grace: float) -> None: ...
 
 
 @dataclass
 class ServiceSpec:
-    """What a service process consists of. `build` opens its resources on the exit stack and returns servicers."""
+    """What a service process consists of. `build` opens its resources on the exit stack, starts its background
+    tasks with the supervisor, and returns servicers."""
 
     name: str
     server: ServerSettings
     logging: LoggingSettings
     auth: AuthSettings
-    build: Callable[[AsyncExitStack], Awaitable[Sequence[GrpcService]]]
+    build: Callable[[AsyncExitStack, Supervisor], Awaitable[Sequence[GrpcService]]]
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
     companions: Sequence[Companion] = field(default_factory=tuple)
+    tasks: TaskSettings = field(default_factory=TaskSettings)
+
+    def supervisor(self) -> Supervisor:
+        return Supervisor(self.name, self.tasks)
 
 
 class Server:
@@ -76,11 +85,16 @@ class Server:
         services: Sequence[GrpcService],
         *,
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.name = name
         self._settings = settings
         self._services = services
         self._health = health.aio.HealthServicer()
+        self._serving = False  # set_serving was called and no drain began
+        self._supervisor = supervisor
+        if supervisor is not None:
+            supervisor.on_health_change(self._on_tasks_health)
         self._server = grpc.aio.server(
             interceptors=list(interceptors),
             options=[
@@ -107,17 +121,30 @@ class Server:
         return self.port
 
     async def set_serving(self) -> None:
+        """Report SERVING from now on, as long as the supervised tasks are healthy (NOT_SERVING while they are not)."""
+        self._serving = True
+        healthy = self._supervisor is None or self._supervisor.healthy
+        await self._report(healthy)
         names = [s.full_name for s in self._services]
-        for service_name in ("", *names):
-            await self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", server=self.name, host=self._settings.host, port=self.port, services=names)
+        log.info("serving", server=self.name, host=self._settings.host, port=self.port, services=names, healthy=healthy)
+
+    async def _on_tasks_health(self, healthy: bool) -> None:
+        if self._serving:
+            await self._report(healthy)
+
+    async def _report(self, healthy: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service_name in ("", *(s.full_name for s in self._services)):
+            await self._health.set(service_name, status)
 
     async def begin_drain(self) -> None:
         """Report NOT_SERVING (load balancers stop sending new calls); calls are still served until `stop`."""
+        self._serving = False
         await self._health.enter_graceful_shutdown()
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING (so load balancers drain us), then let in-flight RPCs finish for `grace` seconds."""
+        self._serving = False
         await self._health.enter_graceful_shutdown()
         seconds = self._settings.grace_seconds if grace is None else grace
         log.info("draining", server=self.name, grace_seconds=seconds)
@@ -135,7 +162,9 @@ async def serve(spec: ServiceSpec) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     async with AsyncExitStack() as stack:
-        services = await spec.build(stack)
+        supervisor = spec.supervisor()
+        stack.push_async_callback(supervisor.stop)  # runs last: after the resources' own stop callbacks
+        services = await spec.build(stack, supervisor)
         key_ring = KeyRing.from_settings(spec.auth)
         interceptor = ServerInterceptor(
             access_log=spec.logging.access_log,
@@ -143,13 +172,13 @@ async def serve(spec: ServiceSpec) -> None:
             stream_send_timeout=spec.server.stream_send_timeout_seconds,
         )
         interceptors = [interceptor, *spec.extra_interceptors]
-        server = Server(spec.name, spec.server, services, interceptors=interceptors)
+        server = Server(spec.name, spec.server, services, interceptors=interceptors, supervisor=supervisor)
         await server.start(serving=False)
         started: list[Companion] = []
         grace = spec.server.grace_seconds
         try:
             for companion in spec.companions:
-                await companion.start(server.port)
+                await companion.start(server.port, supervisor)
                 started.append(companion)
             await server.set_serving()
             await stopping.wait()

@@ -35,6 +35,25 @@ class ServerSettings(BaseModel):
     )
 
 
+class TaskSettings(BaseModel):
+    """Supervision of the process's background tasks (services/common/supervisor.py)."""
+
+    restart_initial_seconds: float = Field(
+        0.1, gt=0, le=60, description="First wait before a failed background task is started again."
+    )
+    restart_max_seconds: float = Field(
+        5.0, gt=0, le=300, description="Longest wait between restarts of a background task that keeps failing."
+    )
+    unhealthy_after_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A background task failing (or making no progress) for this long turns health NOT_SERVING "
+        "until it recovers; Kubernetes' liveness probe then restarts the pod.",
+    )
+    check_interval_seconds: float = Field(1.0, gt=0, le=60, description="How often task health is re-evaluated.")
+
+
 class DatabaseSettings(BaseModel):
     """The service's own database. Each service owns its schema and migrations."""
 
@@ -62,6 +81,22 @@ class DatabaseSettings(BaseModel):
         True, description="Apply pending migrations at start-up (guarded by an advisory lock on PostgreSQL)."
     )
     echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    probe_interval_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="How often a supervised probe checks that the database answers (SELECT 1). While it fails, "
+        "calls answer UNAVAILABLE; failing for TASKS__UNHEALTHY_AFTER_SECONDS turns health NOT_SERVING.",
+    )
+    probe_timeout_seconds: float = Field(
+        5.0, gt=0, le=300, description="A probe, or an attempt to open a connection, that takes longer than this fails."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        10_000,
+        ge=0,
+        le=600_000,
+        description="SQLite: how long a transaction waits for the write lock before the call answers UNAVAILABLE.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -107,3 +142,4 @@ class ServiceSettings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    tasks: TaskSettings = Field(default_factory=TaskSettings)

@@ -8,6 +8,7 @@ from pathlib import Path
 from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from services.common.bootstrap import open_database
 from services.common.server import GrpcService, ServiceSpec
+from services.common.supervisor import Supervisor
 from services.registry.api.servicer import RegistryServicer
 from services.registry.app.agents import AgentService
 from services.registry.app.orchestrations import OrchestrationService
@@ -21,8 +22,8 @@ DESCRIPTOR = registry_service_pb2.DESCRIPTOR.services_by_name["RegistryService"]
 
 
 def spec(settings: RegistrySettings) -> ServiceSpec:
-    async def build(stack: AsyncExitStack) -> list[GrpcService]:
-        engine = await open_database(stack, NAME, settings.database, MIGRATIONS)
+    async def build(stack: AsyncExitStack, supervisor: Supervisor) -> list[GrpcService]:
+        engine = await open_database(stack, supervisor, NAME, settings.database, MIGRATIONS)
 
         def uow() -> RegistryUnitOfWork:
             return RegistryUnitOfWork(engine)
@@ -30,4 +31,11 @@ def spec(settings: RegistrySettings) -> ServiceSpec:
         servicer = RegistryServicer(AgentService(uow), OrchestrationService(uow), PlanService(uow))
         return [GrpcService(DESCRIPTOR, servicer, registry_service_pb2_grpc.add_RegistryServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)
+    return ServiceSpec(
+        name=NAME,
+        server=settings.server,
+        logging=settings.logging,
+        auth=settings.auth,
+        build=build,
+        tasks=settings.tasks,
+    )

@@ -15,12 +15,13 @@ from agentorch.runs.v1 import runs_service_pb2, runs_service_pb2_grpc
 from services.common.bootstrap import open_database
 from services.common.principals import KeyRing
 from services.common.server import GrpcService, ServiceSpec
+from services.common.supervisor import Supervisor
 from services.runs.api.servicer import RunsServicer
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.engine import Engine, EngineSettings
 from services.runs.app.executor import StepExecutor
 from services.runs.app.launch import Launcher
-from services.runs.app.notify import Broker
+from services.runs.app.notify import Broker, reannounce
 from services.runs.app.pg_listener import PgAnnouncer
 from services.runs.app.runs import RunControls, RunQueries
 from services.runs.app.watch import Watcher
@@ -33,13 +34,14 @@ from services.runs.store.runs import StoredEvent
 from services.runs.store.uow import RunsUnitOfWork
 
 NAME = "runs"
+LISTENER_TASK = "LISTEN connection"
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 DESCRIPTOR = runs_service_pb2.DESCRIPTOR.services_by_name["RunsService"]
 
 
 def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker_id: str | None = None) -> ServiceSpec:
-    async def build(stack: AsyncExitStack) -> list[GrpcService]:
-        engine_db = await open_database(stack, NAME, settings.database, MIGRATIONS)
+    async def build(stack: AsyncExitStack, supervisor: Supervisor) -> list[GrpcService]:
+        engine_db = await open_database(stack, supervisor, NAME, settings.database, MIGRATIONS)
 
         pinned = PinnedCache(settings.engine.pinned_cache_size)
 
@@ -76,9 +78,16 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         worker = worker_id or f"runs-{uuid.uuid4().hex[:12]}"
         notify = None
         if settings.database.is_postgresql:
-            announcer = PgAnnouncer(settings.database.url.get_secret_value(), broker, worker)
-            await announcer.start()
-            stack.push_async_callback(announcer.stop)
+            announcer = PgAnnouncer(
+                settings.database.url.get_secret_value(),
+                broker,
+                worker,
+                resync=lambda since: reannounce(broker, reader, since),
+                keepalive_seconds=settings.database.probe_interval_seconds,
+                timeout_seconds=settings.database.probe_timeout_seconds,
+            )
+            supervisor.spawn(LISTENER_TASK, announcer.run, stall_seconds=settings.database.probe_interval_seconds * 2)
+            stack.push_async_callback(supervisor.cancel, LISTENER_TASK)
             notify = announcer.payloads
         engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, notify=notify)
         registry_channel = grpc.aio.insecure_channel(settings.clients.registry)
@@ -91,8 +100,15 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             checkpoints=CheckpointService(uow, engine, queries),
             watcher=Watcher(reader, broker, RunQueries(reader), heartbeat_seconds=config.heartbeat_seconds),
         )
-        await engine.start()
+        await engine.start(supervisor)
         stack.push_async_callback(engine.stop)
         return [GrpcService(DESCRIPTOR, servicer, runs_service_pb2_grpc.add_RunsServiceServicer_to_server)]
 
-    return ServiceSpec(name=NAME, server=settings.server, logging=settings.logging, auth=settings.auth, build=build)
+    return ServiceSpec(
+        name=NAME,
+        server=settings.server,
+        logging=settings.logging,
+        auth=settings.auth,
+        build=build,
+        tasks=settings.tasks,
+    )

@@ -274,7 +274,9 @@ async def test_openai_streaming_emits_deltas_in_order_and_collects_usage(executo
     deltas = Deltas()
     result = await execute(executor, step(openai_config(llm), "Stream it please", credentials=("llm.key",)), deltas)
     assert result.output == "llm received: Stream it please"
-    assert len(deltas.items) == 3
+    # Three pieces were sent; with a credential the scrubber holds back a secret's length, so they may arrive merged.
+    assert 1 <= len(deltas.items) <= 3
+    assert all(deltas.items)
     assert "".join(deltas.items) == result.output
     assert result.metadata["usage"] == {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
     assert result.metadata["streamed"] is True

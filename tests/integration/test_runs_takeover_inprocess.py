@@ -93,9 +93,9 @@ async def test_an_expired_lease_is_taken_over_with_the_same_attempt_and_succeeds
 
         engine_a = engine_of(a)
         if how == "stalls":  # no more heartbeats or claims from A, but its agent call is still in flight
+            assert a.supervisor is not None
             for loop in engine_a._loops:
-                loop.cancel()
-            await asyncio.gather(*engine_a._loops, return_exceptions=True)
+                await a.supervisor.cancel(loop)
         else:  # A's engine goes away abruptly: its hanging call is abandoned without a result
             await engine_a.stop(grace=0)
             assert not engine_a._tasks

@@ -23,7 +23,7 @@ from sqlalchemy.schema import DropSchema
 
 from gateway.bootstrap import spec as gateway_spec
 from gateway.config import BackendSettings, GatewaySettings, HttpSettings, JwtSettings, RateLimitSettings
-from services.common.settings import DatabaseSettings
+from services.common.settings import DatabaseSettings, TaskSettings
 from services.credentials.bootstrap import spec as credentials_spec
 from services.credentials.config import CredentialsSettings
 from services.registry.bootstrap import spec as registry_spec
@@ -126,21 +126,27 @@ class Platform:
 
 @asynccontextmanager
 async def platform(
-    database: DatabaseSettings, *, real_agents: bool = False, **gateway_changes: Any
+    database: DatabaseSettings,
+    *,
+    real_agents: bool = False,
+    tasks: TaskSettings | None = None,
+    **gateway_changes: Any,
 ) -> AsyncIterator[Platform]:
     """registry, runs (scripted agents; with `real_agents`, the real HTTP agent executors), credentials and the
-    gateway in front of them."""
+    gateway in front of them; `tasks` supervises every process's background tasks (default settings if None)."""
     executor = ScriptedExecutor()
+    supervision = tasks or TaskSettings()
     async with AsyncExitStack() as stack:
-        registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+        registry_settings = RegistrySettings(database=sibling(database, "registry"), auth=AUTH, tasks=supervision)
+        registry = await stack.enter_async_context(running(registry_spec(registry_settings)))
+        vault_settings = CredentialsSettings(
+            database=sibling(database, "vault"), auth=AUTH, vault=VAULT, tasks=supervision
         )
-        credentials = await stack.enter_async_context(
-            running(credentials_spec(CredentialsSettings(database=sibling(database, "vault"), auth=AUTH, vault=VAULT)))
-        )
+        credentials = await stack.enter_async_context(running(credentials_spec(vault_settings)))
         runs_settings = RunsSettings(
             database=database,
             auth=AUTH,
+            tasks=supervision,
             clients=ClientsConfig(registry=registry.target, credentials=credentials.target),
             engine=EngineConfig(heartbeat_seconds=1.0),
         )
@@ -148,7 +154,7 @@ async def platform(
             running(runs_spec(runs_settings, executor=None if real_agents else executor))
         )
         backends = BackendSettings(registry=registry.target, runs=runs.target, credentials=credentials.target)
-        settings = gateway_settings(database, backends, **gateway_changes)
+        settings = gateway_settings(database, backends, tasks=supervision, **gateway_changes)
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))
         yield Platform(gateway, registry, runs, credentials, executor, stack)
 

@@ -43,51 +43,76 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextmanager
-def throwaway_cluster() -> Iterator[str]:
-    """Start a cluster in a temporary directory; yield its asyncpg URL; stop and delete it afterwards."""
-    bindir = find_bindir()
-    as_root = os.geteuid() == 0
-    prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
-    user = "postgres" if as_root else pwd.getpwuid(os.geteuid()).pw_name
-    root = Path(tempfile.mkdtemp(prefix="agentorch-pg-"))
-    data, sockets, logfile = root / "data", root / "sock", root / "postgres.log"
-    sockets.mkdir()
-    if as_root:
-        shutil.chown(root, "postgres")
-        shutil.chown(sockets, "postgres")
-    port = _free_port()
-    try:
-        _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", user, "--no-sync", "-E", "UTF8"])
+class Cluster:
+    """A throwaway PostgreSQL cluster in a temporary directory, with the controls the fault-injection tests need:
+    `restart` (pg_ctl restart -m fast, as an operator or a failover would), `stop` and `start`."""
+
+    def __init__(self) -> None:
+        self._bindir = find_bindir()
+        as_root = os.geteuid() == 0
+        self._prefix: list[str] = ["runuser", "-u", "postgres", "--"] if as_root else []
+        self.user = "postgres" if as_root else pwd.getpwuid(os.geteuid()).pw_name
+        self.root = Path(tempfile.mkdtemp(prefix="agentorch-pg-"))
+        self.data, self._sockets, self.logfile = self.root / "data", self.root / "sock", self.root / "postgres.log"
+        self._sockets.mkdir()
+        if as_root:
+            shutil.chown(self.root, "postgres")
+            shutil.chown(self._sockets, "postgres")
+        self.port = _free_port()
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://{self.user}@127.0.0.1:{self.port}/postgres"
+
+    def create(self) -> None:
+        _run([*self._prefix, str(self._bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", self.user,
+              "--no-sync", "-E", "UTF8"])  # fmt: skip
+        self.start()
+
+    def start(self) -> None:
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {sockets} -c fsync=off -c synchronous_commit=off "
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self._sockets} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=300"
         )
-        _run(
-            [
-                *prefix,
-                str(bindir / "pg_ctl"),
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(data),
-                "-l",
-                str(logfile),
-                "-o",
-                options,
-                "start",
-            ]
-        )
-        yield f"postgresql+asyncpg://{user}@127.0.0.1:{port}/postgres"
-    finally:
-        if data.exists():
+        self._pg_ctl("-w", "-t", "60", "-l", str(self.logfile), "-o", options, "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg_ctl("-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop (disconnecting every client, as a failover does) and start again on the same port."""
+        self.stop(mode)
+        self.start()
+
+    def destroy(self) -> None:
+        if self.data.exists():
             subprocess.run(
-                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                [*self._prefix, str(self._bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"],
                 capture_output=True,
                 check=False,
             )
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _pg_ctl(self, *args: str) -> None:
+        _run([*self._prefix, str(self._bindir / "pg_ctl"), "-D", str(self.data), *args])
+
+
+@contextmanager
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of the caller's own (to restart or stop at will); deleted afterwards."""
+    cluster = Cluster()
+    try:
+        cluster.create()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """Start a cluster in a temporary directory; yield its asyncpg URL; stop and delete it afterwards."""
+    with own_cluster() as cluster:
+        yield cluster.url
 
 
 def _run(args: list[str]) -> None:

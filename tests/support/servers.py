@@ -15,6 +15,7 @@ import grpc
 from services.common.interceptors import ServerInterceptor
 from services.common.principals import KeyRing
 from services.common.server import Companion, Server, ServiceSpec
+from services.common.supervisor import Supervisor
 
 
 @dataclass
@@ -22,6 +23,7 @@ class RunningServer:
     server: Server
     channel: grpc.aio.Channel
     companions: Sequence[Companion] = ()
+    supervisor: Supervisor | None = None
 
     @property
     def target(self) -> str:
@@ -31,7 +33,9 @@ class RunningServer:
 @asynccontextmanager
 async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterator[RunningServer]:
     async with AsyncExitStack() as stack:
-        services = await spec.build(stack)
+        supervisor = spec.supervisor()
+        stack.push_async_callback(supervisor.stop)
+        services = await spec.build(stack, supervisor)
         server = Server(
             spec.name,
             spec.server.model_copy(update={"port": 0, "host": "127.0.0.1"}),
@@ -44,12 +48,13 @@ async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterat
                 ),
                 *spec.extra_interceptors,
             ],
+            supervisor=supervisor,
         )
         await server.start()
         stack.push_async_callback(server.stop, 0)
         for companion in spec.companions:
-            await companion.start(server.port)
+            await companion.start(server.port, supervisor)
             stack.push_async_callback(companion.stop, 0)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack.push_async_callback(channel.close)
-        yield RunningServer(server, channel, tuple(spec.companions))
+        yield RunningServer(server, channel, tuple(spec.companions), supervisor)

@@ -24,8 +24,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.db import utcnow
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from services.common.db import is_connection_failure, utcnow
 from services.common.logs import get_logger
+from services.common.supervisor import Liveness, Supervisor
 from services.common.templating import TemplateRenderError, render
 from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
 from services.runs.app.notify import Announcement, Broker
@@ -81,7 +84,8 @@ class Engine:
         self.notify = notify  # announces commits to other replicas (LISTEN/NOTIFY); None with one process
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._supervisor: Supervisor | None = None
+        self._loops: list[str] = []  # names of the supervised loops
         self._stopping = False
         self._by_run: dict[str, set[asyncio.Task[None]]] = {}  # agent calls in flight, per run
         broker.on_work(self.wake)
@@ -94,24 +98,27 @@ class Engine:
     def wake(self) -> None:
         self._wake.set()
 
-    async def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._work_loop(), name=f"{self.worker_id}-work"),
-            asyncio.create_task(self._heartbeat_loop(), name=f"{self.worker_id}-heartbeat"),
-        ]
+    async def start(self, supervisor: Supervisor) -> None:
+        """Start the loops under `supervisor`: a loop that fails is restarted with back-off, and one that keeps
+        failing (its database gone) turns the replica NOT_SERVING until it recovers."""
+        self._supervisor = supervisor
+        lease = self._settings.lease_seconds
+        self._loops = [f"{self.worker_id} work", f"{self.worker_id} heartbeat"]
+        # The work loop reports progress at least every idle_wait_seconds, the heartbeat every lease/3.
+        supervisor.spawn(self._loops[0], self._work_loop, stall_seconds=self._settings.idle_wait_seconds * 3)
+        supervisor.spawn(self._loops[1], self._heartbeat_loop, stall_seconds=lease)
         if self._settings.retention_days > 0:
-            self._loops.append(asyncio.create_task(self._retention_loop(), name=f"{self.worker_id}-retention"))
+            self._loops.append(f"{self.worker_id} retention")
+            supervisor.spawn(self._loops[2], self._retention_loop)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop claiming; give running agent calls `grace` seconds, then abandon them (their leases expire and
         another replica takes them over with the same idempotency keys)."""
         self._stopping = True
         self._wake.set()
-        for task in self._loops:
-            task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._supervisor is not None:
+            for name in self._loops:
+                await self._supervisor.cancel(name)
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
@@ -150,13 +157,12 @@ class Engine:
 
     # --- the loop ---------------------------------------------------------------------------------------------------
 
-    async def _work_loop(self) -> None:
+    async def _work_loop(self, liveness: Liveness) -> None:
+        """Tick until stopped. A failed tick (the database restarting) raises: the supervisor logs it and starts
+        the loop again after a back-off, so nothing here swallows an error or spins on one."""
         while not self._stopping:
-            try:
-                handled = await self.tick()
-            except Exception:
-                log.exception("engine tick failed; retrying", worker=self.worker_id)
-                handled = 0
+            handled = await self.tick()
+            liveness.alive()
             if handled:
                 continue
             wait = await self._idle_wait()
@@ -180,30 +186,28 @@ class Engine:
         if seconds <= 0:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):  # not wait_for: on 3.11 it can swallow a cancellation
+                await self._wake.wait()
         self._wake.clear()
 
-    async def _heartbeat_loop(self) -> None:
+    async def _heartbeat_loop(self, liveness: Liveness) -> None:
+        """Extend the leases of this replica's agent steps every lease/3. A renewal that fails raises (restarted
+        with back-off); if renewals keep failing past the lease, other replicas take the steps over (fenced)."""
         interval = self._settings.lease_seconds / 3
         while not self._stopping:
             await asyncio.sleep(interval)
-            if not self._tasks:
-                continue
-            try:
+            if self._tasks:
                 async with self._uow() as uow:
                     await uow.runs.renew_leases(self.worker_id, utcnow() + self.lease)
                     await uow.commit()
-            except Exception:
-                log.exception("lease renewal failed", worker=self.worker_id)
+            liveness.alive()
 
-    async def _retention_loop(self) -> None:
+    async def _retention_loop(self, liveness: Liveness) -> None:
         while not self._stopping:
-            try:
-                deleted = await self.purge(dt.timedelta(days=self._settings.retention_days))
-                if deleted:
-                    log.info("retention deleted finished runs", runs=deleted, days=self._settings.retention_days)
-            except Exception:
-                log.exception("retention pass failed")
+            deleted = await self.purge(dt.timedelta(days=self._settings.retention_days))
+            if deleted:
+                log.info("retention deleted finished runs", runs=deleted, days=self._settings.retention_days)
+            liveness.alive()
             await asyncio.sleep(self._settings.retention_interval_seconds)
 
     async def purge(self, older_than: dt.timedelta, batch: int = 500) -> int:
@@ -429,9 +433,21 @@ class Engine:
             return machine.succeed(run, request.step_id, request.attempt, self.worker_id, output, now)
 
         try:
-            await self.transition(run_id, report)
+            # A database restart must not cost the agent call: keep trying to record its result for as long as the
+            # lease lasts (heartbeats keep it while they can), then let another replica take the step over.
+            async for attempt in self._recording_retries():
+                with attempt:
+                    await self.transition(run_id, report)
         except Exception:
             log.exception("could not record a step result; the lease will expire and the step be retried")
+
+    def _recording_retries(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            retry=retry_if_exception(is_connection_failure),
+            wait=wait_exponential_jitter(multiplier=0.1, jitter=0.1, max=2.0),
+            stop=stop_after_delay(self._settings.lease_seconds),
+            reraise=True,
+        )
 
 
 def _input_checkpoint(request: StepRequest, question: str) -> NewCheckpoint:
@@ -455,6 +471,7 @@ class _DeltaStream:
     def __init__(self, engine: Engine, run_id: str, request: StepRequest, interval: float) -> None:
         self._engine, self._run_id, self._request, self._interval = engine, run_id, request, interval
         self._pending: list[str] = []
+        self._taken = 0
         self._last_flush = 0.0
 
     async def emit(self, delta: str) -> None:
@@ -464,14 +481,22 @@ class _DeltaStream:
         now = asyncio.get_running_loop().time()
         if now - self._last_flush >= self._interval:
             self._last_flush = now
-            await self._engine.transition(self._run_id, lambda run, _: self.flush_into(run))
+            try:
+                self._taken = 0
+                await self._engine.transition(self._run_id, lambda run, _: self.flush_into(run))
+                del self._pending[: self._taken]
+            except Exception as exc:
+                if not is_connection_failure(exc):
+                    raise
+                # The database is away: keep the text; the next flush (or the result's transaction) writes it.
+                log.warning("could not write streamed output yet; keeping it", step=self._request.idempotency_key)
 
     def flush_into(self, run: RunState) -> bool:
         """Append the pending text as one event if this worker still holds the attempt; False writes nothing."""
         request = self._request
         if not self._pending or not machine.holds(run, request.step_id, request.attempt, self._engine.worker_id):
             return False
-        text, self._pending = "".join(self._pending), []
+        text, self._taken = "".join(self._pending), len(self._pending)  # dropped from pending once committed
         run.events.append(
             NewEvent(EventType.STEP_OUTPUT_DELTA, request.step_id, {"attempt": request.attempt, "delta": text})
         )

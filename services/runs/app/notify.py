@@ -12,12 +12,14 @@ there is.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from services.runs.app.feeds import LogReader, RunFeed
 from services.runs.store.runs import StoredEvent
+from services.runs.store.uow import RunsUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,10 @@ class Broker:
         for callback in self._work_listeners:
             callback()
 
+    def watched(self) -> tuple[list[str], list[str]]:
+        """The runs and the organizations that have watchers on this replica."""
+        return list(self._by_run), list(self._by_org)
+
     @property
     def watcher_count(self) -> int:
         return sum(len(v) for v in self._by_run.values()) + sum(len(v) for v in self._by_org.values())
@@ -160,3 +166,14 @@ class Broker:
             subscribers.discard(subscription)
             if not subscribers:
                 del index[key]
+
+
+async def reannounce(broker: Broker, uow_factory: Callable[[], RunsUnitOfWork], since: dt.datetime) -> None:
+    """Announce again the latest state of every watched run, and of the watched organizations' runs changed since
+    `since`: what a replica whose LISTEN connection was lost may have missed from other replicas."""
+    run_ids, organizations = broker.watched()
+    if run_ids or organizations:
+        async with uow_factory() as uow:
+            found = await uow.runs.latest_sequences(run_ids, organizations, since)
+        broker.announce(Announcement(*row) for row in found)
+    broker.wake_workers()

@@ -1,53 +1,63 @@
 """Announcements across replicas over PostgreSQL LISTEN/NOTIFY.
 
-`publish` runs `pg_notify` inside the transaction being committed, so the notification is delivered exactly when
-(and only if) the events are. Each replica keeps one dedicated asyncpg connection listening on the channel and
-feeds what other replicas announce into its in-process broker. A lost connection is re-established; anything
-announced meanwhile is still found, because watchers read the log from their cursor and the engine re-scans due
-work at least every `idle_wait_seconds`.
+`payloads` gives the `pg_notify` calls that the committing transaction makes itself, so a notification is delivered
+exactly when (and only if) the events are. Each replica keeps one dedicated asyncpg connection listening on the
+channel, as a supervised task (`run`), and feeds what other replicas announce into its in-process broker.
+
+The connection can die without anyone noticing (a restart, a failover, a half-open TCP connection): the task
+round-trips a `SELECT 1` every `keepalive_seconds` and ends with an error when the connection is lost or does not
+answer, so the supervisor reconnects it with back-off (and reports NOT_SERVING if it cannot). Whatever was announced
+while it was away is made good on reconnect: `resync(since)` re-announces the watched runs and the runs of watched
+organizations changed meanwhile, and the engine is woken to re-scan due work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from services.common.db import utcnow
 from services.common.logs import get_logger
+from services.common.supervisor import Liveness
 from services.runs.app.notify import Announcement, Broker, announcements
 from services.runs.store.runs import NOTIFY_CHANNEL, StoredEvent
 
 log = get_logger("agentorch.runs.listener")
-RECONNECT_SECONDS = 1.0
+# Runs changed this long before the connection was last known good are re-announced too (commit vs clock).
+RESYNC_MARGIN = dt.timedelta(seconds=30)
+
+Resync = Callable[[dt.datetime], Awaitable[None]]
+
+
+class ListenerLost(ConnectionError):
+    """The LISTEN connection closed or stopped answering."""
 
 
 class PgAnnouncer:
-    def __init__(self, database_url: str, broker: Broker, worker_id: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        broker: Broker,
+        worker_id: str,
+        *,
+        resync: Resync | None = None,
+        keepalive_seconds: float = 5.0,
+        timeout_seconds: float = 5.0,
+    ) -> None:
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._broker = broker
         self._worker_id = worker_id
-        self._connection: Any = None
-        self._closing = False
-        self._reconnect: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._connection = await asyncpg.connect(self._dsn)
-        await self._connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
-        self._connection.add_termination_listener(self._on_lost)
-
-    async def stop(self) -> None:
-        self._closing = True
-        if self._reconnect is not None:
-            self._reconnect.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconnect
-        if self._connection is not None and not self._connection.is_closed():
-            await self._connection.close()
+        self._resync = resync
+        self._keepalive = keepalive_seconds
+        self._timeout = timeout_seconds
+        self._last_good: dt.datetime | None = None  # when the previous connection was last known to work
 
     def payloads(self, stored: Sequence[StoredEvent]) -> list[str]:
         """The notifications announcing `stored` (one per run), sent by the committing transaction itself."""
@@ -58,6 +68,35 @@ class PgAnnouncer:
             for a in announcements(stored)
         ]
 
+    async def run(self, liveness: Liveness) -> None:
+        """Listen until the connection is lost (then raise, for the supervisor to reconnect)."""
+        connection = await asyncpg.connect(self._dsn, timeout=self._timeout)
+        lost = asyncio.Event()
+        try:
+            connection.add_termination_listener(lambda _: lost.set())
+            await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            if self._last_good is not None:
+                log.info("LISTEN connection re-established; re-announcing what may have been missed")
+                if self._resync is not None:
+                    await self._resync(self._last_good - RESYNC_MARGIN)
+                self._broker.wake_workers()
+            self._last_good = utcnow()
+            liveness.alive()
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._keepalive):
+                        await lost.wait()
+                if lost.is_set() or connection.is_closed():
+                    raise ListenerLost("the LISTEN connection was closed")
+                try:
+                    await connection.fetchval("SELECT 1", timeout=self._timeout)
+                except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    raise ListenerLost(f"the LISTEN connection does not answer ({type(exc).__name__})") from exc
+                self._last_good = utcnow()
+                liveness.alive()
+        finally:
+            connection.terminate()  # never waits on a dead peer
+
     def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
         try:
             data = json.loads(payload)
@@ -66,17 +105,3 @@ class PgAnnouncer:
         if data.get("w") == self._worker_id:
             return
         self._broker.announce([Announcement(data["r"], data["o"], int(data["s"]), data["t"])])
-
-    def _on_lost(self, connection: Any) -> None:
-        if not self._closing:
-            log.warning("LISTEN connection lost; reconnecting")
-            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
-
-    async def _reconnect_loop(self) -> None:
-        while not self._closing:
-            try:
-                await self.start()
-                self._broker.wake_workers()
-                return
-            except (OSError, asyncpg.PostgresError):
-                await asyncio.sleep(RECONNECT_SECONDS)

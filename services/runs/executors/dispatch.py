@@ -76,8 +76,15 @@ class AgentExecutor:
         budget = min(config.timeout_seconds, request.timeout_seconds or config.timeout_seconds)
         call = AgentCall(request=request, config=config, headers=headers, redactor=redactor, timeout=budget)
 
+        scrubber = redactor.stream()  # a secret split across streamed pieces is still caught
+
         async def scrubbed_emit(delta: str) -> None:
-            await emit(redactor.text(delta))
+            if safe := scrubber.feed(delta):
+                await emit(safe)
+
+        async def emit_rest() -> None:
+            if rest := scrubber.flush():
+                await emit(rest)
 
         fields = {
             "agent": request.agent_slug,
@@ -91,6 +98,7 @@ class AgentExecutor:
         try:
             async with asyncio.timeout(budget):
                 result = await protocol.call(self._client, call, scrubbed_emit)
+                await emit_rest()  # a failed call's held-back tail (shorter than a secret) is dropped with it
         except TimeoutError:
             failure: StepFailed = call.fail(f"no complete answer within {budget:g}s", retryable=True)
         except InputRequired as exc:

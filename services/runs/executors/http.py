@@ -171,6 +171,14 @@ class Redactor:
                 value = value.replace(needle, self.MASK)
         return value
 
+    def stream(self) -> StreamScrubber:
+        """A scrubber for text that arrives in pieces (streamed output), where a secret may span pieces."""
+        return StreamScrubber(self)
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        return tuple(self._needles)
+
     def scrub(self, value: Any) -> Any:
         if not self._needles:
             return value
@@ -181,6 +189,51 @@ class Redactor:
         if isinstance(value, list | tuple):
             return type(value)(self.scrub(v) for v in value)
         return value
+
+
+class StreamScrubber:
+    """Scrubs a stream of text pieces so that no secret gets through, even one split across pieces.
+
+    Scrubbing each piece alone lets `sk-12` + `34` through. `feed` holds back the end of what it was given — at most
+    one character less than the longest secret form, and never the middle of a secret seen whole — and returns the
+    rest, scrubbed; `flush` returns what was held back once the stream ends. A secret in the stream is then always
+    whole inside one returned piece: one that started before a cut and ended after it would either be complete in
+    the buffer (and the cut moved before it) or longer than the longest secret form.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._needles = redactor.needles
+        self._hold = max((len(n) for n in self._needles), default=1) - 1
+        self._buffer = ""
+
+    def feed(self, piece: str) -> str:
+        if not self._needles:
+            return piece
+        self._buffer += piece
+        cut = self._safe_cut(len(self._buffer) - self._hold)
+        if cut <= 0:
+            return ""
+        ready, self._buffer = self._buffer[:cut], self._buffer[cut:]
+        return self._redactor.text(ready)
+
+    def flush(self) -> str:
+        rest, self._buffer = self._buffer, ""
+        return self._redactor.text(rest)
+
+    def _safe_cut(self, cut: int) -> int:
+        """Move `cut` left until no whole secret in the buffer straddles it."""
+        moved = True
+        while moved and cut > 0:
+            moved = False
+            for needle in self._needles:
+                start = self._buffer.find(needle, max(0, cut - len(needle) + 1))
+                while 0 <= start < cut:
+                    if start + len(needle) > cut:
+                        cut, moved = start, True
+                        break
+                    start = self._buffer.find(needle, start + 1)
+        return cut
 
 
 def secret_forms(credential: ResolvedCredential, header_value: str) -> list[str]:

@@ -440,6 +440,25 @@ class RunRepository:
             for row in await self._conn.execute(query)
         ]
 
+    async def latest_sequences(
+        self, run_ids: Sequence[str], organizations: Sequence[str], since: dt.datetime
+    ) -> list[tuple[str, str, int, str]]:
+        """(run, organization, last sequence, status) of the given runs, and of the organizations' runs changed
+        since `since`: what a replica re-announces to its watchers after its LISTEN connection was lost."""
+        found: dict[str, tuple[str, str, int, str]] = {}
+        columns = (r.id, r.organization_slug, r.last_sequence, r.status)
+        queries = []
+        if run_ids:
+            queries.append(sa.select(*columns).where(self._among(r.id, run_ids)))
+        if organizations:
+            queries.append(
+                sa.select(*columns).where(self._among(r.organization_slug, organizations), r.updated_at >= since)
+            )
+        for query in queries:
+            for row in await self._conn.execute(query):
+                found[row.id] = (row.id, row.organization_slug, int(row.last_sequence), row.status)
+        return list(found.values())
+
     async def organization_of(self, run_id: str) -> str | None:
         query = sa.select(r.organization_slug).where(r.id == run_id)
         return (await self._conn.execute(query)).scalar_one_or_none()
