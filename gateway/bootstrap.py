@@ -96,6 +96,7 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         build=build,
         extra_interceptors=(edge,),
         companions=(_http_front(settings, relay_token),) if settings.http.enabled else (),
+        principal_required=False,  # the edge interceptor authenticates bearer tokens, then checks the request
     )
 
 

@@ -28,8 +28,12 @@ def has_role(principal: Principal, role: str) -> bool:
 def require_principal() -> Principal:
     principal = context.current().principal
     if principal is None:
-        raise Unauthenticated("this call needs a signed principal: call through the gateway or as a platform service")
+        raise no_principal()
     return principal
+
+
+def no_principal() -> Unauthenticated:
+    return Unauthenticated("this call needs a signed principal: call through the gateway or as a platform service")
 
 
 def is_platform(principal: Principal) -> bool:

@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +151,25 @@ async def platform(
         settings = gateway_settings(database, backends, **gateway_changes)
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))
         yield Platform(gateway, registry, runs, credentials, executor, stack)
+
+
+@asynccontextmanager
+async def module_platform(
+    kind: str, tmp_path_factory: Any, postgres_url: Callable[[], str], **gateway_changes: Any
+) -> AsyncIterator[Platform]:
+    """A platform shared by the tests of a module, on SQLite (`kind` "sqlite") or in a fresh PostgreSQL schema
+    (dropped afterwards); `postgres_url` is called only for PostgreSQL (it may skip the test)."""
+    if kind == "sqlite":
+        path = tmp_path_factory.mktemp("platform") / "test.db"
+        database = DatabaseSettings(url=SecretStr(f"sqlite+aiosqlite:///{path}"))
+    else:
+        database = DatabaseSettings(url=SecretStr(postgres_url()), schema_name=f"t_{uuid.uuid4().hex[:16]}")
+    try:
+        async with platform(database, **gateway_changes) as running:
+            yield running
+    finally:
+        if database.is_postgresql:
+            await drop_schemas(database.url.get_secret_value(), database.schema_name)
 
 
 async def drop_schemas(url: str, schema: str) -> None:
