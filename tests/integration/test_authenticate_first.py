@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 import pytest_asyncio
+from google.protobuf.descriptor import MethodDescriptor
 
 from gateway.authz_matrix import BLOCKED, MATRIX
 from gateway.bootstrap import DESCRIPTOR as GATEWAY
 from gateway.bootstrap import REEXPOSED
 from services.common.principals import METADATA_KEY
-from tests.support.badinput import CORRUPT, call_raw, described, everything_bad, methods, path_of
-from tests.support.gateway import Platform, bearer, mint, module_platform, new_org
+from tests.support.badinput import CORRUPT, call_raw, described, everything_bad, methods, new_message, path_of
+from tests.support.gateway import Platform, bearer, mint, module_platform, new_org, organization_contents
 from tests.support.rpc import error_reason
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -34,18 +35,30 @@ async def plat(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         yield p
 
 
-def garbage(method: object) -> list[tuple[str, bytes]]:
-    return [("unparsable", CORRUPT), ("every field bad", everything_bad(method.input_type)), ("empty", b"")]  # type: ignore[attr-defined]
+def garbage(method: MethodDescriptor, org: str) -> list[tuple[str, bytes]]:
+    """Requests no method may look at before it knows who calls: bytes that do not parse, every field wrong, the
+    empty request, and one aimed at `org` (whose contents must not change)."""
+    aimed = new_message(method.input_type)
+    if "parent" in method.input_type.fields_by_name:
+        aimed.parent = f"organizations/{org}"  # type: ignore[attr-defined]
+    return [
+        ("unparsable", CORRUPT),
+        ("every field bad", everything_bad(method.input_type)),
+        ("empty", b""),
+        ("in an organization", aimed.SerializeToString()),
+    ]
 
 
 async def test_every_service_method_authenticates_before_reading_the_request(plat: Platform) -> None:
     servers = {"registry": plat.registry, "runs": plat.runs, "credentials": plat.credentials}
+    org = new_org()
+    before = await organization_contents(plat, org)
     problems: list[str] = []
     checked = 0
     for name, descriptor in REEXPOSED.items():
         channel = servers[name].channel
         for method in methods(descriptor):
-            for label, data in garbage(method):
+            for label, data in garbage(method, org):
                 for who, metadata in (("no principal", ()), ("forged principal", ((METADATA_KEY, b"\x0a\x03abc"),))):
                     error = await call_raw(channel, method, data, metadata)
                     checked += 1
@@ -54,10 +67,13 @@ async def test_every_service_method_authenticates_before_reading_the_request(pla
                     elif error_reason(error) != "UNAUTHENTICATED":
                         problems.append(f"{path_of(method)} ({label}, {who}): reason {error_reason(error)}")
     assert not problems, "\n".join(problems)
-    assert checked == 6 * sum(len(d.methods) for d in REEXPOSED.values())
+    assert checked == 8 * sum(len(d.methods) for d in REEXPOSED.values())
+    assert await organization_contents(plat, org) == before
 
 
 async def test_every_gateway_method_authenticates_before_reading_the_request(plat: Platform) -> None:
+    org = new_org()
+    before = await organization_contents(plat, org)
     problems: list[str] = []
     forged = mint(new_org(), "admin", secret="not-the-identity-providers-secret-" + "x" * 16)
     for method in methods(*REEXPOSED.values(), GATEWAY):
@@ -65,7 +81,7 @@ async def test_every_gateway_method_authenticates_before_reading_the_request(pla
         if path in BLOCKED:
             continue
         public = MATRIX[path].public
-        for label, data in garbage(method):
+        for label, data in garbage(method, org):
             for who, metadata in (("no authorization", ()), ("forged token", bearer(forged))):
                 error = await call_raw(plat.gateway.channel, method, data, metadata)
                 if public:  # GetPlatformStatus: no credentials needed; its request is still checked
@@ -77,3 +93,4 @@ async def test_every_gateway_method_authenticates_before_reading_the_request(pla
                 elif error_reason(error) != "UNAUTHENTICATED":
                     problems.append(f"{path} ({label}, {who}): reason {error_reason(error)}")
     assert not problems, "\n".join(problems)
+    assert await organization_contents(plat, org) == before

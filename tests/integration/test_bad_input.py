@@ -55,11 +55,11 @@ from tests.support.badinput import (
     typed_cases,
     unparsable_cases,
 )
-from tests.support.gateway import Platform, bearer, mint, module_platform, new_org
+from tests.support.gateway import Platform, bearer, mint, module_platform, new_org, organization_contents
 from tests.support.http import client
 from tests.support.http import error_reason as http_reason
 from tests.support.http import violations as http_violations
-from tests.support.principals import as_member, as_platform
+from tests.support.principals import as_member
 from tests.support.registry import agent_message
 from tests.support.rpc import bad_request_fields, channel_as, error_reason
 
@@ -99,43 +99,11 @@ def denied_at_the_gateway(target: Target, method: MethodDescriptor) -> bool:
     return target.name == "gateway" and MATRIX[path_of(method)].platform
 
 
-async def snapshot(plat: Platform, org: str) -> dict[str, list[str]]:
-    """Everything an organization has, and the platform-wide agents: what bad input must leave as it was."""
-    parent = f"organizations/{org}"
-    async with channel_as(plat.registry.target, as_platform()) as channel:
-        registry = rpb_grpc.RegistryServiceStub(channel)
-        agents = await registry.ListAgents(rpb.ListAgentsRequest(parent=parent, page_size=500))
-        shared = await registry.ListAgents(rpb.ListAgentsRequest(parent="", page_size=500))
-        orchestrations = await registry.ListOrchestrations(
-            rpb.ListOrchestrationsRequest(parent=f"{parent}/agents/-", show_deleted=True, page_size=500)
-        )
-        plans = await registry.ListPlans(rpb.ListPlansRequest(parent=parent, page_size=500))
-    async with channel_as(plat.runs.target, as_platform()) as channel:
-        runs = await pb_grpc.RunsServiceStub(channel).ListRuns(pb.ListRunsRequest(parent=parent, page_size=500))
-    async with channel_as(plat.credentials.target, as_platform()) as channel:
-        vault = cpb_grpc.CredentialsServiceStub(channel)
-        credentials = await vault.ListCredentials(cpb.ListCredentialsRequest(parent=parent, page_size=500))
-        audit = await vault.ListAuditEvents(cpb.ListAuditEventsRequest(parent=parent, page_size=500))
-    keys = await gpb_grpc.GatewayServiceStub(plat.gateway.channel).ListApiKeys(
-        gpb.ListApiKeysRequest(parent=parent), metadata=bearer(mint(org, "admin"))
-    )
-    return {
-        "agents": [a.name for a in agents.agents],
-        "platform agents": [a.name for a in shared.agents],
-        "orchestrations": [o.name for o in orchestrations.orchestrations],
-        "plans": [p.name for p in plans.plans],
-        "runs": [r.name for r in runs.runs],
-        "credentials": [c.name for c in credentials.credentials],
-        "audit events": [e.name for e in audit.events],
-        "api keys": [k.name for k in keys.api_keys],
-    }
-
-
 async def sweep(
     plat: Platform, org: str, cases: Callable[[Descriptor, str], list[Case]], verdict: Callable[..., str | None]
 ) -> int:
     """Send every case of every method to every target; assert no verdict complains and nothing was written."""
-    before = await snapshot(plat, org)
+    before = await organization_contents(plat, org)
     assert not any(names for kind, names in before.items() if kind != "platform agents")  # a new organization
     problems: list[str] = []
     sent = 0
@@ -148,7 +116,7 @@ async def sweep(
                 if complaint:
                     problems.append(f"{target.name} {path_of(method)} [{case.label}]: {complaint}")
     assert not problems, f"{len(problems)} of {sent}:\n" + "\n".join(problems)
-    assert await snapshot(plat, org) == before
+    assert await organization_contents(plat, org) == before
     return sent
 
 
@@ -335,7 +303,7 @@ async def test_json_past_protobufs_depth_is_malformed_at_the_services_and_the_ga
             "MALFORMED_REQUEST",
         ), path
         assert "cannot be parsed" in (caught.value.details() or "")
-    assert (await snapshot(plat, org))["orchestrations"] == []
+    assert (await organization_contents(plat, org))["orchestrations"] == []
 
 
 async def test_json_a_level_too_deep_is_refused_at_its_path_and_the_limit_itself_is_fine(plat: Platform) -> None:
@@ -348,7 +316,7 @@ async def test_json_a_level_too_deep_is_refused_at_its_path_and_the_limit_itself
             )
         (field,) = bad_request_fields(caught.value)
         assert field == "agent.context" + ".k" * MAX_JSON_DEPTH
-        assert (await snapshot(plat, org))["agents"] == []
+        assert (await organization_contents(plat, org))["agents"] == []
         created = await registry.CreateAgent(
             rpb.CreateAgentRequest(agent=agent_message(org, "deep", context=deep_struct(MAX_JSON_DEPTH)))
         )
@@ -367,7 +335,7 @@ async def test_deep_json_over_http_is_a_400_not_a_500(plat: Platform) -> None:
     assert http_violations(too_deep.json()) == {"agent.config" + ".k" * MAX_JSON_DEPTH}
     assert (past_protobuf.status_code, http_reason(past_protobuf.json())) == (400, "VALIDATION_FAILED")
     assert http_violations(past_protobuf.json()) == {"agent.config" + ".k" * MAX_JSON_DEPTH}
-    assert (await snapshot(plat, org))["agents"] == []
+    assert (await organization_contents(plat, org))["agents"] == []
 
 
 async def test_health_and_reflection_refuse_garbage_as_malformed(plat: Platform) -> None:
