@@ -33,6 +33,7 @@ def require_principal() -> Principal:
 
 
 def no_principal() -> Unauthenticated:
+    """The answer to a call without a principal: the shared interceptor gives it before any handler runs."""
     return Unauthenticated("this call needs a signed principal: call through the gateway or as a platform service")
 
 
