@@ -63,9 +63,9 @@ class ServiceSpec:
     auth: AuthSettings
     build: Callable[[AsyncExitStack], Awaitable[Sequence[GrpcService]]]
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
-    companions: Sequence[Companion] = field(default_factory=tuple)
     # Every call must carry a signed principal (the services); the gateway authenticates its own callers instead.
     principal_required: bool = True
+    companions: Sequence[Companion] = field(default_factory=tuple)
 
 
 class Server:
