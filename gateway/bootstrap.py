@@ -98,6 +98,7 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         tasks=settings.tasks,
         extra_interceptors=(edge,),
         companions=(_http_front(settings, relay_token),) if settings.http.enabled else (),
+        principal_required=False,  # the edge interceptor authenticates bearer tokens, then checks the request
     )
 
 

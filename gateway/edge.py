@@ -6,7 +6,9 @@ The caller it establishes is bound for the handler (gateway.auth.caller); the pr
 
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
 authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
-the matrix; a method missing from the matrix is denied.
+the matrix; a method missing from the matrix is denied. Only then is the request itself checked
+(services.common.request_checks: unparsable, unknown enum values, out-of-range Timestamps, over-deep JSON), so an
+anonymous caller learns nothing about its request. Relayed methods arrive as raw bytes: their backend checks them.
 
 Calls relayed by the gateway's own HTTP front all come from loopback; it names the HTTP client's address in
 `x-agentorch-client-address`, which counts only together with the process's relay token (random per process,
@@ -30,6 +32,7 @@ from gateway.authz_matrix import Rule, rule_for
 from gateway.ratelimit import RateLimiter
 from services.common.context import Principal
 from services.common.errors import PermissionDenied, Unavailable
+from services.common.request_checks import check_request
 
 Handler = Any  # grpc.RpcMethodHandler; grpcio ships no type stubs
 _UNCHECKED = ("/grpc.health.", "/grpc.reflection.")
@@ -90,6 +93,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapper(request: Any, ctx: ServicerContext) -> Any:
             token = caller_context.bind(await self._admit(method, rule, ctx))
             try:
+                check_request(request)
                 return await behavior(request, ctx)
             finally:
                 caller_context.reset(token)
@@ -102,6 +106,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
             token = caller_context.bind(await self._admit(method, rule, ctx))
             try:
+                check_request(request)
                 async for response in behavior(request, ctx):
                     yield response
             finally:

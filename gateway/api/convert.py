@@ -11,6 +11,7 @@ from agentorch.gateway.v1 import gateway_service_pb2 as pb
 from gateway.app.invoke import InvokeResult
 from gateway.domain.api_keys import ApiKey
 from gateway.domain.invoke import InvokeCommand, PromptTemplate
+from services.common.timestamps import to_datetime
 
 
 def api_key_message(key: ApiKey) -> pb.ApiKey:
@@ -33,7 +34,8 @@ def api_key_message(key: ApiKey) -> pb.ApiKey:
 
 
 def optional_time(message: pb.ApiKey, field: str) -> dt.datetime | None:
-    return getattr(message, field).ToDatetime(tzinfo=dt.UTC) if message.HasField(field) else None
+    """An ApiKey time from CreateApiKeyRequest.api_key: None when unset; out of range names `api_key.<field>`."""
+    return to_datetime(message, field, field=f"api_key.{field}")
 
 
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:

@@ -9,7 +9,8 @@ is `[]`, never missing), so clients see one shape.
 Before protobuf parses anything, the JSON is checked against the request's descriptor, so that EVERY problem is
 reported at once with the path of the field in the request (`agent.display_name`, `statuses[1]`), as the services
 report theirs: unknown fields, a field given twice (as `page_size` and `pageSize`), two members of one oneof,
-values of the wrong JSON type or format. Nothing reaches a service unless the whole request parses.
+values of the wrong JSON type or format, free-form JSON nested deeper than the services accept
+(services.common.jsondepth). Nothing reaches a service unless the whole request parses.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from google.protobuf.message import Message
 from gateway.http import errors
 from gateway.http.routes import Route
 from services.common.errors import FieldViolation
+from services.common.jsondepth import depth_violation
 
 Json = Any
 _WKT = "google.protobuf."
@@ -42,6 +44,7 @@ _STRING_WKTS = {
     "google.protobuf.FloatValue",
     "google.protobuf.BoolValue",
 }
+_JSON_WKTS = {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
 _INTEGERS = {
     FieldDescriptor.TYPE_INT32,
     FieldDescriptor.TYPE_INT64,
@@ -189,6 +192,9 @@ def _single(
     problem = _json_type_problem(field, value)
     if problem:
         violations.append(FieldViolation(path, problem))
+        return value
+    if sub is not None and sub.full_name in _JSON_WKTS and (too_deep := depth_violation(value, path)) is not None:
+        violations.append(too_deep)  # the services' limit, named where it is passed (protobuf's own would not say)
         return value
     repeated = field.is_repeated
     _leaf(owner, field, [value] if repeated else value, path, violations)

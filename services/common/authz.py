@@ -28,8 +28,13 @@ def has_role(principal: Principal, role: str) -> bool:
 def require_principal() -> Principal:
     principal = context.current().principal
     if principal is None:
-        raise Unauthenticated("this call needs a signed principal: call through the gateway or as a platform service")
+        raise no_principal()
     return principal
+
+
+def no_principal() -> Unauthenticated:
+    """The answer to a call without a principal: the shared interceptor gives it before any handler runs."""
+    return Unauthenticated("this call needs a signed principal: call through the gateway or as a platform service")
 
 
 def is_platform(principal: Principal) -> bool:

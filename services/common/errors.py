@@ -73,6 +73,13 @@ class ValidationFailed(ServiceError):
         return cls([FieldViolation(field, description)])
 
 
+class MalformedRequest(ServiceError):
+    """The request's bytes are not a message of its type (corrupt, or nested deeper than protobuf parses): no field
+    can be named, since nothing of it was read."""
+
+    reason = "MALFORMED_REQUEST"
+
+
 class InvalidPageToken(ValidationFailed):
     reason = "INVALID_PAGE_TOKEN"
 

@@ -15,6 +15,7 @@ ERROR_DOMAIN = "agentorch.dev"
 
 _CODES: tuple[tuple[type[errors.ServiceError], grpc.StatusCode], ...] = (
     (errors.ValidationFailed, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.MalformedRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (errors.EtagMismatch, grpc.StatusCode.ABORTED),

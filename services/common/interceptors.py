@@ -2,12 +2,18 @@
 
 One interceptor rather than three keeps the per-call overhead to one wrapper on the hot path. The wrapper runs
 inside the handler's task, so the request context it binds is visible to everything the handler calls.
+
+Order, for every method: the caller is authenticated first (a call without a valid signed principal is
+UNAUTHENTICATED whatever its request holds), then the request is checked (services.common.request_checks: a
+request protobuf cannot parse is INVALID_ARGUMENT/MALFORMED_REQUEST instead of grpc's UNKNOWN, malformed enums,
+Timestamps and over-deep JSON are INVALID_ARGUMENT naming the field), and only then does the handler run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +22,7 @@ from typing import Any
 import grpc
 from grpc.aio import ServicerContext
 
-from services.common import context, errors, grpc_errors, principals
+from services.common import authz, context, errors, grpc_errors, principals, request_checks
 from services.common.logs import get_logger
 from services.common.principals import KeyRing
 
@@ -29,7 +35,12 @@ DEFAULT_STREAM_SEND_TIMEOUT = 30.0
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """`key_ring` verifies the principal token a caller forwards; without one, any token is rejected."""
+    """`key_ring` verifies the principal token a caller forwards; without one, any token is rejected.
+
+    `principal_required` (every service: each of their methods acts for a principal): a call without one is refused
+    before its handler runs, then its request is checked. False at the gateway, whose edge interceptor
+    authenticates its callers by their bearer tokens and then calls `request_checks.check_request` itself.
+    """
 
     def __init__(
         self,
@@ -37,10 +48,12 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         access_log: bool = True,
         key_ring: KeyRing | None = None,
         stream_send_timeout: float = DEFAULT_STREAM_SEND_TIMEOUT,
+        principal_required: bool = True,
     ) -> None:
         self._access_log = access_log
         self._key_ring = key_ring
         self._send_timeout = stream_send_timeout
+        self._principal_required = principal_required
 
     async def intercept_service(
         self,
@@ -51,32 +64,85 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return handler
         method: str = handler_call_details.method
+        # grpc parses the request before any wrapper below runs: a parse failure must become a value they can refuse.
+        deserializer = request_checks.tolerant(handler.request_deserializer)
         if method.startswith(("/grpc.health.", "/grpc.reflection.")):
-            return handler
-        call = _Call(method, self._access_log, self._key_ring, self._send_timeout)
+            return _plumbing(handler, deserializer)
+        call = _Call(method, self._access_log, self._key_ring, self._send_timeout, self._principal_required)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                call.unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+                call.unary(handler.unary_unary), deserializer, handler.response_serializer
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                call.stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+                call.stream(handler.unary_stream), deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                call.unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+                call.unary(_each_request_checked(handler.stream_unary)), deserializer, handler.response_serializer
             )
         return grpc.stream_stream_rpc_method_handler(
-            call.stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+            call.stream(_each_request_checked(handler.stream_stream)), deserializer, handler.response_serializer
         )
 
 
+def _each_request_checked(behavior: Callable[[Any, ServicerContext], Any]) -> Callable[[Any, ServicerContext], Any]:
+    """A client-streaming behavior whose every request is checked as it is read (the error ends the call)."""
+
+    async def checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for request in requests:
+            request_checks.check_request(request)
+            yield request
+
+    return lambda requests, ctx: behavior(checked(requests), ctx)
+
+
+def _plumbing(handler: Handler, deserializer: Callable[[bytes], Any] | None) -> Handler:
+    """Health and reflection: no principal, no access log (probes call them constantly); a request that does not
+    parse is refused as everywhere else (INVALID_ARGUMENT, MALFORMED_REQUEST) instead of grpc's UNKNOWN."""
+
+    def guarded(behavior: Callable[[Any, ServicerContext], Any], client_streaming: bool) -> Callable[..., Any]:
+        async def wrapper(request: Any, ctx: ServicerContext) -> Any:
+            try:
+                if client_streaming:
+                    return await _finish(_each_request_checked(behavior)(request, ctx), ctx)
+                request_checks.check_request(request)
+                return await _finish(behavior(request, ctx), ctx)
+            except errors.MalformedRequest as exc:
+                status = grpc_errors.to_grpc_status(exc)
+                await ctx.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+
+        return wrapper
+
+    serializer = handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(guarded(handler.unary_unary, False), deserializer, serializer)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(guarded(handler.unary_stream, False), deserializer, serializer)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(guarded(handler.stream_unary, True), deserializer, serializer)
+    return grpc.stream_stream_rpc_method_handler(guarded(handler.stream_stream, True), deserializer, serializer)
+
+
+async def _finish(result: Any, ctx: ServicerContext) -> Any:
+    """Await a coroutine behavior (a unary reply, or a stream written with ctx.write), or write what an async
+    generator behavior yields."""
+    if inspect.isasyncgen(result):
+        async for response in result:
+            await ctx.write(response)
+        return None
+    return await result
+
+
 class _Call:
-    def __init__(self, method: str, access_log: bool, key_ring: KeyRing | None, send_timeout: float) -> None:
+    def __init__(
+        self, method: str, access_log: bool, key_ring: KeyRing | None, send_timeout: float, principal_required: bool
+    ) -> None:
         self.method = method
         self.access_log = access_log
         self.key_ring = key_ring
         self.send_timeout = send_timeout
+        self.principal_required = principal_required
 
     def unary(self, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> Any:
@@ -85,6 +151,8 @@ class _Call:
             try:
                 if auth_error is not None:
                     raise auth_error
+                if self.principal_required:
+                    request_checks.check_request(request)
                 return await behavior(request, ctx)
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
@@ -113,6 +181,8 @@ class _Call:
             try:
                 if auth_error is not None:
                     raise auth_error
+                if self.principal_required:
+                    request_checks.check_request(request)
                 responses = behavior(request, ctx)
                 try:
                     async for response in responses:
@@ -165,6 +235,8 @@ class _Call:
                 principal = self.key_ring.verify(raw if isinstance(raw, bytes) else raw.encode())
             except errors.Unauthenticated as exc:
                 auth_error = exc
+        elif self.principal_required:
+            auth_error = authz.no_principal()
         token = context.bind(context.RequestContext(request_id=request_id, principal=principal))
         ctx.set_trailing_metadata(((context.REQUEST_ID_HEADER, request_id),))
         return request_id, token, started, auth_error

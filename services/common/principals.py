@@ -23,6 +23,7 @@ from agentorch.common.v1 import principal_pb2
 from services.common.context import Principal
 from services.common.errors import Unauthenticated
 from services.common.settings import AuthSettings
+from services.common.timestamps import timestamp_violation
 
 METADATA_KEY = "x-agentorch-principal-bin"
 MIN_KEY_BYTES = 32
@@ -99,8 +100,10 @@ class KeyRing:
             claims = principal_pb2.PrincipalClaims.FromString(token.claims)
         except DecodeError:
             raise Unauthenticated("principal token is malformed") from None
+        if timestamp_violation(claims.expire_time, "expire_time") is not None:
+            raise Unauthenticated("principal token is malformed")
         expire = claims.expire_time.ToDatetime(tzinfo=dt.UTC)
-        if (now or dt.datetime.now(dt.UTC)) > expire + CLOCK_SKEW:
+        if (now or dt.datetime.now(dt.UTC)) - CLOCK_SKEW > expire:  # no overflow for an expiry in year 9999
             raise Unauthenticated("principal token has expired")
         principal = from_message(claims.principal)
         if not principal.subject:

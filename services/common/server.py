@@ -68,6 +68,8 @@ class ServiceSpec:
     auth: AuthSettings
     build: Callable[[AsyncExitStack, Supervisor], Awaitable[Sequence[GrpcService]]]
     extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = field(default_factory=tuple)
+    # Every call must carry a signed principal (the services); the gateway authenticates its own callers instead.
+    principal_required: bool = True
     companions: Sequence[Companion] = field(default_factory=tuple)
     tasks: TaskSettings = field(default_factory=TaskSettings)
 
@@ -170,6 +172,7 @@ async def serve(spec: ServiceSpec) -> None:
             access_log=spec.logging.access_log,
             key_ring=key_ring,
             stream_send_timeout=spec.server.stream_send_timeout_seconds,
+            principal_required=spec.principal_required,
         )
         interceptors = [interceptor, *spec.extra_interceptors]
         server = Server(spec.name, spec.server, services, interceptors=interceptors, supervisor=supervisor)

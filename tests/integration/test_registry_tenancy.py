@@ -106,7 +106,14 @@ async def test_foreign_writes_change_nothing(registry: RunningServer, seeded: tu
         assert await code_of(stub.TagOrchestration(pb.TagOrchestrationRequest(name=orchestration(b), tags=["x"]))) == (
             grpc.StatusCode.NOT_FOUND
         )
-        assert await code_of(create_agent(stub, b, "intruder")) == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await create_agent(stub, b, "intruder")
+        # Like every other create under another organization's name: NOT_FOUND, whether it exists or not.
+        assert (caught.value.code(), error_reason(caught.value)) == (grpc.StatusCode.NOT_FOUND, "NOT_FOUND")
+        assert caught.value.details() == f"organization {b!r} not found"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await create_agent(stub, new_org(), "intruder")
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         promote = pb.PromoteOrchestrationVersionRequest(
             name=f"{orchestration(a)}/versions/1", target_parent=f"organizations/{b}/agents/helper"
         )

@@ -60,7 +60,7 @@ async def scripted() -> AsyncIterator[tuple[Server, ScriptedRegistry, grpc.aio.C
         "scripted",
         ServerSettings(port=0, grace_seconds=5),
         [GrpcService(DESCRIPTOR, servicer, pb_grpc.add_RegistryServiceServicer_to_server)],
-        interceptors=[ServerInterceptor(access_log=False)],
+        interceptors=[ServerInterceptor(access_log=False, principal_required=False)],  # the runtime, not auth
     )
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,14 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import DropSchema
 
+from agentorch.credentials.v1 import credentials_service_pb2 as cpb
+from agentorch.credentials.v1 import credentials_service_pb2_grpc as cpb_grpc
+from agentorch.gateway.v1 import gateway_service_pb2 as gpb
+from agentorch.gateway.v1 import gateway_service_pb2_grpc as gpb_grpc
+from agentorch.registry.v1 import registry_service_pb2 as rpb
+from agentorch.registry.v1 import registry_service_pb2_grpc as rpb_grpc
+from agentorch.runs.v1 import runs_service_pb2 as runs_pb
+from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
 from gateway.bootstrap import spec as gateway_spec
 from gateway.config import BackendSettings, GatewaySettings, HttpSettings, JwtSettings, RateLimitSettings
 from services.common.settings import DatabaseSettings, TaskSettings
@@ -31,7 +39,7 @@ from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
 from tests.support.agents import ScriptedExecutor
-from tests.support.principals import AUTH
+from tests.support.principals import AUTH, as_platform
 from tests.support.rpc import channel_as
 from tests.support.servers import RunningServer, running
 from tests.support.vault import VAULT
@@ -157,6 +165,58 @@ async def platform(
         settings = gateway_settings(database, backends, tasks=supervision, **gateway_changes)
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))
         yield Platform(gateway, registry, runs, credentials, executor, stack)
+
+
+@asynccontextmanager
+async def module_platform(
+    kind: str, tmp_path_factory: Any, postgres_url: Callable[[], str], **gateway_changes: Any
+) -> AsyncIterator[Platform]:
+    """A platform shared by the tests of a module, on SQLite (`kind` "sqlite") or in a fresh PostgreSQL schema
+    (dropped afterwards); `postgres_url` is called only for PostgreSQL (it may skip the test)."""
+    if kind == "sqlite":
+        path = tmp_path_factory.mktemp("platform") / "test.db"
+        database = DatabaseSettings(url=SecretStr(f"sqlite+aiosqlite:///{path}"))
+    else:
+        database = DatabaseSettings(url=SecretStr(postgres_url()), schema_name=f"t_{uuid.uuid4().hex[:16]}")
+    try:
+        async with platform(database, **gateway_changes) as running:
+            yield running
+    finally:
+        if database.is_postgresql:
+            await drop_schemas(database.url.get_secret_value(), database.schema_name)
+
+
+async def organization_contents(plat: Platform, org: str) -> dict[str, list[str]]:
+    """Everything an organization has, and the platform-wide agents (read as a platform principal): what a test of
+    bad input compares before and after, to show that nothing was written."""
+    parent = f"organizations/{org}"
+    async with channel_as(plat.registry.target, as_platform()) as channel:
+        registry = rpb_grpc.RegistryServiceStub(channel)
+        agents = await registry.ListAgents(rpb.ListAgentsRequest(parent=parent, page_size=500))
+        shared = await registry.ListAgents(rpb.ListAgentsRequest(parent="", page_size=500))
+        orchestrations = await registry.ListOrchestrations(
+            rpb.ListOrchestrationsRequest(parent=f"{parent}/agents/-", show_deleted=True, page_size=500)
+        )
+        plans = await registry.ListPlans(rpb.ListPlansRequest(parent=parent, page_size=500))
+    async with channel_as(plat.runs.target, as_platform()) as channel:
+        runs = await runs_grpc.RunsServiceStub(channel).ListRuns(runs_pb.ListRunsRequest(parent=parent, page_size=500))
+    async with channel_as(plat.credentials.target, as_platform()) as channel:
+        vault = cpb_grpc.CredentialsServiceStub(channel)
+        credentials = await vault.ListCredentials(cpb.ListCredentialsRequest(parent=parent, page_size=500))
+        audit = await vault.ListAuditEvents(cpb.ListAuditEventsRequest(parent=parent, page_size=500))
+    keys = await gpb_grpc.GatewayServiceStub(plat.gateway.channel).ListApiKeys(
+        gpb.ListApiKeysRequest(parent=parent), metadata=bearer(mint(org, "admin"))
+    )
+    return {
+        "agents": [a.name for a in agents.agents],
+        "platform agents": [a.name for a in shared.agents],
+        "orchestrations": [o.name for o in orchestrations.orchestrations],
+        "plans": [p.name for p in plans.plans],
+        "runs": [r.name for r in runs.runs],
+        "credentials": [c.name for c in credentials.credentials],
+        "audit events": [e.name for e in audit.events],
+        "api keys": [k.name for k in keys.api_keys],
+    }
 
 
 async def drop_schemas(url: str, schema: str) -> None:

@@ -45,6 +45,7 @@ async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterat
                     access_log=access_log,
                     key_ring=KeyRing.from_settings(spec.auth),
                     stream_send_timeout=spec.server.stream_send_timeout_seconds,
+                    principal_required=spec.principal_required,
                 ),
                 *spec.extra_interceptors,
             ],

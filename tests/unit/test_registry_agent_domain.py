@@ -67,3 +67,29 @@ def test_parent_parsing() -> None:
     assert parse_parent("") == ""
     assert parse_parent("organizations/acme") == "acme"
     assert isinstance(parse_parent("organizations/"), FieldViolation)
+
+
+@pytest.mark.parametrize(
+    "agent_yaml",
+    [
+        "a: " + "[" * 600 + "]" * 600,  # PyYAML composes recursively: this used to raise RecursionError (INTERNAL)
+        "a: " + "[" * 33 + "]" * 33,  # parses, but nests past the limit free-form documents have
+        "a: &loop [*loop]",  # an alias cycle: infinitely deep
+    ],
+    ids=["past-the-stack", "past-the-limit", "cycle"],
+)
+def test_agent_yaml_nested_too_deep_is_a_violation_of_the_field(agent_yaml: str) -> None:
+    spec = AgentSpec(organization_slug="acme", slug="helper", display_name="Helper", agent_yaml=agent_yaml)
+    with pytest.raises(InvalidAgent) as caught:
+        validate_agent(spec)
+    (violation,) = caught.value.violations
+    assert violation.field == "agent.agent_yaml"
+    assert "nested too deep" in violation.description
+
+
+def test_agent_yaml_with_many_aliases_of_a_shallow_node_is_checked_quickly() -> None:
+    """A "billion laughs" document is shallow: each shared node is walked once per depth, not once per path."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    spec = AgentSpec(organization_slug="acme", slug="helper", display_name="Helper", agent_yaml="\n".join(lines))
+    validate_agent(spec)  # 9^10 paths if walked naively; bounded by nodes times depth here

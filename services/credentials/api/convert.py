@@ -7,6 +7,7 @@ import datetime as dt
 from google.protobuf import timestamp_pb2
 
 from agentorch.credentials.v1 import credential_pb2 as cpb
+from services.common.enums import check_enum
 from services.credentials.domain.credential import (
     AuditAction,
     AuditEvent,
@@ -41,8 +42,10 @@ def outcome_from_pb(value: int) -> AuditOutcome | None:
     return _OUTCOME_FROM_PB.get(value)
 
 
-def metadata_from_pb(message: cpb.Credential) -> CredentialMetadata:
-    """Unspecified type means generic secret (the default)."""
+def metadata_from_pb(message: cpb.Credential, field: str) -> CredentialMetadata:
+    """Unspecified type means generic secret (the default); a number CredentialType does not define is refused
+    (INVALID_ARGUMENT at `<field>.type`) rather than stored as something else."""
+    check_enum(message.type, cpb.CredentialType.DESCRIPTOR, f"{field}.type")
     return CredentialMetadata(
         description=message.description,
         provider=message.provider,

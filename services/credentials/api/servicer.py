@@ -5,14 +5,14 @@ Secret values arrive in request messages and leave only in ResolveCredentialResp
 
 from __future__ import annotations
 
-import datetime as dt
-
 from grpc.aio import ServicerContext
 
+from agentorch.credentials.v1 import credential_pb2 as cpb
 from agentorch.credentials.v1 import credentials_service_pb2 as pb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
 from services.common.db import utcnow
-from services.common.errors import ValidationFailed
+from services.common.enums import check_enum
+from services.common.timestamps import to_datetime
 from services.credentials.api.convert import (
     action_from_pb,
     audit_message,
@@ -34,7 +34,10 @@ class CredentialsServicer(pb_grpc.CredentialsServiceServicer):
         self, request: pb.CreateCredentialRequest, context: ServicerContext
     ) -> pb.CreateCredentialResponse:
         credential = await self._vault.create(
-            request.parent, request.alias, metadata_from_pb(request.credential), SecretValue(request.value)
+            request.parent,
+            request.alias,
+            metadata_from_pb(request.credential, "credential"),
+            SecretValue(request.value),
         )
         return pb.CreateCredentialResponse(credential=credential_message(credential, utcnow()))
 
@@ -56,7 +59,7 @@ class CredentialsServicer(pb_grpc.CredentialsServiceServicer):
     ) -> pb.UpdateCredentialResponse:
         credential = await self._vault.update(
             request.credential.name,
-            metadata_from_pb(request.credential),
+            metadata_from_pb(request.credential, "credential"),
             list(request.update_mask.paths),
             request.etag,
         )
@@ -85,18 +88,13 @@ class CredentialsServicer(pb_grpc.CredentialsServiceServicer):
     async def ListAuditEvents(
         self, request: pb.ListAuditEventsRequest, context: ServicerContext
     ) -> pb.ListAuditEventsResponse:
-        action, outcome = action_from_pb(request.action), outcome_from_pb(request.outcome)
-        if request.action and action is None:
-            raise ValidationFailed.single("action", "is not a known audit action")
-        if request.outcome and outcome is None:
-            raise ValidationFailed.single("outcome", "is not a known audit outcome")
         query = AuditQuery(
             organization_slug=parse_org(request.parent),
             alias=request.alias,
-            action=action,
-            outcome=outcome,
-            start=request.start_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("start_time") else None,
-            end=request.end_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("end_time") else None,
+            action=action_from_pb(check_enum(request.action, cpb.AuditAction.DESCRIPTOR, "action")),
+            outcome=outcome_from_pb(check_enum(request.outcome, cpb.AuditOutcome.DESCRIPTOR, "outcome")),
+            start=to_datetime(request, "start_time"),
+            end=to_datetime(request, "end_time"),
         )
         events, token = await self._vault.list_audit(query, request.page_size, request.page_token)
         return pb.ListAuditEventsResponse(events=[audit_message(e) for e in events], next_page_token=token)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, OrganizationNotFound, PermissionDenied, ValidationFailed
+from services.common.errors import EtagMismatch, OrganizationNotFound, ValidationFailed
 from services.common.fieldmask import check_update_mask
 from services.registry.domain.agent import MUTABLE_AGENT_FIELDS, Agent, AgentSpec, validate_agent
 from services.registry.domain.errors import AgentInUse, AgentNotFound
@@ -42,13 +42,9 @@ class AgentService:
     async def create(self, spec: AgentSpec) -> Agent:
         principal = authz.require_principal()
         validate_agent(spec)
-        authz.authorize(
-            principal,
-            spec.organization_slug,
-            "author",
-            hidden=lambda: PermissionDenied("agents can only be created in the caller's organization"),
-            shared_read=True,
-        )
+        org = spec.organization_slug
+        # Another organization is NOT_FOUND, as for every create; a platform-wide agent ("") is PERMISSION_DENIED.
+        authz.authorize(principal, org, "author", hidden=lambda: OrganizationNotFound(org), shared_read=True)
         now = utcnow()
         actor = principal.subject
         agent = Agent(spec=spec, version=1, created_at=now, updated_at=now, created_by=actor, updated_by=actor)

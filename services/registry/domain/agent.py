@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from services.common.errors import FieldViolation
+from services.common.jsondepth import MAX_JSON_DEPTH, depth_violation
 from services.registry.domain.errors import InvalidAgent
 from services.registry.domain.names import AgentName, slug_violation
 
@@ -99,8 +100,13 @@ def _yaml_violation(field: str, text: str) -> FieldViolation | None:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         return FieldViolation(field, f"is not valid YAML{where}")
+    except RecursionError:  # PyYAML composes recursively: a few hundred nested brackets exhaust the stack
+        return FieldViolation(field, f"is nested too deep: it may nest at most {MAX_JSON_DEPTH} mappings/sequences")
     if not isinstance(document, dict):
         return FieldViolation(field, "must be a YAML mapping")
+    too_deep = depth_violation(document, "")
+    if too_deep is not None:
+        return FieldViolation(field, f"{too_deep.description} (at {too_deep.field.lstrip('.') or 'the top'})")
     return None
 
 

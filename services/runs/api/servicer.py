@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
+from google.protobuf.descriptor import EnumDescriptor
 from grpc.aio import ServicerContext
 
+from agentorch.runs.v1 import run_pb2 as rpb
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from services.common.db import utcnow
+from services.common.enums import check_enum
 from services.common.errors import ValidationFailed
+from services.common.timestamps import to_datetime
 from services.runs.api.convert import (
     CHECKPOINT_STATUS_FROM,
     DECISION_FROM,
@@ -84,11 +87,11 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
 
     async def ListRuns(self, request: pb.ListRunsRequest, context: ServicerContext) -> pb.ListRunsResponse:
         criteria = RunFilter(
-            status=_known(RUN_STATUS_FROM, request.status, "status"),
+            status=_known(RUN_STATUS_FROM, request.status, rpb.RunStatus.DESCRIPTOR, "status"),
             orchestration=request.orchestration,
-            origin_type=_known(ORIGIN_FROM, request.origin_type, "origin_type"),
-            start=request.start_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("start_time") else None,
-            end=request.end_time.ToDatetime(tzinfo=dt.UTC) if request.HasField("end_time") else None,
+            origin_type=_known(ORIGIN_FROM, request.origin_type, rpb.OriginType.DESCRIPTOR, "origin_type"),
+            start=to_datetime(request, "start_time"),
+            end=to_datetime(request, "end_time"),
         )
         views, token = await self._queries.list_page(request.parent, criteria, request.page_size, request.page_token)
         return pb.ListRunsResponse(runs=[run_message(v, with_definition=False) for v in views], next_page_token=token)
@@ -126,7 +129,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     ) -> AsyncIterator[pb.WatchRunsResponse]:
         statuses: set[RunStatus] = set()
         for index, status in enumerate(request.statuses):
-            known = _known(RUN_STATUS_FROM, status, f"statuses[{index}]")
+            known = _known(RUN_STATUS_FROM, status, rpb.RunStatus.DESCRIPTOR, f"statuses[{index}]")
             if known is not None:
                 statuses.add(known)
         async for item in self._watcher.watch_runs(request.parent, statuses):
@@ -157,7 +160,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     ) -> pb.ListCheckpointsResponse:
         query = CheckpointQuery(
             organization_slug="",
-            status=_known(CHECKPOINT_STATUS_FROM, request.status, "status"),
+            status=_known(CHECKPOINT_STATUS_FROM, request.status, rpb.CheckpointStatus.DESCRIPTOR, "status"),
             assignee=request.assignee,
             role=request.role,
             overdue_at=utcnow() if request.overdue else None,
@@ -176,10 +179,10 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         )
 
 
-def _known(mapping: dict[int, T], value: int, field: str) -> T | None:
-    """The domain value of an enum field; None for UNSPECIFIED; INVALID_ARGUMENT for a number out of range."""
-    if value == 0:
+def _known(mapping: dict[int, T], value: int, enum: EnumDescriptor, field: str) -> T | None:
+    """The domain value of an enum filter; None for UNSPECIFIED (any); INVALID_ARGUMENT for another number."""
+    if check_enum(value, enum, field) == 0:
         return None
     if value not in mapping:
-        raise ValidationFailed.single(field, "is not a known value")
+        raise ValidationFailed.single(field, "is not a value this service filters on")
     return mapping[value]
