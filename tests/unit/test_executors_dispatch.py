@@ -110,6 +110,24 @@ async def test_the_protocol_named_in_the_config_gets_the_call() -> None:
     assert a2a.calls[0].headers == {}
 
 
+@pytest.mark.parametrize("where", ["output", "metadata"])
+async def test_an_answer_nested_too_deep_to_store_fails_without_retry(where: str) -> None:
+    deep: Any = "bottom"
+    for _ in range(40):  # past MAX_JSON_DEPTH (32): stored, the run would become unreadable for clients
+        deep = {"a": [deep]}
+    answer = StepResult(output=deep) if where == "output" else StepResult(output="ok", metadata=deep)
+    executor = AgentExecutor(protocols=(FakeProtocol(lambda call, emit: answer),))
+    with pytest.raises(StepFailed) as caught:
+        await run(executor, request())
+    assert caught.value.message.startswith(f"agent 'helper' (step 'plan'): malformed response: the answer's {where}")
+    assert "nested too deep" in caught.value.message
+    assert not caught.value.retryable
+    shallow = StepResult(output={"a": [{"b": 1}]})
+    assert (await run(AgentExecutor(protocols=(FakeProtocol(lambda c, e: shallow),)), request())).output == {
+        "a": [{"b": 1}]
+    }
+
+
 async def test_the_first_credential_goes_in_the_credential_header_others_only_when_mapped() -> None:
     vault = FakeVault(
         {

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import httpx
 
+from services.common.jsondepth import depth_violation
 from services.common.logs import get_logger
 from services.runs.app.executor import Emit, StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialResolver, CredentialUnavailable
@@ -114,8 +115,14 @@ class AgentExecutor:
             )
             failure = StepFailed(f"{label}: executor error ({type(exc).__name__})", retryable=True)
         else:
-            log.info("agent call done", **fields, duration_ms=_ms(started))
-            return StepResult(output=redactor.scrub(result.output), metadata=redactor.scrub(result.metadata))
+            too_deep = depth_violation(result.output, "output") or depth_violation(result.metadata, "metadata")
+            if too_deep is None:
+                log.info("agent call done", **fields, duration_ms=_ms(started))
+                return StepResult(output=redactor.scrub(result.output), metadata=redactor.scrub(result.metadata))
+            # Stored, such an answer would make the run unreadable (GetRun, WatchRun) for every client.
+            failure = call.fail(
+                f"malformed response: the answer's {too_deep.field} {too_deep.description}", retryable=False
+            )
         log.warning(
             "agent call failed", **fields, duration_ms=_ms(started), error=failure.message, retryable=failure.retryable
         )
