@@ -31,6 +31,7 @@ from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
 from tests.support.agents import ScriptedExecutor
+from tests.support.egress import LOOPBACK
 from tests.support.principals import AUTH
 from tests.support.rpc import channel_as
 from tests.support.servers import RunningServer, running
@@ -129,11 +130,12 @@ async def platform(
     database: DatabaseSettings, *, real_agents: bool = False, **gateway_changes: Any
 ) -> AsyncIterator[Platform]:
     """registry, runs (scripted agents; with `real_agents`, the real HTTP agent executors), credentials and the
-    gateway in front of them."""
+    gateway in front of them. Agents on loopback are allowed (as `agentorch up` allows them): test agents live
+    there."""
     executor = ScriptedExecutor()
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH, agents=LOOPBACK)))
         )
         credentials = await stack.enter_async_context(
             running(credentials_spec(CredentialsSettings(database=sibling(database, "vault"), auth=AUTH, vault=VAULT)))
@@ -143,6 +145,7 @@ async def platform(
             auth=AUTH,
             clients=ClientsConfig(registry=registry.target, credentials=credentials.target),
             engine=EngineConfig(heartbeat_seconds=1.0),
+            agents=LOOPBACK,
         )
         runs = await stack.enter_async_context(
             running(runs_spec(runs_settings, executor=None if real_agents else executor))
