@@ -91,11 +91,10 @@ MATRIX: Mapping[str, Rule] = {
         {
             "CreateAgent": Rule(
                 "author",
-                note="admin for an agent with a destination (card, config beyond tuning keys)",
                 escalation=Escalation(
                     "admin",
                     escalations.create_agent_sets_destination,
-                    "creating an agent with a destination (an agent card, or config other than tuning keys)",
+                    "an agent with a destination (an agent card, or config beyond the tuning keys)",
                 ),
             ),
             "GetAgent": VIEWER,
@@ -130,7 +129,6 @@ MATRIX: Mapping[str, Rule] = {
         {
             "CreateRun": Rule(
                 "operator",
-                note="admin for an ad hoc definition whose steps name credentials",
                 escalation=Escalation(
                     "admin",
                     escalations.create_run_names_credentials,
