@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError
 
 from agentorch.registry.v1 import registry_service_pb2
@@ -62,7 +62,20 @@ def create_run_names_credentials(request: bytes) -> bool:
         return True
     if not message.HasField("ad_hoc"):
         return False
-    return bool(definition_credentials(json_format.MessageToDict(message.ad_hoc.definition)))
+    return _struct_names_credentials(message.ad_hoc.definition)
+
+
+def _struct_names_credentials(definition: struct_pb2.Struct) -> bool:
+    """definition_credentials on the protobuf Struct itself: walks phases and steps without converting the whole
+    document (prompts and templates can be large) to Python."""
+    phases = definition.fields.get("phases")
+    for phase in phases.list_value.values if phases is not None else ():
+        steps = phase.struct_value.fields.get("steps")
+        for step in steps.list_value.values if steps is not None else ():
+            named = step.struct_value.fields.get("credentials")
+            if named is not None and named.list_value.values:
+                return True
+    return False
 
 
 def create_agent_sets_destination(request: bytes) -> bool:
