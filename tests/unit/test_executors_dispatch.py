@@ -404,3 +404,13 @@ async def test_transport_errors_are_fixed_phrases_that_never_quote_the_peer(
     ), caught.value.message
     assert "OpenSSH" not in caught.value.message
     assert "Errno" not in caught.value.message
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://files.example.com/x", "agents.example.com/a2a", "http://"])
+async def test_a_url_that_is_not_http_fails_before_any_credential_is_resolved(endpoint: str) -> None:
+    vault, protocol = FakeVault({"main": (SECRET, "api_key")}), FakeProtocol(endpoint=endpoint)
+    with pytest.raises(StepFailed) as caught:
+        await run(AgentExecutor(vault, protocols=(protocol,)), request(credentials=("main",)))
+    assert caught.value.message.startswith(f"agent 'helper' (step 'plan'): the agent's URL {endpoint!r} ")
+    assert not caught.value.retryable
+    assert (vault.calls, protocol.calls) == ([], [])

@@ -89,7 +89,11 @@ class AgentExecutor:
         config = parse_config(label, raw)
         budget = min(config.timeout_seconds, request.timeout_seconds or config.timeout_seconds)
         url = protocol.url(AgentCall(request=request, config=config, headers={}, timeout=budget))
-        headers, redactor = await self._credential_headers(request, config, label, url)
+        try:
+            where = destination(url)
+        except ValueError as exc:
+            raise StepFailed(f"{label}: the agent's URL {url!r} {exc}", retryable=False) from None
+        headers, redactor = await self._credential_headers(request, config, label, where)
         call = AgentCall(request=request, config=config, headers=headers, redactor=redactor, timeout=budget, url=url)
 
         async def scrubbed_emit(delta: str) -> None:
@@ -130,12 +134,12 @@ class AgentExecutor:
         raise failure
 
     async def _credential_headers(
-        self, request: StepRequest, config: AgentConfig, label: str, url: str
+        self, request: StepRequest, config: AgentConfig, label: str, where: str
     ) -> tuple[dict[str, str], Redactor]:
         """Resolve the aliases the call presents and build their headers; unmapped extra aliases are not fetched.
 
-        The vault is told the agent (its pinned resource name) and the destination (`host:port` of `url`), and
-        hands out only credentials bound to them."""
+        The vault is told the agent (its pinned resource name) and the destination (`where`: `host:port` of the
+        call's URL), and hands out only credentials bound to them."""
         wanted: list[tuple[str, str, str | None]] = []  # alias, header, scheme (None: by credential type)
         for index, alias in enumerate(request.credentials):
             if alias in config.credential_headers:
@@ -161,7 +165,6 @@ class AgentExecutor:
         agent = str(
             request.agent.get("name") or f"organizations/{request.organization_slug}/agents/{request.agent_slug}"
         )
-        where = destination(url)
         for alias, header, scheme in wanted:
             try:
                 credential = await self._credentials.resolve(

@@ -9,7 +9,7 @@ error is the same whether something listens at that address and port or not: no 
 
 Wiring: `guarded_transport(policy)` is an httpx transport whose connection pool (httpcore) uses that backend;
 `new_client` in executors.http builds the agent client on it. Environment proxies and .netrc are not used
-(`trust_env=False`): through a proxy, the address checked would be the proxy's, not the agent's.
+(`trust_env=False` on the client): through a proxy, the address checked would be the proxy's, not the agent's.
 """
 
 from __future__ import annotations
@@ -120,9 +120,10 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, backend: GuardedBackend, limits: httpx.Limits) -> None:
         super().__init__(limits=limits, trust_env=False)
-        # httpx builds its pool without a network_backend argument; this one is the same pool with ours.
+        # httpx builds its pool without a network_backend argument; this one is the same pool with ours. The TLS
+        # context still honours SSL_CERT_FILE / SSL_CERT_DIR (private CAs of agents inside the network).
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=httpx.create_ssl_context(trust_env=True),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

@@ -248,8 +248,14 @@ def new_client(
 
 
 def destination(url: str) -> str:
-    """`host:port` of an agent URL, as the vault's allowed_hosts match it (IPv6 in brackets, port explicit)."""
-    parsed = httpx.URL(url)
+    """`host:port` of an agent URL, as the vault's allowed_hosts match it (IPv6 in brackets, port explicit).
+    ValueError when `url` is not an absolute http(s) URL (an agent card saved before cards were validated)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError("is not a URL") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("is not an absolute http:// or https:// URL")
     host = parsed.host.lower().rstrip(".")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
