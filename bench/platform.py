@@ -48,6 +48,7 @@ Metadata = tuple[tuple[str, str | bytes], ...]
 
 # Settings of every runs replica, as deploy/k8s/base/configmaps.yaml sets them in production (pool of 20, INFO logs,
 # access log on); scenarios add their own ENGINE__* settings, and --runs-env overrides any of them.
+LOOPBACK_NETWORKS = '["127.0.0.0/8", "::1/128"]'
 RUNS_PRODUCTION_ENV = {
     "DATABASE__POOL_SIZE": "20",
     "LOGGING__LEVEL": "INFO",
@@ -201,6 +202,7 @@ class Session:
                 "AGENTORCH_REGISTRY_SERVER__PORT": str(registry_port),
                 "AGENTORCH_REGISTRY_AUTH__PRINCIPAL_KEYS": self.key_json,
                 "AGENTORCH_REGISTRY_LOGGING__LEVEL": "WARNING",
+                "AGENTORCH_REGISTRY_AGENTS__ALLOWED_NETWORKS": LOOPBACK_NETWORKS,  # the benchmark's agent
             },
             self.log_dir,
             grpc_target=f"127.0.0.1:{registry_port}",
@@ -350,6 +352,7 @@ class RunsCluster:
             "AUTH__PRINCIPAL_KEYS": session.key_json,
             "CLIENTS__REGISTRY": session.registry.grpc_target if session.registry else "",
             "CLIENTS__CREDENTIALS": "127.0.0.1:1",  # no vault: the benchmark's agent steps use no credentials
+            "AGENTS__ALLOWED_NETWORKS": LOOPBACK_NETWORKS,  # the benchmark's agent listens on loopback
             **{f"ENGINE__{k.upper()}": str(v) for k, v in self.engine.items()},
             **self.server,
             **session.runs_env,

@@ -88,6 +88,7 @@ class DemoAgents:
 
 
 DEMO_WRITER_SLUG = "demo-writer"
+DEMO_WRITER_NAME = f"organizations/{DEMO_ORGANIZATION}/agents/{DEMO_WRITER_SLUG}"
 DEMO_CREDENTIAL_ALIAS = "demo-openai.api-key"
 
 
@@ -97,9 +98,9 @@ async def seed_demo(
     """Create the demo resources through the services' public APIs; `targets` maps service name to host:port.
 
     The demo's agents point at the local reference agents (their addresses change with the ports, so an existing
-    agent's config is updated); the writer's API key is stored in the vault and resolved by the runs service at
-    call time. Calls are made as a platform principal signed with the local key ring. Raises
-    grpc.aio.AioRpcError for anything but ALREADY_EXISTS.
+    agent's config is updated); the writer's API key is stored in the vault, bound to the writer agent (and only
+    to it), and resolved by the runs service at call time. Calls are made as a platform principal signed with the
+    local key ring. Raises grpc.aio.AioRpcError for anything but ALREADY_EXISTS.
     """
     metadata = keys.metadata(SEEDER, issuer="cli")
     async with (
@@ -126,6 +127,7 @@ async def _create_credential(vault: Any, value: str, metadata: Any, rpc_timeout:
             provider="reference",
             type=credential_pb2.CREDENTIAL_TYPE_API_KEY,
             retained_versions=1,
+            allowed_agents=[DEMO_WRITER_NAME],
         ),
         value=value,
     )
@@ -134,8 +136,27 @@ async def _create_credential(vault: Any, value: str, metadata: Any, rpc_timeout:
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
             raise
+        await _bind_if_unbound(vault, name, metadata, rpc_timeout)
         return Seeded(name, created=False)
     return Seeded(name, created=True)
+
+
+async def _bind_if_unbound(vault: Any, name: str, metadata: Any, rpc_timeout: float) -> None:
+    """A demo key stored before credentials had bindings is unbound (unusable): bind it to the writer. A binding
+    someone set is left as it is."""
+    current = (
+        await vault.GetCredential(
+            credentials_service_pb2.GetCredentialRequest(name=name), metadata=metadata, timeout=rpc_timeout
+        )
+    ).credential
+    if current.allowed_agents or current.allowed_hosts:
+        return
+    update = credentials_service_pb2.UpdateCredentialRequest(
+        credential=credential_pb2.Credential(name=name, allowed_agents=[DEMO_WRITER_NAME]),
+        update_mask=field_mask_pb2.FieldMask(paths=["allowed_agents"]),
+        etag=current.etag,
+    )
+    await vault.UpdateCredential(update, metadata=metadata, timeout=rpc_timeout)
 
 
 async def _put_agent(registry: Any, agent: agent_pb2.Agent, metadata: Any, rpc_timeout: float) -> Seeded:

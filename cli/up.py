@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import signal
 from collections.abc import Awaitable, Iterator, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
                     f"{env}AUTH__PRINCIPAL_KEYS_FILE": key_file,
                     **(_vault_env(data_dir) if name == "credentials" else {}),
                     **(_runs_env(dial, assigned) if name == "runs" else {}),
+                    **(_agent_networks_env(env, dial) if name in ("registry", "runs") else {}),
                 },
             )
         )
@@ -121,6 +123,15 @@ def _runs_env(dial: str, assigned: ports.Ports) -> dict[str, str]:
         "AGENTORCH_RUNS_CLIENTS__REGISTRY": ports.address(dial, assigned["registry"]),
         "AGENTORCH_RUNS_CLIENTS__CREDENTIALS": ports.address(dial, assigned["credentials"]),
     }
+
+
+def _agent_networks_env(prefix: str, dial: str) -> dict[str, str]:
+    """The reference agents listen on loopback: the registry must accept their endpoints and the runs service must
+    connect to them. Production keeps the default (internal addresses refused)."""
+    networks = ["127.0.0.0/8", "::1/128"]
+    if dial not in ("127.0.0.1", "::1", "localhost"):
+        networks.append(dial)
+    return {f"{prefix}AGENTS__ALLOWED_NETWORKS": json.dumps(networks)}
 
 
 def _vault_env(data_dir: Path) -> dict[str, str]:

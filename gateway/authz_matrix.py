@@ -10,9 +10,11 @@ Role ranks: viewer < author < operator < approver < admin; a role implies the on
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from gateway import escalations
 from services.common import authz
 from services.common.context import Principal
 
@@ -26,26 +28,47 @@ REEXPOSED = (REGISTRY, RUNS, CREDENTIALS)
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """Requests of a method that need a higher role: `applies(request bytes)` says whether this one does."""
+
+    role: str
+    applies: Callable[[bytes], bool]
+    what: str  # says which requests, in the refusal and the documentation
+
+
+@dataclass(frozen=True)
 class Rule:
     """Who may call a method.
 
     `role`: the minimum role, or None for any authenticated caller. `public`: no credentials at all.
     `platform`: only platform principals (no organization) with `role`. `note`: shown in the documentation.
+    `escalation`: requests of the method that need a higher role (gateway.escalations), checked on the request.
     """
 
     role: str | None
     public: bool = False
     platform: bool = False
     note: str = ""
+    escalation: Escalation | None = None
 
     def __post_init__(self) -> None:
         if self.role is not None and self.role not in authz.ROLES:
             raise ValueError(f"unknown role {self.role!r}")
+        if self.escalation is not None and self.escalation.role not in authz.ROLES:
+            raise ValueError(f"unknown role {self.escalation.role!r}")
 
     def allows(self, principal: Principal) -> bool:
         if self.platform and not authz.is_platform(principal):
             return False
         return self.role is None or authz.has_role(principal, self.role)
+
+    def escalated(self, principal: Principal, request: Any) -> Escalation | None:
+        """The escalation this request triggers and `principal` does not satisfy, if any (relayed methods only:
+        their request is the client's bytes)."""
+        escalation = self.escalation
+        if escalation is None or not isinstance(request, bytes) or authz.has_role(principal, escalation.role):
+            return None
+        return escalation if escalation.applies(request) else None
 
 
 PUBLIC = Rule(None, public=True, note="no credentials; reveals no tenant data")
@@ -66,10 +89,17 @@ MATRIX: Mapping[str, Rule] = {
     **_methods(
         REGISTRY,
         {
-            "CreateAgent": AUTHOR,
+            "CreateAgent": Rule(
+                "author",
+                escalation=Escalation(
+                    "admin",
+                    escalations.create_agent_sets_destination,
+                    "an agent with a destination (an agent card, or config beyond the tuning keys)",
+                ),
+            ),
             "GetAgent": VIEWER,
             "ListAgents": VIEWER,
-            "UpdateAgent": AUTHOR,
+            "UpdateAgent": Rule("author", note="admin to change the destination; the registry checks"),
             "DeleteAgent": AUTHOR,
             "CreateOrchestration": AUTHOR,
             "GetOrchestration": VIEWER,
@@ -97,7 +127,14 @@ MATRIX: Mapping[str, Rule] = {
     **_methods(
         RUNS,
         {
-            "CreateRun": OPERATOR,
+            "CreateRun": Rule(
+                "operator",
+                escalation=Escalation(
+                    "admin",
+                    escalations.create_run_names_credentials,
+                    "an ad hoc definition whose steps name credentials",
+                ),
+            ),
             "GetRun": VIEWER,
             "ListRuns": VIEWER,
             "ListRunEvents": VIEWER,
@@ -146,7 +183,9 @@ BLOCKED: Mapping[str, str] = {
 
 #: Invoke's modes (agentorch.gateway.v1.AgentMode names) → the role each needs, checked where the mode is routed.
 #: The service each mode calls checks again (e.g. deciding a checkpoint needs the checkpoint's role). plan/build
-#: launch a one-step run (the agent call happens in the runs service), so they need what CreateRun needs.
+#: launch a one-step run (the agent call happens in the runs service), so they need what CreateRun needs; like an
+#: ad hoc CreateRun, naming credentials (plan/build `credentials`, an orchestrate_execute definition's steps)
+#: needs INVOKE_CREDENTIALS_ROLE.
 INVOKE_MODES: Mapping[str, str] = {
     "AGENT_MODE_PLAN": "operator",
     "AGENT_MODE_BUILD": "operator",
@@ -155,6 +194,9 @@ INVOKE_MODES: Mapping[str, str] = {
     "AGENT_MODE_ORCHESTRATE_CONTINUE": "operator",
     "AGENT_MODE_ORCHESTRATE_SAVE_RECIPE": "author",
 }
+
+
+INVOKE_CREDENTIALS_ROLE = "admin"
 
 
 def rule_for(method: str) -> Rule | None:
@@ -169,6 +211,8 @@ def markdown_table() -> str:
         role = "none (public)" if rule.public else (rule.role or "any authenticated")
         if rule.platform:
             role += " (platform)"
+        if rule.escalation is not None:
+            role += f"; {rule.escalation.role} for {rule.escalation.what}"
         rows.append(f"| `{method.lstrip('/')}` | {role} | {rule.note} |")
     for method, reason in BLOCKED.items():
         rows.append(f"| `{method.lstrip('/')}` | not served (UNIMPLEMENTED) | {reason} |")

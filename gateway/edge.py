@@ -6,9 +6,11 @@ The caller it establishes is bound for the handler (gateway.auth.caller); the pr
 
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
 authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
-the matrix; a method missing from the matrix is denied. Only then is the request itself checked
-(services.common.request_checks: unparsable, unknown enum values, out-of-range Timestamps, over-deep JSON), so an
-anonymous caller learns nothing about its request. Relayed methods arrive as raw bytes: their backend checks them.
+the matrix (the method's role, then the request's escalation for unary relayed calls: an ad hoc CreateRun naming
+credentials, a CreateAgent with a destination); a method missing from the matrix is denied. Only then is the request
+itself checked (services.common.request_checks: unparsable, unknown enum values, out-of-range Timestamps, over-deep
+JSON), so an anonymous caller learns nothing about its request. Relayed methods arrive as raw bytes: their backend
+checks them.
 
 Calls relayed by the gateway's own HTTP front all come from loopback; it names the HTTP client's address in
 `x-agentorch-client-address`, which counts only together with the process's relay token (random per process,
@@ -91,7 +93,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, method: str, rule: Rule | None, behavior: Callable[[Any, ServicerContext], Awaitable[Any]]
     ) -> Callable[[Any, ServicerContext], Awaitable[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> Any:
-            token = caller_context.bind(await self._admit(method, rule, ctx))
+            token = caller_context.bind(await self._admit(method, rule, ctx, request))
             try:
                 check_request(request)
                 return await behavior(request, ctx)
@@ -116,7 +118,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return wrapper
 
-    async def _admit(self, method: str, rule: Rule | None, ctx: ServicerContext) -> Caller | None:
+    async def _admit(self, method: str, rule: Rule | None, ctx: ServicerContext, request: Any = None) -> Caller | None:
         if self._authenticator is None:
             raise Unavailable("the gateway is starting")
         if rule is not None and rule.public:
@@ -129,6 +131,12 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if not rule.allows(caller.principal):
             raise PermissionDenied(
                 denied_message(rule), metadata={"required_role": rule.role or "", "enforced_by": "gateway"}
+            )
+        escalation = rule.escalated(caller.principal, request)
+        if escalation is not None:
+            raise PermissionDenied(
+                f"{escalation.what} needs the {escalation.role} role",
+                metadata={"required_role": escalation.role, "enforced_by": "gateway"},
             )
         return caller
 

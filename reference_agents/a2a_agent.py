@@ -137,6 +137,7 @@ def create_app(
                 "method": method,
                 "idempotency_key": key,
                 "a2a_version": request.headers.get("a2a-version"),
+                "host": request.headers.get("host"),
                 "text": text,
                 "message": message,
                 "metadata": params.get("metadata"),

@@ -1,7 +1,9 @@
 """`agentorch credentials …` (the vault: metadata only, values are write-only) and `agentorch api-keys …`.
 
 A credential value is read from a file (`--value-file`) or from stdin (without echo on a terminal); it is never a
-command-line argument (it would land in shell history and in `ps`) and never printed.
+command-line argument (it would land in shell history and in `ps`) and never printed. Where a credential may be
+sent is its binding (`--allow-agent`, `--allow-host` on create; `credentials bind` later): an unbound credential
+is refused to every agent call.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from agentorch.credentials.v1 import credential_pb2 as cpb
 from agentorch.credentials.v1 import credentials_service_pb2 as cred
@@ -47,7 +49,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--description", default="")
     create.add_argument("--retained-versions", type=int, default=0, help="old versions kept after a rotation")
     create.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    _binding_arguments(create)
     create.set_defaults(handler=create_credential)
+
+    bind = sub.add_parser(
+        "bind", parents=[common], help="set where a credential may be sent (replaces the lists given)"
+    )
+    bind.add_argument("alias")
+    _binding_arguments(bind)
+    bind.add_argument("--clear", action="store_true", help="empty both lists: no agent call may use it")
+    bind.set_defaults(handler=bind_credential)
 
     rotate = sub.add_parser("rotate", parents=[common], help="store a new value version")
     rotate.add_argument("alias")
@@ -78,6 +89,25 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     krevoke = ksub.add_parser("revoke", parents=[common], help="revoke a key")
     krevoke.add_argument("key", help="key id or full resource name")
     krevoke.set_defaults(handler=revoke_api_key)
+
+
+def _binding_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-agent",
+        dest="allow_agents",
+        action="append",
+        default=[],
+        metavar="AGENT",
+        help="an agent whose calls may carry it: slug, organizations/ORG/agents/SLUG or agents/SLUG (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        dest="allow_hosts",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="a host the value may be sent to: name, address or *.suffix, optional :port (repeatable)",
+    )
 
 
 def _value_argument(parser: argparse.ArgumentParser) -> None:
@@ -113,6 +143,8 @@ def credential_lines(c: cpb.Credential) -> list[str]:
             ("labels", dict(c.labels)),
             ("version", c.version),
             ("retained versions", c.retained_versions),
+            ("allowed agents", list(c.allowed_agents) or "-"),
+            ("allowed hosts", list(c.allowed_hosts) or "-"),
             ("key id", c.encryption.key_id),
             ("algorithm", c.encryption.algorithm),
             ("created", f"{when(c.create_time)} by {c.created_by}"),
@@ -131,14 +163,26 @@ def list_credentials(ctx: Context, args: argparse.Namespace) -> int:
             label(cpb.CredentialType.Name(c.type)),
             c.provider,
             c.version,
+            bound_to(c),
             c.encryption.key_id,
             when(c.rotate_time),
             when(c.last_used_time),
         )
         for c in response.credentials
     ]
-    ctx.output.show(response, table(("ALIAS", "TYPE", "PROVIDER", "VERSION", "KEY", "ROTATED", "LAST USED"), rows))
+    headers = ("ALIAS", "TYPE", "PROVIDER", "VERSION", "BOUND TO", "KEY", "ROTATED", "LAST USED")
+    ctx.output.show(response, table(headers, rows))
     return 0
+
+
+def bound_to(c: cpb.Credential) -> str:
+    """`2 agents, 1 host`, or `unbound` (no agent call may use it)."""
+    parts = [
+        f"{n} {word}{'s' if n != 1 else ''}"
+        for n, word in ((len(c.allowed_agents), "agent"), (len(c.allowed_hosts), "host"))
+        if n
+    ]
+    return ", ".join(parts) or "unbound"
 
 
 def get_credential(ctx: Context, args: argparse.Namespace) -> int:
@@ -164,10 +208,31 @@ def create_credential(ctx: Context, args: argparse.Namespace) -> int:
             description=args.description,
             retained_versions=args.retained_versions,
             labels=labels,
+            allowed_agents=args.allow_agents,
+            allowed_hosts=args.allow_hosts,
         ),
         value=read_value(args.value_file),
     )
     response = ctx.call(ctx.client.credentials.CreateCredential, request)
+    ctx.output.show(response, credential_lines(response.credential))
+    return 0
+
+
+def bind_credential(ctx: Context, args: argparse.Namespace) -> int:
+    paths = [
+        field
+        for field, given in (("allowed_agents", args.allow_agents), ("allowed_hosts", args.allow_hosts))
+        if given or args.clear
+    ]
+    if not paths:
+        raise UsageError("give --allow-agent and/or --allow-host (or --clear)")
+    if args.clear and (args.allow_agents or args.allow_hosts):
+        raise UsageError("--clear empties both lists; it cannot be combined with --allow-agent or --allow-host")
+    credential = cpb.Credential(
+        name=ctx.credential(args.alias), allowed_agents=args.allow_agents, allowed_hosts=args.allow_hosts
+    )
+    request = cred.UpdateCredentialRequest(credential=credential, update_mask=field_mask_pb2.FieldMask(paths=paths))
+    response = ctx.call(ctx.client.credentials.UpdateCredential, request)
     ctx.output.show(response, credential_lines(response.credential))
     return 0
 
@@ -204,11 +269,13 @@ def list_audit(ctx: Context, args: argparse.Namespace) -> int:
             label(cpb.AuditOutcome.Name(e.outcome)),
             e.actor,
             short_name(e.run) if e.run else "",
+            e.agent.removeprefix(f"{ctx.parent}/agents/"),  # a slug, or agents/SLUG for a platform-wide agent
+            e.destination,
             e.reason,
         )
         for e in response.events
     ]
-    headers = ("SEQ", "TIME", "ALIAS", "VERSION", "ACTION", "OUTCOME", "ACTOR", "RUN", "REASON")
+    headers = ("SEQ", "TIME", "ALIAS", "VERSION", "ACTION", "OUTCOME", "ACTOR", "RUN", "AGENT", "DESTINATION", "REASON")
     ctx.output.show(response, table(headers, rows))
     return 0
 

@@ -31,11 +31,12 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
-from gateway.authz_matrix import INVOKE_MODES
+from gateway.authz_matrix import INVOKE_CREDENTIALS_ROLE, INVOKE_MODES
 from gateway.config import InvokeSettings
 from gateway.domain import invoke as modes
 from gateway.domain.errors import RecipeUnavailable
 from gateway.domain.invoke import InvalidInvoke, InvokeCommand, PromptTemplate
+from gateway.escalations import definition_credentials
 from services.common import authz, context
 from services.common.context import Principal
 from services.common.errors import FieldViolation, PermissionDenied
@@ -108,6 +109,7 @@ class InvokeService:
         if command.mode not in modes.MODES:
             modes.route(command)  # raises: INVALID_ARGUMENT on `mode`
         authorize(principal, command.mode)
+        authorize_credentials(principal, command)
         action = modes.route(command)
         backends = _Backends(self._registry, self._runs, self._signer, principal)
         backends.bound(time_remaining)
@@ -122,6 +124,24 @@ def authorize(principal: Principal, mode: str) -> None:
         raise PermissionDenied(
             f"Invoke mode {modes.short(mode)} needs the {role} role",
             metadata={"required_role": role, "enforced_by": "gateway", "mode": modes.short(mode)},
+        )
+
+
+def authorize_credentials(principal: Principal, command: InvokeCommand) -> None:
+    """Naming credentials outside a saved orchestration needs admin, as an ad hoc CreateRun does (the runs service
+    checks again)."""
+    named = command.credentials if command.mode in (modes.PLAN, modes.BUILD) else ()
+    if command.mode == modes.EXECUTE:
+        named = definition_credentials(command.definition)
+    if named and not authz.has_role(principal, INVOKE_CREDENTIALS_ROLE):
+        raise PermissionDenied(
+            f"Invoke mode {modes.short(command.mode)} naming credentials ({', '.join(named)}) needs the "
+            f"{INVOKE_CREDENTIALS_ROLE} role",
+            metadata={
+                "required_role": INVOKE_CREDENTIALS_ROLE,
+                "enforced_by": "gateway",
+                "mode": modes.short(command.mode),
+            },
         )
 
 

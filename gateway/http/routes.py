@@ -330,7 +330,10 @@ def resolve_field(message: Descriptor, path: str) -> list[FieldDescriptor] | Non
 def _role(rpc: str) -> str:
     rule = MATRIX[f"/{rpc}"]
     role = "none (public)" if rule.public else (rule.role or "any authenticated")
-    return f"{role} (platform)" if rule.platform else role
+    role = f"{role} (platform)" if rule.platform else role
+    if rule.escalation is not None:
+        role += f"; {rule.escalation.role} for {rule.escalation.what}"
+    return role
 
 
 def markdown_table(routes: Iterable[Route] = ROUTES) -> str:

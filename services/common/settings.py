@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.netpolicy import EgressPolicy, NetworkAllowlist
+
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -131,6 +133,27 @@ class AuthSettings(BaseModel):
     )
     signing_key_id: str = Field("", description="Key id used to sign; empty means the first key. Others verify only.")
     token_ttl_seconds: int = Field(300, ge=5, le=3600, description="Lifetime of a principal token this process signs.")
+
+
+class AgentNetworkSettings(BaseModel):
+    """Which internal networks agent endpoints may use (see services.common.netpolicy)."""
+
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Exceptions to the refused agent destinations (loopback, private, link-local, shared, "
+        'multicast...): CIDR ranges or addresses, and host names (exact or *.suffix), as JSON: ["10.0.0.0/8", '
+        '"*.agents.svc.cluster.local"]. Empty (the default): agents must be on public addresses.',
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _parse(cls, value: list[str]) -> list[str]:
+        NetworkAllowlist.parse(value)  # raises ValueError naming the bad entry
+        return value
+
+    def policy(self, setting: str) -> EgressPolicy:
+        """The policy; `setting` is the full variable name (AGENTORCH_RUNS_AGENTS__ALLOWED_NETWORKS), for messages."""
+        return EgressPolicy.from_entries(self.allowed_networks, setting)
 
 
 class ServiceSettings(BaseSettings):

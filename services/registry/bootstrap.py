@@ -28,7 +28,8 @@ def spec(settings: RegistrySettings) -> ServiceSpec:
         def uow() -> RegistryUnitOfWork:
             return RegistryUnitOfWork(engine)
 
-        servicer = RegistryServicer(AgentService(uow), OrchestrationService(uow), PlanService(uow))
+        agents = AgentService(uow, settings.agents.policy("AGENTORCH_REGISTRY_AGENTS__ALLOWED_NETWORKS"))
+        servicer = RegistryServicer(agents, OrchestrationService(uow), PlanService(uow))
         return [GrpcService(DESCRIPTOR, servicer, registry_service_pb2_grpc.add_RegistryServiceServicer_to_server)]
 
     return ServiceSpec(

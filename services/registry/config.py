@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import DatabaseSettings, ServerSettings, ServiceSettings
+from services.common.settings import AgentNetworkSettings, DatabaseSettings, ServerSettings, ServiceSettings
 
 DEFAULT_PORT = 50061
 
@@ -16,4 +16,7 @@ class RegistrySettings(ServiceSettings):
     server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
     database: DatabaseSettings = Field(
         default_factory=lambda: DatabaseSettings(url=SecretStr("sqlite+aiosqlite:///.agentorch/registry.db"))
+    )
+    agents: AgentNetworkSettings = Field(
+        default_factory=AgentNetworkSettings, description="Agent endpoints refused when an agent is saved."
     )

@@ -71,7 +71,9 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             credentials_channel = grpc.aio.insecure_channel(settings.clients.credentials)
             stack.push_async_callback(credentials_channel.close)
             agent_executor = AgentExecutor(
-                CredentialsClient(credentials_channel, keys), max_connections=config.max_concurrency
+                CredentialsClient(credentials_channel, keys),
+                max_connections=config.max_concurrency,
+                egress=settings.agents.policy("AGENTORCH_RUNS_AGENTS__ALLOWED_NETWORKS"),
             )
             stack.push_async_callback(agent_executor.aclose)  # closes after the engine stopped (stack order)
             step_executor = agent_executor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import DatabaseSettings, ServerSettings, ServiceSettings
+from services.common.settings import AgentNetworkSettings, DatabaseSettings, ServerSettings, ServiceSettings
 
 DEFAULT_PORT = 50062
 
@@ -51,3 +51,7 @@ class RunsSettings(ServiceSettings):
     )
     engine: EngineConfig = Field(default_factory=EngineConfig)
     clients: ClientsConfig = Field(default_factory=ClientsConfig)
+    agents: AgentNetworkSettings = Field(
+        default_factory=AgentNetworkSettings,
+        description="Agent addresses refused at call time (every address a host resolves to is checked).",
+    )

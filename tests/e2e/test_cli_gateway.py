@@ -295,3 +295,40 @@ async def test_invoke_from_the_command_line(user: User) -> None:
     refused = await user("invoke", "orchestrate_continue", "--comment", "hi")
     assert refused.code == 1
     assert "  checkpoint: " in refused.err
+
+
+async def test_an_admin_binds_a_credential_from_the_command_line(user: User) -> None:
+    created = await user(
+        "credentials",
+        "create",
+        "vendor.key",
+        "--allow-agent",
+        "helper",
+        "--allow-host",
+        "api.vendor.example",
+        stdin="sk-" + uuid.uuid4().hex,
+    )
+    assert created.code == 0, created.err
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in created.out.splitlines()}
+    assert (lines["allowed agents"], lines["allowed hosts"]) == (
+        f"organizations/{user.org}/agents/helper",
+        "api.vendor.example",
+    )
+    listed = await user("credentials", "list")
+    assert "1 agent, 1 host" in listed.out
+    moved = await user("credentials", "bind", "vendor.key", "--allow-host", "*.vendor.example:443", "-o", "json")
+    assert moved.code == 0, moved.err
+    credential = moved.json()["credential"]
+    assert (credential["allowedAgents"], credential["allowedHosts"]) == (
+        [f"organizations/{user.org}/agents/helper"],
+        ["*.vendor.example:443"],
+    )
+    cleared = await user("credentials", "bind", "vendor.key", "--clear")
+    assert cleared.code == 0, cleared.err
+    assert "unbound" in (await user("credentials", "list")).out
+    bad = await user("credentials", "bind", "vendor.key", "--allow-host", "*")
+    assert bad.code == 1
+    assert "credential.allowed_hosts[0]" in bad.err
+    assert (await user("credentials", "bind", "vendor.key")).code == 2  # nothing to set
+    audit = await user("credentials", "audit", "--alias", "vendor.key")
+    assert "changed allowed_hosts" in audit.out

@@ -35,7 +35,8 @@ from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
-from tests.support.faulty_agents import misbehaving_openai
+from tests.support.egress import LOOPBACK
+from tests.support.faulty_agents import garbage_server, misbehaving_openai
 from tests.support.principals import AUTH, as_member
 from tests.support.registry import agent_message, new_org, struct
 from tests.support.rpc import channel_as
@@ -53,6 +54,7 @@ class World:
     org: str
     runs: pb_grpc.RunsServiceStub
     database: DatabaseSettings
+    registry: rpb_grpc.RegistryServiceStub
 
 
 @pytest.fixture
@@ -61,7 +63,7 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
     member = as_member(org, "admin")
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH, agents=LOOPBACK)))
         )
         vault = await stack.enter_async_context(
             running(credentials_spec(CredentialsSettings(database=sibling(database, "vault"), auth=AUTH, vault=VAULT)))
@@ -71,6 +73,7 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             auth=AUTH,
             clients=ClientsConfig(registry=registry.target, credentials=vault.target),
             engine=EngineConfig(lease_seconds=10, idle_wait_seconds=0.5),
+            agents=LOOPBACK,
         )
         runs = await stack.enter_async_context(running(runs_spec(settings)))
         agent = await stack.enter_async_context(serving(misbehaving_openai()))
@@ -89,12 +92,12 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             vpb.CreateCredentialRequest(
                 parent=f"organizations/{org}",
                 alias="odd.key",
-                credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY),
+                credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY, allowed_agents=["odd"]),
                 value=SECRET,
             )
         )
         runs_stub = pb_grpc.RunsServiceStub(await stack.enter_async_context(channel_as(runs.target, member)))
-        yield World(org, runs_stub, database)
+        yield World(org, runs_stub, database, registry_stub)
 
 
 def agent_step(step_id: str, prompt: str, **fields: Any) -> dict[str, Any]:
@@ -160,3 +163,21 @@ async def test_an_agent_that_hangs_or_drips_times_out_by_its_policy_and_the_repl
     assert slow.error in {"timed out after 1s", "agent 'odd' (step 'slow'): no complete answer within 1s"}
     failures = [e for e in await all_events(world.runs, stuck.name) if e.type == run_pb2.EVENT_TYPE_STEP_FAILED]
     assert len(failures) == 2
+
+
+async def test_an_agent_that_answers_garbage_fails_its_step_without_echoing_the_bytes(world: World) -> None:
+    async with garbage_server() as port:
+        config = {"protocol": "openai", "endpoint": f"http://127.0.0.1:{port}/v1", "model": "m", "max_attempts": 1}
+        agent = agent_message(world.org, "banner", config=struct(config))
+        await world.registry.CreateAgent(rpb.CreateAgentRequest(agent=agent))
+        run = await launch_ad_hoc(
+            world.runs, world.org, definition([step("probe", "agent", agent="banner", prompt="hello")])
+        )
+        done = await wait_for_status(world.runs, run.name, FINAL)
+    assert done.status == run_pb2.RUN_STATUS_FAILED
+    (probe,) = done.steps
+    assert probe.error.startswith("agent 'banner' (step 'probe'): ")
+    text = str(await all_events(world.runs, run.name))
+    for fragment in ("SSH-2.0", "OpenSSH", "internal-banner", "\\x00"):  # what the peer sent: never echoed
+        assert fragment not in probe.error
+        assert fragment not in text

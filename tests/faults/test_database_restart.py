@@ -32,6 +32,7 @@ from services.registry.config import RegistrySettings
 from services.runs.bootstrap import LISTENER_TASK
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
+from tests.support.egress import LOOPBACK
 from tests.support.postgres import Cluster
 from tests.support.principals import AUTH, as_member
 from tests.support.registry import agent_message, new_org, struct
@@ -69,7 +70,11 @@ async def deployment(cluster: Cluster) -> AsyncIterator[Deployment]:
     member = as_member(org, "admin")
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=schema(cluster, "registry"), auth=AUTH, tasks=TASKS)))
+            running(
+                registry_spec(
+                    RegistrySettings(database=schema(cluster, "registry"), auth=AUTH, tasks=TASKS, agents=LOOPBACK)
+                )
+            )
         )
         replicas = []
         for worker in ("a", "b"):
@@ -79,6 +84,7 @@ async def deployment(cluster: Cluster) -> AsyncIterator[Deployment]:
                 tasks=TASKS,
                 clients=ClientsConfig(registry=registry.target, credentials="127.0.0.1:1"),
                 engine=EngineConfig(lease_seconds=5, idle_wait_seconds=0.5),
+                agents=LOOPBACK,
             )
             replicas.append(await stack.enter_async_context(running(runs_spec(settings, worker_id=worker))))
         agent = await stack.enter_async_context(serving(openai_agent.create_app("writer", chunk_delay=0.05)))

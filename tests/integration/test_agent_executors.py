@@ -11,7 +11,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from services.runs.app.executor import StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialsClient, CredentialUnavailable, ResolvedCredential, Secret
 from services.runs.executors import InputRequired
 from services.runs.executors.dispatch import AgentExecutor
+from tests.support.egress import LOOPBACK_POLICY
 from tests.support.principals import AUTH, as_member
 from tests.support.rpc import channel_as
 from tests.support.servers import running
@@ -81,7 +82,7 @@ async def llm() -> AsyncIterator[Agent]:
 
 @pytest.fixture
 async def executor() -> AsyncIterator[AgentExecutor]:
-    instance = AgentExecutor(FakeVault({"llm.key": SECRET}))
+    instance = AgentExecutor(FakeVault({"llm.key": SECRET}), egress=LOOPBACK_POLICY)
     yield instance
     await instance.aclose()
 
@@ -90,7 +91,9 @@ async def executor() -> AsyncIterator[AgentExecutor]:
 class FakeVault:
     values: dict[str, str] = field(default_factory=dict)
 
-    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential:
+    async def resolve(
+        self, organization_slug: str, alias: str, *, run: str, step: str, agent: str, destination: str
+    ) -> ResolvedCredential:
         if alias not in self.values:
             raise CredentialUnavailable(alias, "no such credential", retryable=False)
         return ResolvedCredential(alias=alias, version=1, type="api_key", secret=Secret(self.values[alias]))
@@ -111,7 +114,7 @@ def step(agent_config: dict[str, Any], prompt: str, card: dict[str, Any] | None 
         "idempotency_key": f"r1/plan/{uuid.uuid4().hex[:6]}",
         "agent_slug": "helper",
         "agent": {
-            "name": "organizations/acme/agents/helper",
+            "name": f"organizations/{fields.get('organization_slug', 'acme')}/agents/helper",
             "version": 1,
             "config": agent_config,
             "agent_card": card or {},
@@ -403,13 +406,15 @@ async def test_cancelling_the_step_closes_the_request_promptly(
 # --- credentials from the real vault, and secrets in logs -----------------------------------------------------------
 
 
-async def create_credential(target: str, org: str, alias: str, value: str) -> None:
+async def create_credential(target: str, org: str, alias: str, value: str, agents: tuple[str, ...]) -> None:
     async with channel_as(target, as_member(org, "admin")) as channel:
         await pb_grpc.CredentialsServiceStub(channel).CreateCredential(
             pb.CreateCredentialRequest(
                 parent=f"organizations/{org}",
                 alias=alias,
-                credential=cpb.Credential(provider="openai", type=cpb.CREDENTIAL_TYPE_API_KEY),
+                credential=cpb.Credential(
+                    provider="openai", type=cpb.CREDENTIAL_TYPE_API_KEY, allowed_agents=list(agents)
+                ),
                 value=value,
             )
         )
@@ -433,9 +438,9 @@ async def test_credentials_are_resolved_from_the_vault_as_the_runs_service_and_a
     with structlog.testing.capture_logs() as captured:
         settings = CredentialsSettings(database=database, auth=AUTH, vault=VAULT)
         async with running(credentials_spec(settings)) as vault:
-            await create_credential(vault.target, org, "llm.api-key", SECRET)
+            await create_credential(vault.target, org, "llm.api-key", SECRET, agents=("helper",))
             channel = grpc.aio.insecure_channel(vault.target)
-            executor = AgentExecutor(CredentialsClient(channel, KeyRing.from_settings(AUTH)))
+            executor = AgentExecutor(CredentialsClient(channel, KeyRing.from_settings(AUTH)), egress=LOOPBACK_POLICY)
             try:
                 config = openai_config(llm)
                 common: dict[str, Any] = {"run": run, "organization_slug": org, "step_id": "draft"}
@@ -511,3 +516,87 @@ async def test_no_secret_in_logs_errors_or_results(
     haystack = "\n".join([caplog.text, repr(captured), *texts])
     assert SECRET not in haystack
     assert encoded not in haystack
+
+
+# --- where calls may go: checked on the address connected to (SSRF, DNS rebinding) ----------------------------------
+
+
+@contextlib.contextmanager
+def listening() -> Iterator[socket.socket]:
+    """A socket listening on loopback that nobody accepts on: a connection attempt would be queued in its backlog."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.setblocking(False)
+        yield sock
+
+
+def connections_seen(sock: socket.socket) -> int:
+    seen = 0
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except BlockingIOError:
+            return seen
+        conn.close()
+        seen += 1
+
+
+async def rebinding_resolver(host: str, port: int) -> list[str]:
+    """A name that looked harmless when the agent was saved, resolving to loopback when it is called."""
+    if host == "agent.rebind.test":
+        return ["127.0.0.1"]
+    if host == "split.rebind.test":
+        return ["93.184.215.14", "127.0.0.1"]  # one public address and one inside: refused as a whole
+    raise OSError("unknown host")
+
+
+@pytest.mark.parametrize("host", ["agent.rebind.test", "split.rebind.test", "localhost", "127.0.0.1"])
+async def test_a_host_that_resolves_inside_is_refused_before_connecting(host: str) -> None:
+    vault = FakeVault({"llm.key": SECRET})
+    executor = AgentExecutor(vault, resolver=rebinding_resolver if "rebind" in host else None)
+    try:
+        with listening() as sock:
+            port = sock.getsockname()[1]
+            for config in (
+                {"protocol": "openai", "endpoint": f"http://{host}:{port}/v1", "model": "m", **FAST},
+                {"protocol": "a2a", "endpoint": f"http://{host}:{port}/", **FAST},
+            ):
+                error = await fails(executor, step(config, "hi", credentials=("llm.key",)))
+                assert "which agent calls may not reach" in error.message
+                assert "a loopback address" in error.message
+                assert not error.retryable
+            assert connections_seen(sock) == 0
+    finally:
+        await executor.aclose()
+
+
+async def test_the_refusal_is_the_same_whether_the_port_is_open_or_not() -> None:
+    executor = AgentExecutor(resolver=rebinding_resolver)
+    try:
+        with listening() as sock:
+            messages = []
+            for port in (sock.getsockname()[1], closed_port()):
+                config = {"protocol": "a2a", "endpoint": f"http://agent.rebind.test:{port}/", "max_attempts": 3}
+                messages.append((await fails(executor, step(config, "hi"))).message)
+            assert connections_seen(sock) == 0
+    finally:
+        await executor.aclose()
+    assert messages[0] == messages[1]
+    assert messages[0] == (
+        "agent 'helper' (step 'plan'): the agent's host agent.rebind.test resolves to a loopback address, which "
+        "agent calls may not reach (allow it with AGENTS__ALLOWED_NETWORKS)"
+    )
+
+
+async def test_an_allowlisted_loopback_name_is_connected_to_its_checked_address(scout: Agent) -> None:
+    port = httpx.URL(scout.url).port
+    executor = AgentExecutor(egress=LOOPBACK_POLICY, resolver=rebinding_resolver)
+    try:
+        result = await execute(
+            executor, step({"protocol": "a2a", "endpoint": f"http://agent.rebind.test:{port}/"}, "hi")
+        )
+    finally:
+        await executor.aclose()
+    assert result.output == "scout received: hi"
+    assert scout.requests[0]["host"] == f"agent.rebind.test:{port}"  # the Host header keeps the name

@@ -23,7 +23,7 @@ display_name: Researcher
 description: Finds sources.
 agent_card:
   name: researcher
-  url: http://127.0.0.1:9100/a2a
+  url: https://researcher.agents.example.com/a2a
 config:
   protocol: a2a
 """

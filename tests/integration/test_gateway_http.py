@@ -106,7 +106,7 @@ def ended(message: SseMessage) -> bool:
 
 async def test_an_agent_is_created_read_listed_updated_and_deleted_over_http(gateway: Platform) -> None:
     org = new_org()
-    async with client(gateway.gateway, mint(org, "author")) as http:
+    async with client(gateway.gateway, mint(org, "admin")) as http:  # an endpoint is an admin's to set
         created = await http.post(
             f"/v1/organizations/{org}/agents",
             json={"slug": "helper", "display_name": "Helper", "config": {"endpoint": "http://agent.example"}},

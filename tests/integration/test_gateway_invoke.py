@@ -174,7 +174,7 @@ async def org(world: World) -> Org:
         cred.CreateCredentialRequest(
             parent=f"organizations/{slug}",
             alias="vaulted.key",
-            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY),
+            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY, allowed_agents=["vaulted"]),
             value=SECRET,
         )
     )
@@ -258,20 +258,72 @@ async def test_plan_and_build_return_the_agents_answer_and_the_run(org: Org) -> 
 
 
 async def test_credentials_of_a_pass_through_are_resolved_by_the_runs_service(org: Org) -> None:
-    operator = await org.gateway("operator")
+    admin = await org.gateway("admin")
     call = request("AGENT_MODE_BUILD", org.parent, agent_slug="vaulted", message="hi", credentials=["vaulted.key"])
-    answered = await operator.Invoke(call, timeout=30)
+    answered = await admin.Invoke(call, timeout=30)
     assert answered.output == "vaulted received: hi"
     assert SECRET not in str(answered)
     audit = await cred_grpc.CredentialsServiceStub(org.admin).ListAuditEvents(
         cred.ListAuditEventsRequest(parent=org.parent, action=cpb.AUDIT_ACTION_RESOLVE)
     )
     assert [e.run for e in audit.events] == [answered.run]  # resolved for the run, inside the platform
+    operator = await org.gateway("operator")
     refused = await operator.Invoke(
         request("AGENT_MODE_BUILD", org.parent, agent_slug="vaulted", message="hi"), timeout=30
     )
     assert meta(refused)["status"] == "RUN_STATUS_FAILED"  # without the alias the agent says 401
     assert SECRET not in str(refused)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fields"),
+    [
+        ("AGENT_MODE_PLAN", {"agent_slug": "vaulted", "message": "hi", "credentials": ["vaulted.key"]}),
+        ("AGENT_MODE_BUILD", {"agent_slug": "scribe", "message": "hi", "credentials": ["vaulted.key"]}),
+        (
+            "AGENT_MODE_ORCHESTRATE_EXECUTE",
+            {
+                "definition": {
+                    "schema_version": 1,
+                    "phases": [
+                        {
+                            "id": "main",
+                            "steps": [
+                                {
+                                    "id": "leak",
+                                    "kind": "agent",
+                                    "agent": "scribe",
+                                    "prompt": "hi",
+                                    "credentials": ["vaulted.key"],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            },
+        ),
+    ],
+)
+async def test_naming_credentials_outside_a_saved_orchestration_needs_admin(
+    org: Org, mode: str, fields: dict[str, Any]
+) -> None:
+    before = await org.counts()
+    operator = await org.gateway("operator", "approver")
+    error = await expect(
+        operator.Invoke(request(mode, org.parent, **fields), timeout=30), grpc.StatusCode.PERMISSION_DENIED
+    )
+    info = error_info(error)
+    assert (info.reason, info.metadata["required_role"], info.metadata["enforced_by"]) == (
+        "PERMISSION_DENIED",
+        "admin",
+        "gateway",
+    )
+    assert "vaulted.key" in (error.details() or "")
+    assert await org.counts() == before  # no run
+    audit = await cred_grpc.CredentialsServiceStub(org.admin).ListAuditEvents(
+        cred.ListAuditEventsRequest(parent=org.parent, action=cpb.AUDIT_ACTION_RESOLVE)
+    )
+    assert list(audit.events) == []  # the vault was never asked
 
 
 async def test_a_call_whose_deadline_comes_first_answers_with_the_run_still_running(org: Org) -> None:

@@ -183,3 +183,46 @@ async def test_calls_without_credentials_are_unauthenticated_everywhere_but_publ
         assert error is not None, path
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED, path
         assert error_info(error).reason == "UNAUTHENTICATED"
+
+
+# --- requests that need more than their method's role ---------------------------------------------------------------
+
+
+def escalating_request(path: str, org: str) -> bytes:
+    """A request of `path` that triggers its escalation (gateway.escalations)."""
+    if path.endswith("/CreateRun"):
+        step = {"id": "s", "kind": "agent", "agent": "ghost", "prompt": "hi", "credentials": ["vendor.key"]}
+        definition = {"schema_version": 1, "phases": [{"id": "p", "steps": [step]}]}
+        values: dict[str, Any] = {"parent": f"organizations/{org}", "adHoc": {"definition": definition}}
+    else:
+        agent = {"organizationSlug": org, "slug": "ghost", "displayName": "Ghost"}
+        values = {"agent": {**agent, "config": {"protocol": "a2a", "endpoint": "https://agents.example.com/a2a"}}}
+    message = message_factory.GetMessageClass(METHODS[path].input_type)()
+    json_format.ParseDict(values, message)
+    return bytes(message.SerializeToString())
+
+
+# Every escalated method of the matrix (tests/unit/test_gateway_authz_matrix.py pins which they are).
+ESCALATED = sorted(path for path, rule in MATRIX.items() if rule.escalation is not None)
+
+
+@pytest.mark.parametrize("path", ESCALATED)
+async def test_a_request_that_escalates_needs_the_higher_role_at_the_gateway(gateway: Platform, path: str) -> None:
+    rule = MATRIX[path]
+    escalation, role = rule.escalation, rule.role
+    assert escalation is not None
+    assert role is not None
+    org = new_org()
+    call = gateway.gateway.channel.unary_unary(path)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call(escalating_request(path, org), metadata=bearer(mint(org, role)), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    info = error_info(caught.value)
+    assert dict(info.metadata) == {"required_role": escalation.role, "enforced_by": "gateway"}
+    higher: grpc.aio.AioRpcError | None = None
+    try:
+        await call(escalating_request(path, org), metadata=bearer(mint(org, escalation.role)), timeout=10)
+    except grpc.aio.AioRpcError as exc:  # the backend may refuse it for its own reasons, never for the role
+        higher = exc
+    if higher is not None:
+        assert higher.code() not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
 
 import grpc
 import pytest
@@ -13,11 +15,12 @@ from google.protobuf import field_mask_pb2, struct_pb2
 from agentorch.registry.v1 import agent_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
 from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
-from services.common.settings import DatabaseSettings
+from services.common.settings import AgentNetworkSettings, DatabaseSettings
 from services.registry.bootstrap import spec
 from services.registry.config import RegistrySettings
-from tests.support.principals import AUTH, as_platform
-from tests.support.rpc import bad_request_fields, channel_as, error_reason
+from tests.support.egress import LOOPBACK_NETWORKS as LOOPBACK
+from tests.support.principals import AUTH, as_member, as_platform
+from tests.support.rpc import bad_request_fields, channel_as, error_info, error_reason
 from tests.support.servers import RunningServer, running
 
 
@@ -38,9 +41,15 @@ def org() -> str:
     return f"org-{uuid.uuid4().hex[:10]}"
 
 
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
 def agent(org_slug: str, slug: str = "helper", **fields: object) -> agent_pb2.Agent:
     card = struct_pb2.Struct()
-    card.update({"name": slug, "url": "http://127.0.0.1:9999/a2a", "skills": [{"id": "answer"}]})
+    card.update({"name": slug, "url": "https://agents.example.com/a2a", "skills": [{"id": "answer"}]})
     values: dict[str, object] = {
         "organization_slug": org_slug,
         "slug": slug,
@@ -269,3 +278,140 @@ async def test_delete_removes_the_agent(stub: pb_grpc.RegistryServiceStub) -> No
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.DeleteAgent(pb.DeleteAgentRequest(name=created.name))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+# --- endpoints (SSRF) and who may set an agent's destination --------------------------------------------------------
+
+ISSUE_FORMS = [
+    "http://127.0.0.1:50063",  # the vault's port
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::1]:22",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_INFO",
+    "http://localhost:50061/",
+    "http://10.0.0.12:5432/",
+    "http://[fe80::1]/",
+    "http://100.64.0.1/",
+    "http://0x7f000001/",
+]
+
+
+@pytest.mark.parametrize("url", ISSUE_FORMS)
+@pytest.mark.parametrize(
+    ("where", "build"),
+    [
+        ("agent.config.endpoint", lambda url: {"config": {"protocol": "openai", "endpoint": url, "model": "m"}}),
+        ("agent.agent_card.url", lambda url: {"agent_card": {"name": "x", "url": url}}),
+        (
+            "agent.agent_card.supportedInterfaces[0].url",
+            lambda url: {"agent_card": {"supportedInterfaces": [{"url": url, "protocolBinding": "JSONRPC"}]}},
+        ),
+    ],
+)
+async def test_an_internal_or_non_http_endpoint_is_refused_at_save_time(
+    stub: pb_grpc.RegistryServiceStub, url: str, where: str, build: Any
+) -> None:
+    o = org()
+    fields = {k: _struct(v) for k, v in build(url).items()}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(o, **{"agent_card": _struct({}), **fields})))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_reason(caught.value) == "VALIDATION_FAILED"
+    assert bad_request_fields(caught.value) == {where}
+    assert await list_slugs(stub, o) == []
+
+
+async def test_moving_an_endpoint_inside_is_refused_and_changes_nothing(stub: pb_grpc.RegistryServiceStub) -> None:
+    created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent(org())))).agent
+    request = pb.UpdateAgentRequest(
+        agent=agent_pb2.Agent(name=created.name, config=_struct({"protocol": "a2a", "endpoint": "http://[::1]:22"})),
+        update_mask=field_mask_pb2.FieldMask(paths=["config"]),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.UpdateAgent(request)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_request_fields(caught.value) == {"agent.config.endpoint"}
+    assert "AGENTORCH_REGISTRY_AGENTS__ALLOWED_NETWORKS" in (caught.value.details() or "")
+    assert (await stub.GetAgent(pb.GetAgentRequest(name=created.name))).agent == created
+
+
+async def test_an_allowlisted_network_is_accepted(database: DatabaseSettings) -> None:
+    settings = RegistrySettings(database=database, auth=AUTH, agents=AgentNetworkSettings(allowed_networks=LOOPBACK))
+    async with running(spec(settings)) as server, channel_as(server.target, as_platform()) as channel:
+        registry = pb_grpc.RegistryServiceStub(channel)
+        o = org()
+        config = _struct({"protocol": "a2a", "endpoint": "http://127.0.0.1:9100"})
+        created = (await registry.CreateAgent(pb.CreateAgentRequest(agent=agent(o, config=config)))).agent
+        assert created.config["endpoint"] == "http://127.0.0.1:9100"
+        with pytest.raises(grpc.aio.AioRpcError) as caught:  # loopback only: metadata is still refused
+            await registry.CreateAgent(
+                pb.CreateAgentRequest(agent=agent(o, "meta", config=_struct({"endpoint": "http://169.254.169.254/"})))
+            )
+        assert bad_request_fields(caught.value) == {"agent.config.endpoint"}
+
+
+@pytest.fixture
+async def member(registry: RunningServer) -> Any:
+    """Stubs of a member of `organization` with `roles`."""
+    async with AsyncExitStack() as stack:
+
+        async def connect(organization: str, *roles: str) -> pb_grpc.RegistryServiceStub:
+            channel = await stack.enter_async_context(channel_as(registry.target, as_member(organization, *roles)))
+            return pb_grpc.RegistryServiceStub(channel)
+
+        yield connect
+
+
+async def test_an_author_cannot_give_an_agent_a_destination(member: Any) -> None:
+    o = org()
+    author, admin = await member(o, "author", "operator", "approver"), await member(o, "admin")
+    endpoint = _struct({"protocol": "openai", "endpoint": "https://attacker.example.net/v1", "model": "m"})
+    for refused in (
+        agent(o, "drain", config=endpoint),
+        agent(o, "drain"),  # the card is part of the destination
+        agent(o, "drain", agent_card=_struct({}), config=_struct({"credential_header": "X-Leak"})),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await author.CreateAgent(pb.CreateAgentRequest(agent=refused))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert error_reason(caught.value) == "PERMISSION_DENIED"
+        assert error_info(caught.value).metadata["required_role"] == "admin"
+    assert await list_slugs(admin, o) == []
+    tuned = agent(o, "tuned", agent_card=_struct({}), config=_struct({"model": "m", "timeout_seconds": 5}))
+    assert (await author.CreateAgent(pb.CreateAgentRequest(agent=tuned))).agent.version == 1  # no destination
+
+
+async def test_only_an_admin_moves_a_bound_agent(member: Any) -> None:
+    o = org()
+    author, admin = await member(o, "author", "operator"), await member(o, "admin")
+    config = {"protocol": "openai", "endpoint": "https://api.vendor.example/v1", "model": "m"}
+    created = (await admin.CreateAgent(pb.CreateAgentRequest(agent=agent(o, "vendor", config=_struct(config))))).agent
+
+    def update(fields: dict[str, Any], paths: list[str]) -> pb.UpdateAgentRequest:
+        return pb.UpdateAgentRequest(
+            agent=agent_pb2.Agent(name=created.name, **fields), update_mask=field_mask_pb2.FieldMask(paths=paths)
+        )
+
+    for fields, paths in (
+        ({"config": _struct({**config, "endpoint": "https://attacker.example.net/v1"})}, ["config"]),
+        ({"config": _struct({**config, "credential_header": "X-Api-Key"})}, ["config"]),
+        ({"config": _struct({**config, "headers": {"X-Forwarded-Host": "evil"}})}, ["config"]),
+        ({"agent_card": _struct({"name": "x", "url": "https://attacker.example.net/a2a"})}, ["agent_card"]),
+        ({"config": _struct({})}, ["config"]),  # dropping the endpoint moves it too
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await author.UpdateAgent(update(fields, paths))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED, paths
+        assert error_info(caught.value).metadata["required_role"] == "admin"
+    assert (await admin.GetAgent(pb.GetAgentRequest(name=created.name))).agent == created
+    tuned = await author.UpdateAgent(
+        update(
+            {"config": _struct({**config, "model": "bigger", "timeout_seconds": 90}), "description": "d"},
+            ["config", "description"],
+        )
+    )
+    assert (tuned.agent.config["model"], tuned.agent.config["endpoint"]) == ("bigger", config["endpoint"])
+    moved = await admin.UpdateAgent(
+        update({"config": _struct({**config, "endpoint": "https://eu.vendor.example/v1"})}, ["config"])
+    )
+    assert moved.agent.config["endpoint"] == "https://eu.vendor.example/v1"

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import pytest
 import structlog
 
@@ -29,9 +30,10 @@ from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
+from tests.support.egress import LOOPBACK
 from tests.support.principals import AUTH, as_member
 from tests.support.registry import agent_message, struct
-from tests.support.rpc import channel_as
+from tests.support.rpc import channel_as, error_info
 from tests.support.runs import FINAL, sibling, wait_for_status
 from tests.support.servers import running
 from tests.support.vault import VAULT
@@ -47,6 +49,8 @@ class World:
     vault: vpb_grpc.CredentialsServiceStub
     a2a_url: str
     openai_url: str
+    openai_requests: list[dict[str, Any]]  # what the scribe agent received
+    runs_target: str
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
     member = as_member(org, "admin")
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH, agents=LOOPBACK)))
         )
         vault = await stack.enter_async_context(
             running(credentials_spec(CredentialsSettings(database=sibling(database, "vault"), auth=AUTH, vault=VAULT)))
@@ -65,10 +69,12 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             auth=AUTH,
             clients=ClientsConfig(registry=registry.target, credentials=vault.target),
             engine=EngineConfig(lease_seconds=10),
+            agents=LOOPBACK,
         )
         runs = await stack.enter_async_context(running(runs_spec(settings), access_log=True))
         a2a = await stack.enter_async_context(serving(a2a_agent.create_app("scout")))
-        llm = await stack.enter_async_context(serving(openai_agent.create_app("scribe", api_key=SECRET)))
+        scribe = openai_agent.create_app("scribe", api_key=SECRET)
+        llm = await stack.enter_async_context(serving(scribe))
         channels = [await stack.enter_async_context(channel_as(s.target, member)) for s in (registry, runs, vault)]
         yield World(
             org,
@@ -77,6 +83,8 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             vpb_grpc.CredentialsServiceStub(channels[2]),
             a2a.url,
             f"{llm.url}/v1",
+            scribe.state.requests,
+            runs.target,
         )
 
 
@@ -102,7 +110,7 @@ async def setup_agents(w: World) -> None:
         vpb.CreateCredentialRequest(
             parent=f"organizations/{w.org}",
             alias="scribe.key",
-            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY),
+            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY, allowed_agents=["scribe"]),
             value=SECRET,
         )
     )
@@ -201,3 +209,80 @@ async def test_a_missing_credential_fails_the_step_clearly(world: World) -> None
     done = await wait_for_status(world.runs, run.name, FINAL)
     assert done.status == run_pb2.RUN_STATUS_FAILED
     assert "not.there" in done.steps[0].error
+
+
+async def test_an_operator_cannot_launch_an_ad_hoc_definition_that_names_credentials(world: World) -> None:
+    """Defense in depth behind the gateway: the runs service itself refuses, before anything is written."""
+    await setup_agents(world)
+    async with channel_as(world.runs_target, as_member(world.org, "operator", "approver")) as channel:
+        operator = pb_grpc.RunsServiceStub(channel)
+        document = {
+            "schema_version": 1,
+            "phases": [
+                {
+                    "id": "main",
+                    "steps": [
+                        {"id": "leak", "kind": "agent", "agent": "scout", "prompt": "hi", "credentials": ["scribe.key"]}
+                    ],
+                }
+            ],
+        }
+        request = pb.CreateRunRequest(
+            parent=f"organizations/{world.org}", ad_hoc=pb.AdHocDefinition(definition=struct(document))
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await operator.CreateRun(request)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    info = error_info(caught.value)
+    assert (info.reason, info.metadata["required_role"], info.metadata["credentials"]) == (
+        "PERMISSION_DENIED",
+        "admin",
+        "scribe.key",
+    )
+    listed = await world.runs.ListRuns(pb.ListRunsRequest(parent=f"organizations/{world.org}"))
+    assert list(listed.runs) == []
+
+
+async def test_a_credential_not_bound_to_the_agent_fails_the_step_and_the_agent_gets_nothing(world: World) -> None:
+    await setup_agents(world)
+    await world.vault.CreateCredential(
+        vpb.CreateCredentialRequest(
+            parent=f"organizations/{world.org}",
+            alias="loose.key",
+            credential=cpb.Credential(type=cpb.CREDENTIAL_TYPE_API_KEY),  # unbound
+            value=SECRET,
+        )
+    )
+    run = await launch(
+        world,
+        [
+            {
+                "id": "write",
+                "kind": "agent",
+                "agent": "scribe",
+                "prompt": "hi",
+                "credentials": ["loose.key"],
+                "retry": {"max_attempts": 3, "initial_backoff_seconds": 0.1},
+            }
+        ],
+    )
+    done = await wait_for_status(world.runs, run.name, FINAL)
+    assert done.status == run_pb2.RUN_STATUS_FAILED
+    (write,) = done.steps
+    assert write.attempt == 1  # not retried: only an admin can fix it
+    assert "credential 'loose.key': not bound to this agent" in write.error
+    assert "it is bound to no agent and no host" in write.error
+    assert SECRET not in str(done)
+    assert world.openai_requests == []  # the call was never made
+    audit = await world.vault.ListAuditEvents(
+        vpb.ListAuditEventsRequest(parent=f"organizations/{world.org}", action=cpb.AUDIT_ACTION_RESOLVE)
+    )
+    (event,) = audit.events
+    port = world.openai_url.split(":")[-1].split("/")[0]
+    assert (event.outcome, event.run, event.step, event.agent, event.destination) == (
+        cpb.AUDIT_OUTCOME_DENIED,
+        run.name,
+        "write",
+        f"organizations/{world.org}/agents/scribe",
+        f"127.0.0.1:{port}",
+    )

@@ -39,6 +39,7 @@ from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
 from tests.support.agents import ScriptedExecutor
+from tests.support.egress import LOOPBACK
 from tests.support.principals import AUTH, as_platform
 from tests.support.rpc import channel_as
 from tests.support.servers import RunningServer, running
@@ -141,11 +142,14 @@ async def platform(
     **gateway_changes: Any,
 ) -> AsyncIterator[Platform]:
     """registry, runs (scripted agents; with `real_agents`, the real HTTP agent executors), credentials and the
-    gateway in front of them; `tasks` supervises every process's background tasks (default settings if None)."""
+    gateway in front of them; `tasks` supervises every process's background tasks (default settings if None).
+    Agents on loopback are allowed (as `agentorch up` allows them): test agents live there."""
     executor = ScriptedExecutor()
     supervision = tasks or TaskSettings()
     async with AsyncExitStack() as stack:
-        registry_settings = RegistrySettings(database=sibling(database, "registry"), auth=AUTH, tasks=supervision)
+        registry_settings = RegistrySettings(
+            database=sibling(database, "registry"), auth=AUTH, tasks=supervision, agents=LOOPBACK
+        )
         registry = await stack.enter_async_context(running(registry_spec(registry_settings)))
         vault_settings = CredentialsSettings(
             database=sibling(database, "vault"), auth=AUTH, vault=VAULT, tasks=supervision
@@ -157,6 +161,7 @@ async def platform(
             tasks=supervision,
             clients=ClientsConfig(registry=registry.target, credentials=credentials.target),
             engine=EngineConfig(heartbeat_seconds=1.0),
+            agents=LOOPBACK,
         )
         runs = await stack.enter_async_context(
             running(runs_spec(runs_settings, executor=None if real_agents else executor))

@@ -24,6 +24,7 @@ from services.runs.app.engine import Engine
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
 from tests.support.agents import ScriptedExecutor
+from tests.support.egress import LOOPBACK
 from tests.support.principals import AUTH, as_member
 from tests.support.registry import struct
 from tests.support.rpc import channel_as
@@ -74,7 +75,7 @@ async def platform(
     executor = ScriptedExecutor()
     async with AsyncExitStack() as stack:
         registry = await stack.enter_async_context(
-            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH)))
+            running(registry_spec(RegistrySettings(database=sibling(database, "registry"), auth=AUTH, agents=LOOPBACK)))
         )
         settings = runs_settings(database, registry.target, lease_seconds=lease_seconds, **engine)
         runs = await stack.enter_async_context(running(runs_spec(settings, executor=executor)))

@@ -26,10 +26,12 @@ SECRET = "sk-unit-7f3a9c1e5b2d4f60"
 @dataclass
 class FakeVault:
     values: dict[str, tuple[str, str]] = field(default_factory=dict)  # alias → (value, type)
-    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+    calls: list[tuple[str, str, str, str, str, str]] = field(default_factory=list)
 
-    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential:
-        self.calls.append((organization_slug, alias, run, step))
+    async def resolve(
+        self, organization_slug: str, alias: str, *, run: str, step: str, agent: str, destination: str
+    ) -> ResolvedCredential:
+        self.calls.append((organization_slug, alias, run, step, agent, destination))
         if alias not in self.values:
             raise CredentialUnavailable(
                 alias, f"no such credential in organization {organization_slug!r}", retryable=False
@@ -45,6 +47,10 @@ class FakeProtocol:
     behaviour: Callable[[AgentCall, Emit], Any] = lambda call, emit: StepResult(output="ok")
     name: str = "a2a"
     calls: list[AgentCall] = field(default_factory=list)
+    endpoint: str = "https://Agent.Example.com/a2a"
+
+    def url(self, call: AgentCall) -> str:
+        return self.endpoint
 
     async def call(self, client: httpx.AsyncClient, call: AgentCall, emit: Emit) -> StepResult:
         self.calls.append(call)
@@ -144,7 +150,16 @@ async def test_the_first_credential_goes_in_the_credential_header_others_only_wh
     )
     assert protocol.calls[0].headers == {"Authorization": f"Bearer {SECRET}", "X-Upstream-Auth": "Basic dXNlcjpwdw=="}
     assert [c[1] for c in vault.calls] == ["main", "basic"]
-    assert vault.calls[0] == ("acme", "main", "organizations/acme/runs/r1", "plan")
+    # the vault is told which agent the value is for and where it will be sent (host:port of the call's URL)
+    assert vault.calls[0] == (
+        "acme",
+        "main",
+        "organizations/acme/runs/r1",
+        "plan",
+        "organizations/acme/agents/helper",
+        "agent.example.com:443",
+    )
+    assert protocol.calls[0].url == "https://Agent.Example.com/a2a"
     assert SECRET not in repr(protocol.calls[0])
 
 
@@ -182,7 +197,9 @@ async def test_credential_problems_fail_the_step(
 
 async def test_an_unavailable_vault_is_retryable() -> None:
     class DownVault(FakeVault):
-        async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential:
+        async def resolve(
+            self, organization_slug: str, alias: str, *, run: str, step: str, agent: str, destination: str
+        ) -> ResolvedCredential:
             raise CredentialUnavailable(alias, "the vault is unavailable (UNAVAILABLE); retry later", retryable=True)
 
     with pytest.raises(StepFailed) as caught:
@@ -357,10 +374,61 @@ async def test_an_error_body_echoing_the_credential_is_redacted() -> None:
     vault = FakeVault({"main": (SECRET, "api_key")})
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, text=f"bad header: {request.headers['authorization']}")
+        return httpx.Response(400, json={"error": {"message": f"bad header: {request.headers['authorization']}"}})
 
     executor = AgentExecutor(vault, client=httpx.AsyncClient(transport=httpx.MockTransport(handler)))
     with pytest.raises(StepFailed) as caught:
         await run(executor, request(OPENAI, credentials=("main",)))
     assert SECRET not in caught.value.message
     assert "bad header: [redacted]" in caught.value.message
+
+
+BANNER = "SSH-2.0-OpenSSH_9.6 internal-host-7"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(500, text=BANNER),
+        httpx.Response(403, html=f"<html><title>{BANNER}</title></html>"),
+        httpx.Response(400, text=json.dumps({"error": {"message": BANNER}})),  # JSON, but not declared as JSON
+        httpx.Response(404, json={"detail": BANNER}),  # JSON without an error message
+    ],
+)
+async def test_an_error_body_is_quoted_only_as_a_json_error_message(response: httpx.Response) -> None:
+    executor, _ = mocked(response)
+    with pytest.raises(StepFailed) as caught:
+        await run(executor, request({**OPENAI, "max_attempts": 1}))
+    assert f"HTTP {response.status_code}" in caught.value.message
+    assert "OpenSSH" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("error", "phrase"),
+    [
+        (httpx.RemoteProtocolError(f"illegal status line: bytearray(b'{BANNER}')"), "no valid HTTP answer from"),
+        (httpx.ConnectError(f"[Errno 111] {BANNER}"), "cannot reach"),
+        (httpx.ReadError(BANNER), "the connection to"),
+    ],
+)
+async def test_transport_errors_are_fixed_phrases_that_never_quote_the_peer(
+    error: httpx.TransportError, phrase: str
+) -> None:
+    executor, _ = mocked(error)
+    with pytest.raises(StepFailed) as caught:
+        await run(executor, request({**OPENAI, "max_attempts": 1}))
+    assert caught.value.message.startswith(
+        f"agent 'helper' (step 'plan'): {phrase} the agent at http://agent.test/v1/chat/completions"
+    ), caught.value.message
+    assert "OpenSSH" not in caught.value.message
+    assert "Errno" not in caught.value.message
+
+
+@pytest.mark.parametrize("endpoint", ["ftp://files.example.com/x", "agents.example.com/a2a", "http://"])
+async def test_a_url_that_is_not_http_fails_before_any_credential_is_resolved(endpoint: str) -> None:
+    vault, protocol = FakeVault({"main": (SECRET, "api_key")}), FakeProtocol(endpoint=endpoint)
+    with pytest.raises(StepFailed) as caught:
+        await run(AgentExecutor(vault, protocols=(protocol,)), request(credentials=("main",)))
+    assert caught.value.message.startswith(f"agent 'helper' (step 'plan'): the agent's URL {endpoint!r} ")
+    assert not caught.value.retryable
+    assert (vault.calls, protocol.calls) == ([], [])

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from google.protobuf import struct_pb2
 
 from agentorch.gateway.v1 import gateway_service_pb2
-from gateway.authz_matrix import BLOCKED, INVOKE_MODES, MATRIX, REEXPOSED, Rule, markdown_table, rule_for
+from agentorch.registry.v1 import agent_pb2, registry_service_pb2
+from agentorch.runs.v1 import runs_service_pb2
+from gateway import escalations
+from gateway.authz_matrix import (
+    BLOCKED,
+    INVOKE_CREDENTIALS_ROLE,
+    INVOKE_MODES,
+    MATRIX,
+    REEXPOSED,
+    Rule,
+    markdown_table,
+    rule_for,
+)
 from gateway.bootstrap import DESCRIPTOR
 from gateway.bootstrap import REEXPOSED as DESCRIPTORS
 from gateway.proxy import Proxy
 from services.common import authz
 from services.common.context import Principal
 from services.common.principals import KeyRing
+from services.registry.domain.agent import TUNING_CONFIG_KEYS
 
 ALL_METHODS = {
     f"/{service.full_name}/{method.name}"
@@ -87,3 +103,73 @@ def test_the_documentation_table_lists_every_method() -> None:
     table = markdown_table()
     for path in ALL_METHODS:
         assert f"`{path.lstrip('/')}`" in table
+
+
+# --- requests that need more than their method's role ---------------------------------------------------------------
+
+
+def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(value)
+    return message
+
+
+AD_HOC_WITH_CREDENTIALS = {
+    "schema_version": 1,
+    "phases": [{"id": "p", "steps": [{"id": "s", "kind": "agent", "agent": "x", "credentials": ["vendor.key"]}]}],
+}
+
+
+def test_the_escalated_methods_are_create_run_and_create_agent() -> None:
+    escalated = {path for path, rule in MATRIX.items() if rule.escalation is not None}
+    assert escalated == {
+        "/agentorch.runs.v1.RunsService/CreateRun",
+        "/agentorch.registry.v1.RegistryService/CreateAgent",
+    }
+    assert {MATRIX[p].escalation.role for p in escalated if MATRIX[p].escalation} == {"admin"}  # type: ignore[union-attr]
+
+
+def test_an_ad_hoc_run_naming_credentials_needs_admin() -> None:
+    rule = MATRIX["/agentorch.runs.v1.RunsService/CreateRun"]
+    operator, admin = Principal("u", "acme", frozenset({"operator"})), Principal("u", "acme", frozenset({"admin"}))
+    naming = runs_service_pb2.CreateRunRequest(
+        parent="organizations/acme",
+        ad_hoc=runs_service_pb2.AdHocDefinition(definition=_struct(AD_HOC_WITH_CREDENTIALS)),
+    ).SerializeToString()
+    plain = runs_service_pb2.CreateRunRequest(
+        parent="organizations/acme",
+        ad_hoc=runs_service_pb2.AdHocDefinition(definition=_struct({"phases": [{"id": "p", "steps": [{"id": "s"}]}]})),
+    ).SerializeToString()
+    saved = runs_service_pb2.CreateRunRequest(
+        parent="organizations/acme", orchestration="organizations/acme/agents/a/orchestrations/o"
+    ).SerializeToString()
+    assert rule.escalated(operator, naming) is not None
+    assert rule.escalated(admin, naming) is None
+    assert rule.escalated(operator, plain) is None
+    assert rule.escalated(operator, saved) is None  # a saved orchestration's credentials were reviewed with it
+    assert rule.escalated(operator, b"\xff\xff\xff") is not None  # unreadable: fail closed
+
+
+def test_creating_an_agent_with_a_destination_needs_admin() -> None:
+    rule = MATRIX["/agentorch.registry.v1.RegistryService/CreateAgent"]
+    author = Principal("u", "acme", frozenset({"author"}))
+
+    def create(**fields: Any) -> bytes:
+        agent = agent_pb2.Agent(organization_slug="acme", slug="a", display_name="A", **fields)
+        return bytes(registry_service_pb2.CreateAgentRequest(agent=agent).SerializeToString())
+
+    assert rule.escalated(author, create()) is None
+    assert rule.escalated(author, create(config=_struct({"model": "m", "timeout_seconds": 5}))) is None
+    assert rule.escalated(author, create(config=_struct({"endpoint": "https://x.example"}))) is not None
+    assert rule.escalated(author, create(agent_card=_struct({"name": "a"}))) is not None
+    assert rule.escalated(Principal("u", "acme", frozenset({"admin"})), create(agent_card=_struct({"x": 1}))) is None
+
+
+def test_the_gateway_and_the_registry_agree_on_the_tuning_keys() -> None:
+    assert escalations.TUNING_CONFIG_KEYS == TUNING_CONFIG_KEYS
+
+
+def test_the_documentation_table_names_the_escalations() -> None:
+    table = markdown_table()
+    assert "admin for an ad hoc definition whose steps name credentials" in table
+    assert INVOKE_CREDENTIALS_ROLE == "admin"

@@ -52,6 +52,8 @@ def metadata_from_pb(message: cpb.Credential, field: str) -> CredentialMetadata:
         type=_TYPE_FROM_PB.get(message.type, CredentialType.GENERIC_SECRET),
         labels=dict(message.labels),
         retained_versions=message.retained_versions,
+        allowed_agents=tuple(message.allowed_agents),
+        allowed_hosts=tuple(message.allowed_hosts),
     )
 
 
@@ -77,6 +79,8 @@ def credential_message(credential: Credential, now: dt.datetime) -> cpb.Credenti
         created_by=credential.created_by,
         updated_by=credential.updated_by,
         etag=credential.etag,
+        allowed_agents=list(meta.allowed_agents),
+        allowed_hosts=list(meta.allowed_hosts),
     )
     if credential.last_used_at is not None:
         message.last_used_time.CopyFrom(timestamp(credential.last_used_at))
@@ -95,6 +99,8 @@ def audit_message(event: AuditEvent) -> cpb.AuditEvent:
         actor=event.actor,
         run=event.run,
         step=event.step,
+        agent=event.agent,
+        destination=event.destination,
         request_id=event.request_id,
         event_time=timestamp(event.at),
         sequence=event.sequence,

@@ -80,7 +80,9 @@ class CredentialsServicer(pb_grpc.CredentialsServiceServicer):
     async def ResolveCredential(
         self, request: pb.ResolveCredentialRequest, context: ServicerContext
     ) -> pb.ResolveCredentialResponse:
-        resolved = await self._vault.resolve(request.name, request.run, request.step)
+        resolved = await self._vault.resolve(
+            request.name, request.run, request.step, request.agent, request.destination
+        )
         return pb.ResolveCredentialResponse(
             value=resolved.value.reveal(), version=resolved.version, type=type_to_pb(resolved.type)
         )

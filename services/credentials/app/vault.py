@@ -21,7 +21,9 @@ from services.common.errors import (
 )
 from services.common.fieldmask import check_update_mask
 from services.credentials.config import VaultSettings
+from services.credentials.domain.binding import Destination, is_agent_name
 from services.credentials.domain.credential import (
+    BINDING_FIELDS,
     MUTABLE_FIELDS,
     AuditAction,
     AuditEvent,
@@ -32,12 +34,20 @@ from services.credentials.domain.credential import (
     CredentialType,
     SecretValue,
     alias_violation,
+    describe_binding,
     metadata_violations,
+    normalized_binding,
     parse_parent,
     value_violations,
 )
 from services.credentials.domain.crypto import Binding, MissingKey, OpenFailed, VaultKeyRing
-from services.credentials.domain.errors import CredentialNotFound, DecryptionFailed, KeyNotInRing, NotAResolver
+from services.credentials.domain.errors import (
+    CredentialNotBound,
+    CredentialNotFound,
+    DecryptionFailed,
+    KeyNotInRing,
+    NotAResolver,
+)
 from services.credentials.store.audit import AuditQuery
 from services.credentials.store.uow import VaultUnitOfWork
 
@@ -92,6 +102,9 @@ class VaultService:
         if (v := alias_violation(alias)) is not None:
             violations.append(v)
         violations += metadata_violations(metadata)
+        if isinstance(org, str):
+            metadata, binding_violations = normalized_binding(metadata, org)
+            violations += binding_violations
         violations += value_violations(value.reveal())
         if violations:
             raise ValidationFailed(violations)
@@ -114,9 +127,10 @@ class VaultService:
             updated_by=principal.subject,
             revision=1,
         )
+        event = self._event(principal, name, 1, AuditAction.CREATE, AuditOutcome.ALLOWED)
         async with self._uow() as uow:
             await uow.credentials.add(credential, sealed)
-            await uow.audit.append(self._event(principal, name, 1, AuditAction.CREATE, AuditOutcome.ALLOWED))
+            await uow.audit.append(dataclasses.replace(event, reason=describe_binding(metadata.binding)))
             await uow.commit()
         return credential
 
@@ -149,7 +163,8 @@ class VaultService:
             row_id, current = await self._load(uow, parsed, for_update=True)
             _check_etag(current, etag)
             metadata = dataclasses.replace(current.metadata, **{f: getattr(changes, f) for f in fields})
-            violations = metadata_violations(metadata)
+            metadata, violations = normalized_binding(metadata, parsed.organization_slug)
+            violations = metadata_violations(metadata) + violations
             if violations:
                 raise ValidationFailed(violations)
             if metadata == current.metadata:
@@ -162,7 +177,10 @@ class VaultService:
             if metadata.retained_versions < current.metadata.retained_versions:
                 await uow.credentials.destroy_versions_before(row_id, current.version - metadata.retained_versions)
             event = self._event(principal, parsed, current.version, AuditAction.UPDATE, AuditOutcome.ALLOWED)
-            await uow.audit.append(dataclasses.replace(event, reason=f"changed {', '.join(fields)}"))
+            reason = f"changed {', '.join(fields)}"
+            if set(fields) & set(BINDING_FIELDS):
+                reason += f"; now {describe_binding(metadata.binding)}"
+            await uow.audit.append(dataclasses.replace(event, reason=reason))
             await uow.commit()
         return updated
 
@@ -228,7 +246,9 @@ class VaultService:
 
     # --- internal ---------------------------------------------------------------------------------------------------
 
-    async def resolve(self, name: str, run: str, step: str) -> Resolved:
+    async def resolve(self, name: str, run: str, step: str, agent: str, destination: str) -> Resolved:
+        """The value, for a run's step about to call `agent` at `destination` (`host:port`), if the credential's
+        binding allows both. Every outcome is audited: denials and failures in a transaction of their own."""
         principal = authz.require_principal()
         parsed = parse_name(name)
         violations = [
@@ -236,38 +256,67 @@ class VaultService:
             for f, value in (("run", run), ("step", step))
             if not value or len(value) > MAX_REF_LENGTH or not value.isprintable()
         ]
+        if not is_agent_name(agent):
+            violations.append(
+                FieldViolation("agent", "is required: organizations/{org}/agents/{slug} or agents/{slug}")
+            )
+        target = Destination.parse(destination)
+        if target is None:
+            violations.append(FieldViolation("destination", "is required: host:port of the URL to be called"))
         if violations:
             raise ValidationFailed(violations)
-        audit = self._event(principal, parsed, 0, AuditAction.RESOLVE, AuditOutcome.ALLOWED, run=run, step=step)
+        assert target is not None
+        audit = self._event(
+            principal,
+            parsed,
+            0,
+            AuditAction.RESOLVE,
+            AuditOutcome.ALLOWED,
+            run=run,
+            step=step,
+            agent=agent,
+            destination=str(target),
+        )
         if not self._is_resolver(principal, parsed):
             await self._audit_only(dataclasses.replace(audit, outcome=AuditOutcome.DENIED, reason="not a resolver"))
             raise NotAResolver()
         async with self._uow() as uow:
             found = await uow.credentials.get(parsed, for_update=True)
             failure: ServiceError | None = None
+            outcome, plaintext = AuditOutcome.FAILED, b""
             if found is None:
                 failure = CredentialNotFound(str(parsed))
             else:
                 row_id, credential = found
                 audit = dataclasses.replace(audit, version=credential.version)
-                sealed = await uow.credentials.sealed(row_id, credential.version)
-                binding = Binding(parsed.organization_slug, parsed.alias, credential.version)
-                try:
-                    if sealed is None:
-                        raise OpenFailed
-                    plaintext = self._keys.open(sealed, binding)
-                except MissingKey as exc:
-                    failure = KeyNotInRing(exc.key_id, str(parsed))
-                except OpenFailed:
-                    failure = DecryptionFailed(str(parsed), credential.version)
+                refusal = credential.metadata.binding.refusal(agent, target)
+                if refusal is not None:
+                    outcome = AuditOutcome.DENIED
+                    failure = CredentialNotBound(str(parsed), parsed.alias, agent, str(target), refusal)
+                else:
+                    failure, plaintext = await self._open(uow, row_id, parsed, credential.version)
             if failure is not None:
-                await uow.audit.append(dataclasses.replace(audit, outcome=AuditOutcome.FAILED, reason=failure.message))
+                await uow.audit.append(dataclasses.replace(audit, outcome=outcome, reason=failure.message))
                 await uow.commit()
                 raise failure
             await uow.credentials.touch(row_id, utcnow())
             await uow.audit.append(audit)
             await uow.commit()
         return Resolved(SecretValue(plaintext.decode()), credential.version, credential.metadata.type)
+
+    async def _open(
+        self, uow: VaultUnitOfWork, row_id: str, name: CredentialName, version: int
+    ) -> tuple[ServiceError | None, bytes]:
+        """Decrypt the current version: (None, plaintext), or (the failure, b"")."""
+        sealed = await uow.credentials.sealed(row_id, version)
+        try:
+            if sealed is None:
+                raise OpenFailed
+            return None, self._keys.open(sealed, Binding(name.organization_slug, name.alias, version))
+        except MissingKey as exc:
+            return KeyNotInRing(exc.key_id, str(name)), b""
+        except OpenFailed:
+            return DecryptionFailed(str(name), version), b""
 
     async def rewrap(self, batch_size: int) -> RewrapReport:
         principal = authz.require_principal()

@@ -7,9 +7,10 @@ import enum
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from services.common.errors import FieldViolation
+from services.credentials.domain.binding import CredentialBinding, normalize_agents, normalize_hosts
 
 ALIAS_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
 ALIAS_RULE = "must be 1-128 lowercase letters, digits, '_', '.' or '-', starting with a letter"
@@ -21,7 +22,16 @@ MAX_LABELS = 20
 MAX_LABEL_VALUE = 63
 MAX_VALUE_BYTES = 64 * 1024
 MAX_RETAINED_VERSIONS = 10
-MUTABLE_FIELDS = ("description", "provider", "type", "labels", "retained_versions")
+MUTABLE_FIELDS = (
+    "description",
+    "provider",
+    "type",
+    "labels",
+    "retained_versions",
+    "allowed_agents",
+    "allowed_hosts",
+)
+BINDING_FIELDS = ("allowed_agents", "allowed_hosts")
 
 
 class CredentialType(enum.StrEnum):
@@ -90,6 +100,12 @@ class CredentialMetadata:
     type: CredentialType = CredentialType.GENERIC_SECRET
     labels: Mapping[str, str] = field(default_factory=dict)
     retained_versions: int = 1
+    allowed_agents: tuple[str, ...] = ()  # where the value may be sent (services.credentials.domain.binding)
+    allowed_hosts: tuple[str, ...] = ()
+
+    @property
+    def binding(self) -> CredentialBinding:
+        return CredentialBinding(self.allowed_agents, self.allowed_hosts)
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,8 @@ class AuditEvent:
     reason: str = ""
     run: str = ""
     step: str = ""
+    agent: str = ""
+    destination: str = ""
     sequence: int = 0
 
 
@@ -153,6 +171,28 @@ def metadata_violations(metadata: CredentialMetadata, prefix: str = "credential"
             FieldViolation(f"{prefix}.retained_versions", f"must be between 0 and {MAX_RETAINED_VERSIONS}")
         )
     return violations
+
+
+def normalized_binding(
+    metadata: CredentialMetadata, organization_slug: str, prefix: str = "credential"
+) -> tuple[CredentialMetadata, list[FieldViolation]]:
+    """The metadata with its binding as stored (agent slugs as resource names, canonical hosts), and every
+    violation of it."""
+    agents, violations = normalize_agents(organization_slug, metadata.allowed_agents, f"{prefix}.allowed_agents")
+    hosts, host_violations = normalize_hosts(metadata.allowed_hosts, f"{prefix}.allowed_hosts")
+    return replace(metadata, allowed_agents=agents, allowed_hosts=hosts), violations + host_violations
+
+
+def describe_binding(binding: CredentialBinding) -> str:
+    """For audit reasons: what a credential is bound to (names and host patterns; never a value)."""
+    if not binding.bound:
+        return "unbound (no agent call may use it)"
+    parts = []
+    if binding.agents:
+        parts.append(f"allowed_agents=[{', '.join(binding.agents)}]")
+    if binding.hosts:
+        parts.append(f"allowed_hosts=[{', '.join(binding.hosts)}]")
+    return "; ".join(parts)
 
 
 def value_violations(value: str, field_name: str = "value") -> list[FieldViolation]:

@@ -48,5 +48,18 @@ class NotAResolver(CredentialsError, errors.PermissionDenied):
         super().__init__("only resolver service identities (the runs service) may resolve credential values")
 
 
+class CredentialNotBound(CredentialsError, errors.PermissionDenied):
+    """The credential's binding does not allow the agent or the destination a resolution named."""
+
+    reason = "CREDENTIAL_NOT_BOUND"
+
+    def __init__(self, name: str, alias: str, agent: str, destination: str, why: str) -> None:
+        super().__init__(
+            f"credential {alias!r} may not be sent to agent {agent!r} at {destination}: {why}; an admin can bind "
+            "it with UpdateCredential (allowed_agents, allowed_hosts)",
+            metadata={"resource": name, "alias": alias, "agent": agent, "destination": destination},
+        )
+
+
 class KeyRingInvalid(ValueError):
     """The configured vault key ring is unusable; raised at start-up with a message naming the key id."""

@@ -42,6 +42,8 @@ class AuditRepository:
                 actor=event.actor,
                 run=event.run,
                 step=event.step,
+                agent=event.agent,
+                destination=event.destination,
                 request_id=event.request_id,
                 at=event.at,
             )
@@ -78,5 +80,7 @@ def _to_event(row: Any) -> AuditEvent:
         reason=row["reason"],
         run=row["run"],
         step=row["step"],
+        agent=row["agent"],
+        destination=row["destination"],
         sequence=row["sequence"],
     )

@@ -31,6 +31,9 @@ credentials = sa.Table(
     sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("updated_by", sa.String(200), nullable=False),
+    # Where the value may be sent (migration 0003): agent resource names and host patterns, JSON lists.
+    sa.Column("allowed_agents", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    sa.Column("allowed_hosts", sa.JSON, nullable=False, server_default=sa.text("'[]'")),
     sa.UniqueConstraint("organization_slug", "alias"),
 )
 
@@ -65,6 +68,8 @@ audit_events = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("run", sa.String(300), nullable=False),
     sa.Column("step", sa.String(200), nullable=False),
+    sa.Column("agent", sa.String(300), nullable=False, server_default=""),
+    sa.Column("destination", sa.String(300), nullable=False, server_default=""),
     sa.Column("request_id", sa.String(128), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_audit_events_org_sequence", "organization_slug", "sequence"),

@@ -11,8 +11,15 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import EtagMismatch, OrganizationNotFound, ValidationFailed
 from services.common.fieldmask import check_update_mask
-from services.registry.domain.agent import MUTABLE_AGENT_FIELDS, Agent, AgentSpec, validate_agent
-from services.registry.domain.errors import AgentInUse, AgentNotFound
+from services.common.netpolicy import EgressPolicy
+from services.registry.domain.agent import (
+    MUTABLE_AGENT_FIELDS,
+    Agent,
+    AgentSpec,
+    moves_destination,
+    validate_agent,
+)
+from services.registry.domain.errors import AgentInUse, AgentNotFound, DestinationNeedsAdmin
 from services.registry.domain.names import AgentName, parse_parent
 from services.registry.store.uow import RegistryUnitOfWork
 
@@ -31,8 +38,12 @@ def parse_agent_name(name: str, field: str = "name") -> AgentName:
 
 
 class AgentService:
-    def __init__(self, uow_factory: Callable[[], RegistryUnitOfWork]) -> None:
+    """Agents. Where an agent is called is an admin decision (credentials bound to the agent follow it), and its
+    endpoints must pass `egress` (no internal addresses unless allowlisted)."""
+
+    def __init__(self, uow_factory: Callable[[], RegistryUnitOfWork], egress: EgressPolicy | None = None) -> None:
         self._uow = uow_factory
+        self._egress = egress or EgressPolicy()
 
     def _authorize(self, principal: Principal, name: AgentName, role: str) -> None:
         authz.authorize(
@@ -41,10 +52,11 @@ class AgentService:
 
     async def create(self, spec: AgentSpec) -> Agent:
         principal = authz.require_principal()
-        validate_agent(spec)
+        validate_agent(spec, self._egress)
         org = spec.organization_slug
         # Another organization is NOT_FOUND, as for every create; a platform-wide agent ("") is PERMISSION_DENIED.
         authz.authorize(principal, org, "author", hidden=lambda: OrganizationNotFound(org), shared_read=True)
+        _check_destination(principal, None, spec)
         now = utcnow()
         actor = principal.subject
         agent = Agent(spec=spec, version=1, created_at=now, updated_at=now, created_by=actor, updated_by=actor)
@@ -96,9 +108,11 @@ class AgentService:
             if etag and etag != current.etag:
                 raise EtagMismatch(f"agent {parsed} has changed since it was read; re-read it and retry")
             spec = dataclasses.replace(current.spec, **{f: getattr(changes, f) for f in fields})
-            validate_agent(spec)
+            moved = moves_destination(current.spec, spec)
+            validate_agent(spec, self._egress if moved else None)
             if spec == current.spec:
                 return current
+            _check_destination(principal, current.spec, spec)
             updated = dataclasses.replace(
                 current, spec=spec, version=current.version + 1, updated_at=utcnow(), updated_by=principal.subject
             )
@@ -121,3 +135,8 @@ class AgentService:
                 raise AgentInUse(str(parsed), in_use)
             await uow.agents.delete(parsed)
             await uow.commit()
+
+
+def _check_destination(principal: Principal, before: AgentSpec | None, after: AgentSpec) -> None:
+    if moves_destination(before, after) and not authz.has_role(principal, "admin"):
+        raise DestinationNeedsAdmin(str(after.name))

@@ -1,4 +1,11 @@
-"""The agent descriptor and its validation (pure: no I/O)."""
+"""The agent descriptor and its validation (pure: no I/O).
+
+An agent's *destination* is where the runs service sends its calls, and with them the credentials bound to the
+agent: the agent card (its `url` and `supportedInterfaces` are the A2A endpoints) and every config key but the
+tuning ones (`endpoint`, `protocol`, `credential_header(s)`, `credential_scheme`, `headers`, and any key added
+later). Setting or changing it is an admin action (the use cases check); the endpoints it names are validated
+against the egress policy (no internal addresses unless allowlisted) when the agent is saved.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import yaml
 
 from services.common.errors import FieldViolation
 from services.common.jsondepth import MAX_JSON_DEPTH, depth_violation
+from services.common.netpolicy import EgressPolicy
 from services.registry.domain.errors import InvalidAgent
 from services.registry.domain.names import AgentName, slug_violation
 
@@ -20,6 +28,22 @@ MAX_DESCRIPTION = 4000
 MAX_YAML_BYTES = 256 * 1024
 MAX_JSON_BYTES = 256 * 1024
 MUTABLE_AGENT_FIELDS = ("display_name", "description", "agent_yaml", "agent_card", "context", "config")
+#: Config keys that tune a call without changing where it goes or which header carries a credential: authors may
+#: change them. Every other config key, and the whole agent card, is the agent's destination (admins only).
+TUNING_CONFIG_KEYS = frozenset(
+    {
+        "model",
+        "system_prompt",
+        "parameters",
+        "stream",
+        "timeout_seconds",
+        "max_response_bytes",
+        "max_attempts",
+        "backoff_seconds",
+        "max_backoff_seconds",
+    }
+)
+_INTERFACE_KEYS = ("supportedInterfaces", "supported_interfaces")
 
 
 @dataclass(frozen=True)
@@ -61,8 +85,52 @@ class Agent:
         return digest[:20]
 
 
-def validate_agent(spec: AgentSpec, prefix: str = "agent") -> None:
-    """Raise InvalidAgent listing every violation of the spec (field paths start with `prefix`)."""
+def destination(spec: AgentSpec) -> dict[str, Any]:
+    """What decides where the agent's calls (and its credentials) go: the card and the non-tuning config keys."""
+    return {
+        "config": {k: v for k, v in spec.config.items() if k not in TUNING_CONFIG_KEYS},
+        "agent_card": spec.agent_card,
+    }
+
+
+def moves_destination(before: AgentSpec | None, after: AgentSpec) -> bool:
+    """True when saving `after` (over `before`, or as a new agent) sets or changes the agent's destination."""
+    target = destination(after)
+    if before is None:
+        return bool(target["config"] or target["agent_card"])
+    return target != destination(before)
+
+
+def endpoint_violations(spec: AgentSpec, policy: EgressPolicy, prefix: str = "agent") -> list[FieldViolation]:
+    """Every URL the runs service could call for this agent, checked against the egress policy."""
+    violations: list[FieldViolation] = []
+    urls: list[tuple[str, Any]] = []
+    if spec.config.get("endpoint") is not None:
+        urls.append((f"{prefix}.config.endpoint", spec.config["endpoint"]))
+    card = spec.agent_card
+    if card.get("url") not in (None, ""):
+        urls.append((f"{prefix}.agent_card.url", card["url"]))
+    for key in _INTERFACE_KEYS:
+        interfaces = card.get(key)
+        if interfaces is not None and not isinstance(interfaces, list):
+            violations.append(FieldViolation(f"{prefix}.agent_card.{key}", "must be a list of interfaces"))
+            continue
+        for index, interface in enumerate(interfaces or ()):
+            if isinstance(interface, dict) and interface.get("url") not in (None, ""):
+                urls.append((f"{prefix}.agent_card.{key}[{index}].url", interface["url"]))
+    for path, url in urls:
+        problem = policy.url_problem(url) if isinstance(url, str) else "must be a URL (a string)"
+        if problem is not None:
+            violations.append(FieldViolation(path, problem))
+    return violations
+
+
+def validate_agent(spec: AgentSpec, policy: EgressPolicy | None = None, prefix: str = "agent") -> None:
+    """Raise InvalidAgent listing every violation of the spec (field paths start with `prefix`).
+
+    With `policy`, the endpoints are checked too: on create, and when an update moves the destination (an agent
+    saved before a stricter policy can still have its description changed; its calls are refused when made).
+    """
     violations = [
         v
         for v in (
@@ -77,6 +145,8 @@ def validate_agent(spec: AgentSpec, prefix: str = "agent") -> None:
         )
         if v is not None
     ]
+    if policy is not None:
+        violations += endpoint_violations(spec, policy, prefix)
     if violations:
         raise InvalidAgent(violations)
 

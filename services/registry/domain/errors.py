@@ -23,6 +23,18 @@ class InvalidAgent(RegistryError, errors.ValidationFailed):
     pass
 
 
+class DestinationNeedsAdmin(RegistryError, errors.PermissionDenied):
+    """Only admins decide where an agent's calls, and the credentials bound to it, are sent."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"setting or changing where agent {name!r} is called (its agent_card, or config other than model, "
+            "system_prompt, parameters, stream, timeouts, sizes and retries) needs the admin role: credentials "
+            "bound to the agent follow its destination",
+            metadata={"resource": name, "required_role": "admin"},
+        )
+
+
 class AgentInUse(RegistryError, errors.FailedPrecondition):
     def __init__(self, name: str, orchestrations: int) -> None:
         super().__init__(

@@ -18,7 +18,7 @@ from services.runs.app.runs import RunView
 from services.runs.clients.registry import RegistryClient, ResolvedDefinition
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
-from services.runs.domain.errors import InvalidLaunch, LaunchRejected, RunNotFound
+from services.runs.domain.errors import AdHocCredentialsNeedAdmin, InvalidLaunch, LaunchRejected, RunNotFound
 from services.runs.domain.inputs import resolve_inputs
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState
 from services.runs.domain.names import parse_org
@@ -65,6 +65,9 @@ class Launcher:
             spec = read_definition(resolved.definition, [(t["name"], t["template"]) for t in resolved.prompt_templates])
         except ValueError as exc:
             raise LaunchRejected(f"the definition cannot be executed: {exc}") from None
+        aliases = tuple(dict.fromkeys(alias for s in spec.steps for alias in s.credentials))
+        if request.origin_type is OriginType.AD_HOC and aliases and not authz.has_role(principal, "admin"):
+            raise AdHocCredentialsNeedAdmin(aliases)
         inputs, violations = resolve_inputs(spec.parameters, request.prompt_inputs)
         if violations:
             raise InvalidLaunch(violations)

@@ -1,7 +1,9 @@
 """The credential vault, as the runs service sees it: aliases resolved to values at agent-call time, over gRPC.
 
 Calls are signed as the runs service itself (`service:runs`, a resolver identity of the vault) and name the run
-and step the value is for, so the vault's audit log records who used which credential where. Resolved values are
+and step the value is for, the agent (its pinned resource name) and the destination (`host:port` of the URL about
+to be called): the vault checks the credential's binding against them and its audit log records who used which
+credential where. Resolved values are
 wrapped in `Secret`, whose repr and str never show them; only `reveal()` does, at the moment a header is built.
 """
 
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from agentorch.credentials.v1 import credential_pb2
 from agentorch.credentials.v1 import credentials_service_pb2 as pb
@@ -19,6 +23,7 @@ from services.common.context import Principal
 from services.common.principals import KeyRing
 
 RPC_TIMEOUT = 10.0
+NOT_BOUND = "CREDENTIAL_NOT_BOUND"
 RUNS_SUBJECT = "service:runs"
 ISSUER = "runs"
 
@@ -81,7 +86,9 @@ class CredentialUnavailable(Exception):
 
 
 class CredentialResolver(Protocol):
-    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential: ...
+    async def resolve(
+        self, organization_slug: str, alias: str, *, run: str, step: str, agent: str, destination: str
+    ) -> ResolvedCredential: ...
 
 
 class CredentialsClient:
@@ -95,9 +102,15 @@ class CredentialsClient:
         self._identity = Principal(subject=subject, organization_slug="", roles=frozenset(), kind="service")
         self._timeout = timeout
 
-    async def resolve(self, organization_slug: str, alias: str, *, run: str, step: str) -> ResolvedCredential:
+    async def resolve(
+        self, organization_slug: str, alias: str, *, run: str, step: str, agent: str, destination: str
+    ) -> ResolvedCredential:
         request = pb.ResolveCredentialRequest(
-            name=f"organizations/{organization_slug}/credentials/{alias}", run=run, step=step
+            name=f"organizations/{organization_slug}/credentials/{alias}",
+            run=run,
+            step=step,
+            agent=agent,
+            destination=destination,
         )
         try:
             reply = await self._stub.ResolveCredential(
@@ -120,6 +133,8 @@ def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) 
             alias, f"no such credential in organization {organization_slug!r}", retryable=False
         )
     if code == grpc.StatusCode.PERMISSION_DENIED:
+        if _reason(exc) == NOT_BOUND:  # the vault's message names alias, agent and destination, never a value
+            return CredentialUnavailable(alias, f"not bound to this agent ({exc.details()})", retryable=False)
         return CredentialUnavailable(
             alias, "the vault refused to resolve it for the runs service (is service:runs a resolver?)", retryable=False
         )
@@ -132,3 +147,13 @@ def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) 
             alias, "the vault did not accept the runs service identity (principal keys differ?)", retryable=False
         )
     return CredentialUnavailable(alias, f"the vault is unavailable ({code.name}); retry later", retryable=True)
+
+
+def _reason(exc: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo reason of a vault error ("" without one)."""
+    status = rpc_status.from_call(exc)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return str(info.reason)
+    return ""

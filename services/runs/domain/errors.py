@@ -32,3 +32,15 @@ class LaunchRejected(RunsError, errors.FailedPrecondition):
 
 class InvalidLaunch(RunsError, errors.ValidationFailed):
     pass
+
+
+class AdHocCredentialsNeedAdmin(RunsError, errors.PermissionDenied):
+    """An ad hoc definition names credentials: only admins may choose, outside a reviewed and versioned
+    orchestration, which credentials a run sends."""
+
+    def __init__(self, aliases: tuple[str, ...]) -> None:
+        super().__init__(
+            f"an ad hoc definition whose steps name credentials ({', '.join(aliases)}) needs the admin role; "
+            "save it as an orchestration, or ask an admin to launch it",
+            metadata={"required_role": "admin", "credentials": ",".join(aliases)},
+        )

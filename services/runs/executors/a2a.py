@@ -175,8 +175,11 @@ def classify(result: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
 class A2AProtocol:
     name = "a2a"
 
+    def url(self, call: AgentCall) -> str:
+        return endpoint(call)
+
     async def call(self, client: httpx.AsyncClient, call: AgentCall, emit: Emit) -> StepResult:
-        url = endpoint(call)
+        url = call.url or endpoint(call)
         card = call.request.agent.get("agent_card") or {}
         streaming = call.config.stream and card_streams(card)
         body = request_body(call, streaming)

@@ -1,9 +1,11 @@
 """The StepExecutor for `agent` steps: picks the protocol from the agent's pinned config and makes the call.
 
-For each step it: validates the config (docs/agents.md); resolves the step's credentials through the vault (the
-first alias into `credential_header`, others only where `credential_headers` maps them); bounds the call by
+For each step it: validates the config (docs/agents.md); fixes the URL the call goes to; resolves the step's
+credentials through the vault for that agent and destination (the first alias into `credential_header`, others
+only where `credential_headers` maps them; the vault refuses a credential not bound to them); bounds the call by
 `timeout_seconds` (and the step's own timeout); and scrubs every resolved secret from the output, metadata,
-streamed deltas, errors and logs. Failures are StepFailed naming the agent and the step.
+streamed deltas, errors and logs. Connections go only where the egress policy allows (executors.egress). Failures
+are StepFailed naming the agent and the step.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import httpx
 
 from services.common.jsondepth import depth_violation
 from services.common.logs import get_logger
+from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import Emit, StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialResolver, CredentialUnavailable
 from services.runs.executors import InputRequired
 from services.runs.executors.a2a import A2AProtocol
+from services.runs.executors.egress import Resolver
 from services.runs.executors.http import (
     AgentCall,
     AgentConfig,
     Redactor,
     credential_value,
+    destination,
     new_client,
     parse_config,
     secret_forms,
@@ -38,11 +43,19 @@ log = get_logger("agentorch.runs.executors")
 class AgentProtocol(Protocol):
     name: str
 
+    def url(self, call: AgentCall) -> str:
+        """Where the call goes (raises a non-retryable StepFailed when the agent has no endpoint)."""
+        ...
+
     async def call(self, client: httpx.AsyncClient, call: AgentCall, emit: Emit) -> StepResult: ...
 
 
 class AgentExecutor:
-    """Calls A2A and OpenAI-compatible agents over one pooled HTTP client; close it with `aclose()`."""
+    """Calls A2A and OpenAI-compatible agents over one pooled HTTP client; close it with `aclose()`.
+
+    `egress` says which addresses the client may connect to (default: public ones only); `resolver` replaces the
+    system's name resolution (tests). Both are ignored when `client` is given.
+    """
 
     def __init__(
         self,
@@ -51,9 +64,11 @@ class AgentExecutor:
         client: httpx.AsyncClient | None = None,
         max_connections: int = 100,
         protocols: tuple[AgentProtocol, ...] | None = None,
+        egress: EgressPolicy | None = None,
+        resolver: Resolver | None = None,
     ) -> None:
         self._credentials = credentials
-        self._client = client or new_client(max_connections)
+        self._client = client or new_client(max_connections, egress, resolver)
         self._owns_client = client is None
         self._protocols = {p.name: p for p in (protocols or (A2AProtocol(), OpenAIProtocol()))}
 
@@ -73,9 +88,14 @@ class AgentExecutor:
             found = "has no config.protocol" if protocol_name is None else f"has unknown protocol {protocol_name!r}"
             raise StepFailed(f"{label} {found}; config.protocol must be one of {known}", retryable=False)
         config = parse_config(label, raw)
-        headers, redactor = await self._credential_headers(request, config, label)
         budget = min(config.timeout_seconds, request.timeout_seconds or config.timeout_seconds)
-        call = AgentCall(request=request, config=config, headers=headers, redactor=redactor, timeout=budget)
+        url = protocol.url(AgentCall(request=request, config=config, headers={}, timeout=budget))
+        try:
+            where = destination(url)
+        except ValueError as exc:
+            raise StepFailed(f"{label}: the agent's URL {url!r} {exc}", retryable=False) from None
+        headers, redactor = await self._credential_headers(request, config, label, where)
+        call = AgentCall(request=request, config=config, headers=headers, redactor=redactor, timeout=budget, url=url)
 
         scrubber = redactor.stream()  # a secret split across streamed pieces is still caught
 
@@ -129,9 +149,12 @@ class AgentExecutor:
         raise failure
 
     async def _credential_headers(
-        self, request: StepRequest, config: AgentConfig, label: str
+        self, request: StepRequest, config: AgentConfig, label: str, where: str
     ) -> tuple[dict[str, str], Redactor]:
-        """Resolve the aliases the call presents and build their headers; unmapped extra aliases are not fetched."""
+        """Resolve the aliases the call presents and build their headers; unmapped extra aliases are not fetched.
+
+        The vault is told the agent (its pinned resource name) and the destination (`where`: `host:port` of the
+        call's URL), and hands out only credentials bound to them."""
         wanted: list[tuple[str, str, str | None]] = []  # alias, header, scheme (None: by credential type)
         for index, alias in enumerate(request.credentials):
             if alias in config.credential_headers:
@@ -154,10 +177,18 @@ class AgentExecutor:
             seen[header.lower()] = alias
         headers: dict[str, str] = {}
         secrets: list[str] = []
+        agent = str(
+            request.agent.get("name") or f"organizations/{request.organization_slug}/agents/{request.agent_slug}"
+        )
         for alias, header, scheme in wanted:
             try:
                 credential = await self._credentials.resolve(
-                    request.organization_slug, alias, run=request.run, step=request.step_id
+                    request.organization_slug,
+                    alias,
+                    run=request.run,
+                    step=request.step_id,
+                    agent=agent,
+                    destination=where,
                 )
             except CredentialUnavailable as exc:
                 raise StepFailed(f"{label}: {exc}", retryable=exc.retryable) from None

@@ -5,6 +5,10 @@
   `Redactor` that scrubs every resolved secret out of text that leaves the executor.
 - `post` sends one JSON POST and hands the 2xx response to a consumer. It retries 429, 5xx and connection errors
   (not timeouts, not other statuses) up to `max_attempts`, with exponential backoff or the server's Retry-After.
+  Transport failures become fixed phrases and an error body is quoted only as the `message` of a JSON error
+  from a well-formed HTTP answer: what an endpoint sends back (a banner, a page) never reaches the step's
+  error, so an endpoint cannot be used to read or probe what answers at an address.
+- `new_client` is the pooled client; its connections go only where the egress policy allows (executors.egress).
 - `read_limited` and `iter_sse` read bodies, stopping at `max_response_bytes`.
 """
 
@@ -27,8 +31,10 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.stop import stop_base
 
 from services.common.logs import get_logger
+from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import StepFailed, StepRequest
 from services.runs.clients.credentials import ResolvedCredential
+from services.runs.executors.egress import DestinationRefused, Resolver, guarded_transport
 
 log = get_logger("agentorch.runs.executors")
 
@@ -252,6 +258,7 @@ class AgentCall:
     headers: Mapping[str, str] = field(repr=False)  # credential headers: secret
     redactor: Redactor = field(repr=False, default_factory=Redactor)
     timeout: float = 60.0  # the whole call's budget, seconds
+    url: str = ""  # where the call goes (the protocol's endpoint URL), fixed before credentials are resolved
 
     @property
     def label(self) -> str:
@@ -278,14 +285,33 @@ class RetryHere(StepFailed):
         self.retry_after = retry_after
 
 
-def new_client(max_connections: int = 100) -> httpx.AsyncClient:
-    """The pooled client for every agent call of a replica (redirects are not followed: credentials stay put)."""
+def new_client(
+    max_connections: int = 100, policy: EgressPolicy | None = None, resolver: Resolver | None = None
+) -> httpx.AsyncClient:
+    """The pooled client for every agent call of a replica. Redirects are not followed (credentials stay put);
+    connections go only to addresses `policy` allows (default: public addresses only)."""
+    # Keep every connection alive: with fewer, concurrent calls to one agent reconnect on every request.
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(
-        # Keep every connection alive: with fewer, concurrent calls to one agent reconnect on every request.
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        transport=guarded_transport(policy or EgressPolicy(), limits, resolver),
         follow_redirects=False,
+        trust_env=False,
         headers={"User-Agent": "agentorch-runs"},
     )
+
+
+def destination(url: str) -> str:
+    """`host:port` of an agent URL, as the vault's allowed_hosts match it (IPv6 in brackets, port explicit).
+    ValueError when `url` is not an absolute http(s) URL (an agent card saved before cards were validated)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise ValueError("is not a URL") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("is not an absolute http:// or https:// URL")
+    host = parsed.host.lower().rstrip(".")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 async def post(
@@ -315,15 +341,19 @@ async def post(
                 await check_status(call, response)
                 started = True
                 return await consume(response)
+        except DestinationRefused as exc:
+            raise call.fail(str(exc), retryable=False) from None
         except httpx.ConnectTimeout:
-            raise RetryHere(call.fail(f"cannot connect to {url} (timed out)", retryable=True).message) from None
+            raise RetryHere(
+                call.fail(f"cannot connect to the agent at {url} (timed out)", retryable=True).message
+            ) from None
         except httpx.TimeoutException:
             raise call.fail(f"no complete answer within {call.timeout:g}s", retryable=True) from None
         except httpx.TransportError as exc:
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            # Fixed phrases only: an exception's text can quote what the peer sent (a banner, a bad status line).
             if started:
-                raise call.fail(f"the connection broke while reading the answer ({reason})", retryable=True) from None
-            raise RetryHere(call.fail(f"cannot reach the agent at {url} ({reason})", retryable=True).message) from None
+                raise call.fail("the connection broke while reading the answer", retryable=True) from None
+            raise RetryHere(call.fail(_transport_failure(exc, url), retryable=True).message) from None
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
@@ -376,6 +406,14 @@ class _WaitTooLong(stop_base):
         return isinstance(error, RetryHere) and error.retry_after is not None and error.retry_after > self._limit
 
 
+def _transport_failure(exc: httpx.TransportError, url: str) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot reach the agent at {url}"
+    if isinstance(exc, httpx.ProtocolError):
+        return f"no valid HTTP answer from the agent at {url}"
+    return f"the connection to the agent at {url} broke"
+
+
 async def check_status(call: AgentCall, response: httpx.Response) -> None:
     """Raise for a non-2xx answer: RetryHere for 429/5xx, a non-retryable StepFailed for the rest."""
     status = response.status_code
@@ -403,20 +441,24 @@ async def check_status(call: AgentCall, response: httpx.Response) -> None:
 
 
 async def error_detail(call: AgentCall, response: httpx.Response) -> str:
-    """A short, redacted explanation from an error body (`error.message` of a JSON body, else its first line)."""
+    """A short, redacted explanation from an error answer: the message of a JSON error body (`error.message`,
+    `error` or `message`), nothing else. Other bodies (HTML pages, banners, text) are not quoted: the status says
+    what happened, and an endpoint's own bytes must not reach the step's error."""
+    if not _is_json(response):
+        return ""
     try:
         raw = bytearray()
         async for chunk in response.aiter_bytes():
             raw += chunk
-            if len(raw) >= ERROR_BODY_BYTES:
-                break
+            if len(raw) > ERROR_BODY_BYTES:
+                return ""  # a JSON error message is short; a cut document would not parse anyway
     except httpx.HTTPError:
         return ""
-    text = raw[:ERROR_BODY_BYTES].decode("utf-8", errors="replace").strip()
     try:
-        document = json.loads(text)
+        document = json.loads(bytes(raw))
     except ValueError:
-        document = None
+        return ""
+    text = ""
     if isinstance(document, dict):
         error = document.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
@@ -425,12 +467,17 @@ async def error_detail(call: AgentCall, response: httpx.Response) -> str:
             text = error
         elif isinstance(document.get("message"), str):
             text = document["message"]
-    text = " ".join(text.split())
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     if not text:
         return ""
     if len(text) > ERROR_DETAIL_CHARS:
         text = text[:ERROR_DETAIL_CHARS] + "…"
     return f": {call.redactor.text(text)}"
+
+
+def _is_json(response: httpx.Response) -> bool:
+    media = str(response.headers.get("content-type", "")).split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def retry_after(response: httpx.Response) -> float | None:

@@ -143,9 +143,12 @@ def _str(value: Any) -> str | None:
 class OpenAIProtocol:
     name = "openai"
 
-    async def call(self, client: httpx.AsyncClient, call: AgentCall, emit: Emit) -> StepResult:
+    def url(self, call: AgentCall) -> str:
         assert call.config.endpoint is not None  # the config validator requires it for openai
-        url = chat_url(call.config.endpoint)
+        return chat_url(call.config.endpoint)
+
+    async def call(self, client: httpx.AsyncClient, call: AgentCall, emit: Emit) -> StepResult:
+        url = call.url or self.url(call)
         streaming = call.config.stream
         body = request_body(call, streaming)
 

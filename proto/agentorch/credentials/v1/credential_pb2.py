@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)agentorch/credentials/v1/credential.proto\x12\x18\x61gentorch.credentials.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x99\x05\n\nCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x36\n\x04type\x18\x06 \x01(\x0e\x32(.agentorch.credentials.v1.CredentialType\x12@\n\x06labels\x18\x07 \x03(\x0b\x32\x30.agentorch.credentials.v1.Credential.LabelsEntry\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12\x19\n\x11retained_versions\x18\t \x01(\x05\x12<\n\nencryption\x18\n \x01(\x0b\x32(.agentorch.credentials.v1.EncryptionInfo\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brotate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14rotation_age_seconds\x18\x0f \x01(\x03\x12\x12\n\ncreated_by\x18\x10 \x01(\t\x12\x12\n\nupdated_by\x18\x11 \x01(\t\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"b\n\x0e\x45ncryptionInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12-\n\twrap_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd5\x02\n\nAuditEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x35\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32%.agentorch.credentials.v1.AuditAction\x12\x37\n\x07outcome\x18\x06 \x01(\x0e\x32&.agentorch.credentials.v1.AuditOutcome\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0b\n\x03run\x18\t \x01(\t\x12\x0c\n\x04step\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12.\n\nevent_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\r \x01(\x03*\xb4\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43REDENTIAL_TYPE_API_KEY\x10\x01\x12 \n\x1c\x43REDENTIAL_TYPE_BEARER_TOKEN\x10\x02\x12\x1e\n\x1a\x43REDENTIAL_TYPE_BASIC_AUTH\x10\x03\x12\"\n\x1e\x43REDENTIAL_TYPE_GENERIC_SECRET\x10\x04*\xc2\x01\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41UDIT_ACTION_CREATE\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_UPDATE\x10\x02\x12\x17\n\x13\x41UDIT_ACTION_ROTATE\x10\x03\x12\x17\n\x13\x41UDIT_ACTION_DELETE\x10\x04\x12\x18\n\x14\x41UDIT_ACTION_RESOLVE\x10\x05\x12\x17\n\x13\x41UDIT_ACTION_REWRAP\x10\x06*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_ALLOWED\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)agentorch/credentials/v1/credential.proto\x12\x18\x61gentorch.credentials.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc8\x05\n\nCredential\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x36\n\x04type\x18\x06 \x01(\x0e\x32(.agentorch.credentials.v1.CredentialType\x12@\n\x06labels\x18\x07 \x03(\x0b\x32\x30.agentorch.credentials.v1.Credential.LabelsEntry\x12\x0f\n\x07version\x18\x08 \x01(\x03\x12\x19\n\x11retained_versions\x18\t \x01(\x05\x12<\n\nencryption\x18\n \x01(\x0b\x32(.agentorch.credentials.v1.EncryptionInfo\x12/\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brotate_time\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14rotation_age_seconds\x18\x0f \x01(\x03\x12\x12\n\ncreated_by\x18\x10 \x01(\t\x12\x12\n\nupdated_by\x18\x11 \x01(\t\x12\x0c\n\x04\x65tag\x18\x12 \x01(\t\x12\x16\n\x0e\x61llowed_agents\x18\x13 \x03(\t\x12\x15\n\rallowed_hosts\x18\x14 \x03(\t\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"b\n\x0e\x45ncryptionInfo\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x11\n\talgorithm\x18\x02 \x01(\t\x12-\n\twrap_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf9\x02\n\nAuditEvent\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05\x61lias\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x03\x12\x35\n\x06\x61\x63tion\x18\x05 \x01(\x0e\x32%.agentorch.credentials.v1.AuditAction\x12\x37\n\x07outcome\x18\x06 \x01(\x0e\x32&.agentorch.credentials.v1.AuditOutcome\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x08 \x01(\t\x12\x0b\n\x03run\x18\t \x01(\t\x12\x0c\n\x04step\x18\n \x01(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12.\n\nevent_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08sequence\x18\r \x01(\x03\x12\r\n\x05\x61gent\x18\x0e \x01(\t\x12\x13\n\x0b\x64\x65stination\x18\x0f \x01(\t*\xb4\x01\n\x0e\x43redentialType\x12\x1f\n\x1b\x43REDENTIAL_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43REDENTIAL_TYPE_API_KEY\x10\x01\x12 \n\x1c\x43REDENTIAL_TYPE_BEARER_TOKEN\x10\x02\x12\x1e\n\x1a\x43REDENTIAL_TYPE_BASIC_AUTH\x10\x03\x12\"\n\x1e\x43REDENTIAL_TYPE_GENERIC_SECRET\x10\x04*\xc2\x01\n\x0b\x41uditAction\x12\x1c\n\x18\x41UDIT_ACTION_UNSPECIFIED\x10\x00\x12\x17\n\x13\x41UDIT_ACTION_CREATE\x10\x01\x12\x17\n\x13\x41UDIT_ACTION_UPDATE\x10\x02\x12\x17\n\x13\x41UDIT_ACTION_ROTATE\x10\x03\x12\x17\n\x13\x41UDIT_ACTION_DELETE\x10\x04\x12\x18\n\x14\x41UDIT_ACTION_RESOLVE\x10\x05\x12\x17\n\x13\x41UDIT_ACTION_REWRAP\x10\x06*|\n\x0c\x41uditOutcome\x12\x1d\n\x19\x41UDIT_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41UDIT_OUTCOME_ALLOWED\x10\x01\x12\x18\n\x14\x41UDIT_OUTCOME_DENIED\x10\x02\x12\x18\n\x14\x41UDIT_OUTCOME_FAILED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,18 +34,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREDENTIAL_LABELSENTRY']._loaded_options = None
   _globals['_CREDENTIAL_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_CREDENTIALTYPE']._serialized_start=1217
-  _globals['_CREDENTIALTYPE']._serialized_end=1397
-  _globals['_AUDITACTION']._serialized_start=1400
-  _globals['_AUDITACTION']._serialized_end=1594
-  _globals['_AUDITOUTCOME']._serialized_start=1596
-  _globals['_AUDITOUTCOME']._serialized_end=1720
+  _globals['_CREDENTIALTYPE']._serialized_start=1300
+  _globals['_CREDENTIALTYPE']._serialized_end=1480
+  _globals['_AUDITACTION']._serialized_start=1483
+  _globals['_AUDITACTION']._serialized_end=1677
+  _globals['_AUDITOUTCOME']._serialized_start=1679
+  _globals['_AUDITOUTCOME']._serialized_end=1803
   _globals['_CREDENTIAL']._serialized_start=105
-  _globals['_CREDENTIAL']._serialized_end=770
-  _globals['_CREDENTIAL_LABELSENTRY']._serialized_start=725
-  _globals['_CREDENTIAL_LABELSENTRY']._serialized_end=770
-  _globals['_ENCRYPTIONINFO']._serialized_start=772
-  _globals['_ENCRYPTIONINFO']._serialized_end=870
-  _globals['_AUDITEVENT']._serialized_start=873
-  _globals['_AUDITEVENT']._serialized_end=1214
+  _globals['_CREDENTIAL']._serialized_end=817
+  _globals['_CREDENTIAL_LABELSENTRY']._serialized_start=772
+  _globals['_CREDENTIAL_LABELSENTRY']._serialized_end=817
+  _globals['_ENCRYPTIONINFO']._serialized_start=819
+  _globals['_ENCRYPTIONINFO']._serialized_end=917
+  _globals['_AUDITEVENT']._serialized_start=920
+  _globals['_AUDITEVENT']._serialized_end=1297
 # @@protoc_insertion_point(module_scope)

@@ -5,7 +5,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -52,7 +52,7 @@ AUDIT_OUTCOME_DENIED: AuditOutcome
 AUDIT_OUTCOME_FAILED: AuditOutcome
 
 class Credential(_message.Message):
-    __slots__ = ("name", "organization_slug", "alias", "description", "provider", "type", "labels", "version", "retained_versions", "encryption", "create_time", "update_time", "rotate_time", "last_used_time", "rotation_age_seconds", "created_by", "updated_by", "etag")
+    __slots__ = ("name", "organization_slug", "alias", "description", "provider", "type", "labels", "version", "retained_versions", "encryption", "create_time", "update_time", "rotate_time", "last_used_time", "rotation_age_seconds", "created_by", "updated_by", "etag", "allowed_agents", "allowed_hosts")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,8 @@ class Credential(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_HOSTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     organization_slug: str
     alias: str
@@ -96,7 +98,9 @@ class Credential(_message.Message):
     created_by: str
     updated_by: str
     etag: str
-    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., alias: _Optional[str] = ..., description: _Optional[str] = ..., provider: _Optional[str] = ..., type: _Optional[_Union[CredentialType, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[int] = ..., retained_versions: _Optional[int] = ..., encryption: _Optional[_Union[EncryptionInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotation_age_seconds: _Optional[int] = ..., created_by: _Optional[str] = ..., updated_by: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    allowed_agents: _containers.RepeatedScalarFieldContainer[str]
+    allowed_hosts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., alias: _Optional[str] = ..., description: _Optional[str] = ..., provider: _Optional[str] = ..., type: _Optional[_Union[CredentialType, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., version: _Optional[int] = ..., retained_versions: _Optional[int] = ..., encryption: _Optional[_Union[EncryptionInfo, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotation_age_seconds: _Optional[int] = ..., created_by: _Optional[str] = ..., updated_by: _Optional[str] = ..., etag: _Optional[str] = ..., allowed_agents: _Optional[_Iterable[str]] = ..., allowed_hosts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EncryptionInfo(_message.Message):
     __slots__ = ("key_id", "algorithm", "wrap_time")
@@ -109,7 +113,7 @@ class EncryptionInfo(_message.Message):
     def __init__(self, key_id: _Optional[str] = ..., algorithm: _Optional[str] = ..., wrap_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
-    __slots__ = ("name", "organization_slug", "alias", "version", "action", "outcome", "reason", "actor", "run", "step", "request_id", "event_time", "sequence")
+    __slots__ = ("name", "organization_slug", "alias", "version", "action", "outcome", "reason", "actor", "run", "step", "request_id", "event_time", "sequence", "agent", "destination")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     ALIAS_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +127,8 @@ class AuditEvent(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     organization_slug: str
     alias: str
@@ -136,4 +142,6 @@ class AuditEvent(_message.Message):
     request_id: str
     event_time: _timestamp_pb2.Timestamp
     sequence: int
-    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., action: _Optional[_Union[AuditAction, str]] = ..., outcome: _Optional[_Union[AuditOutcome, str]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., run: _Optional[str] = ..., step: _Optional[str] = ..., request_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ...) -> None: ...
+    agent: str
+    destination: str
+    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., alias: _Optional[str] = ..., version: _Optional[int] = ..., action: _Optional[_Union[AuditAction, str]] = ..., outcome: _Optional[_Union[AuditOutcome, str]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ..., run: _Optional[str] = ..., step: _Optional[str] = ..., request_id: _Optional[str] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., agent: _Optional[str] = ..., destination: _Optional[str] = ...) -> None: ...

@@ -104,14 +104,18 @@ class DeleteCredentialResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ResolveCredentialRequest(_message.Message):
-    __slots__ = ("name", "run", "step")
+    __slots__ = ("name", "run", "step", "agent", "destination")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    DESTINATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     run: str
     step: str
-    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step: _Optional[str] = ...) -> None: ...
+    agent: str
+    destination: str
+    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step: _Optional[str] = ..., agent: _Optional[str] = ..., destination: _Optional[str] = ...) -> None: ...
 
 class ResolveCredentialResponse(_message.Message):
     __slots__ = ("value", "version", "type")

@@ -28,10 +28,11 @@ if _version_not_supported:
 class CredentialsServiceStub:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
-    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
-    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
-    organization; another organization's credential is NOT_FOUND.
+    Public part (through the gateway): organization admins manage credentials and say where each may be sent
+    (allowed_agents, allowed_hosts); values are write-only. Internal part: ResolveCredential returns a plaintext
+    value, only to resolver service identities (the runs service), for a given run, step, agent and destination
+    that the credential's binding allows, and every call — allowed or not — is audited. Every RPC is scoped to the
+    principal's organization; another organization's credential is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -95,14 +96,17 @@ class CredentialsServiceStub:
 class CredentialsServiceServicer:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
-    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
-    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
-    organization; another organization's credential is NOT_FOUND.
+    Public part (through the gateway): organization admins manage credentials and say where each may be sent
+    (allowed_agents, allowed_hosts); values are write-only. Internal part: ResolveCredential returns a plaintext
+    value, only to resolver service identities (the runs service), for a given run, step, agent and destination
+    that the credential's binding allows, and every call — allowed or not — is audited. Every RPC is scoped to the
+    principal's organization; another organization's credential is NOT_FOUND.
     """
 
     def CreateCredential(self, request, context):
-        """Stores a new credential (admin). ALREADY_EXISTS when the alias is taken in the organization.
+        """Stores a new credential (admin), with its binding (allowed_agents, allowed_hosts; INVALID_ARGUMENT naming the
+        entry when one is malformed, names another organization's agent, or repeats one). ALREADY_EXISTS when the
+        alias is taken in the organization.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,7 +127,8 @@ class CredentialsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateCredential(self, request, context):
-        """Changes description, provider, type, labels or retained_versions (admin; update_mask; etag).
+        """Changes description, provider, type, labels, retained_versions, allowed_agents or allowed_hosts (admin;
+        update_mask; etag). Narrowing a binding takes effect at the next resolution.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,8 +150,11 @@ class CredentialsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResolveCredential(self, request, context):
-        """Internal: returns the plaintext value for a run's step. PERMISSION_DENIED unless the caller is a resolver
-        service identity; FAILED_PRECONDITION when the value cannot be decrypted (tampered data, unknown key id).
+        """Internal: returns the plaintext value for a run's step, about to be sent to `agent` at `destination`.
+        PERMISSION_DENIED unless the caller is a resolver service identity (reason PERMISSION_DENIED), or when the
+        credential's binding does not allow that agent and host (reason CREDENTIAL_NOT_BOUND; metadata names the
+        alias, agent and destination; an unbound credential is refused for every call); FAILED_PRECONDITION when the
+        value cannot be decrypted (tampered data, unknown key id). Every outcome is audited.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,10 +246,11 @@ def add_CredentialsServiceServicer_to_server(servicer, server):
 class CredentialsService:
     """The encrypted, organization-scoped credential vault with rotation and access audit.
 
-    Public part (through the gateway): organization admins manage credentials; values are write-only. Internal
-    part: ResolveCredential returns a plaintext value, only to resolver service identities (the runs service), for
-    a given run and step, and every call — allowed or not — is audited. Every RPC is scoped to the principal's
-    organization; another organization's credential is NOT_FOUND.
+    Public part (through the gateway): organization admins manage credentials and say where each may be sent
+    (allowed_agents, allowed_hosts); values are write-only. Internal part: ResolveCredential returns a plaintext
+    value, only to resolver service identities (the runs service), for a given run, step, agent and destination
+    that the credential's binding allows, and every call — allowed or not — is audited. Every RPC is scoped to the
+    principal's organization; another organization's credential is NOT_FOUND.
     """
 
     @staticmethod

@@ -117,7 +117,9 @@ class RunsServiceServicer:
     def CreateRun(self, request, context):
         """Launches a run: from a saved orchestration (pinned to a version), an approved plan, or an ad hoc definition.
         Prompt inputs are validated against the declared parameters (INVALID_ARGUMENT naming `prompt_inputs.<name>`).
-        Idempotent per request_id: the same request_id returns the run created the first time.
+        Idempotent per request_id: the same request_id returns the run created the first time. An ad hoc definition
+        whose steps name credentials needs the admin role (PERMISSION_DENIED, metadata required_role=admin): a saved
+        orchestration's credentials are part of its reviewed, versioned definition; an ad hoc one's are not.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
