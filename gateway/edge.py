@@ -5,8 +5,10 @@ It sits inside the shared server interceptor (request id, access log, error mapp
 The caller it establishes is bound for the handler (gateway.auth.caller); the proxy signs it for the backend.
 
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
-authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
-the matrix; a method missing from the matrix is denied.
+authenticated (failed authentications are limited per client address before any verification work: see
+gateway.auth.failures), then rate limited per principal (so a flood of denied calls is limited too), then checked
+against the matrix; a method missing from the matrix is denied. A server stream then takes one of its principal's
+stream slots (`streams.max_per_principal` on this replica) until it ends, however it ends.
 
 Calls relayed by the gateway's own HTTP front all come from loopback; it names the HTTP client's address in
 `x-agentorch-client-address`, which counts only together with the process's relay token (random per process,
@@ -27,7 +29,7 @@ from gateway.auth import caller as caller_context
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.caller import Caller
 from gateway.authz_matrix import Rule, rule_for
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, StreamSlots
 from services.common.context import Principal
 from services.common.errors import PermissionDenied, Unavailable
 
@@ -46,11 +48,15 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, relay_token: str = "") -> None:
         self._authenticator: Authenticator | None = None
         self._limiter: RateLimiter | None = None
+        self._streams = StreamSlots(0)
         self._relay_token = relay_token
 
-    def configure(self, authenticator: Authenticator, limiter: RateLimiter | None) -> None:
+    def configure(
+        self, authenticator: Authenticator, limiter: RateLimiter | None, streams: StreamSlots | None = None
+    ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
+        self._streams = streams or StreamSlots(0)
 
     async def intercept_service(
         self,
@@ -100,11 +106,17 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, method: str, rule: Rule | None, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
     ) -> Callable[[Any, ServicerContext], AsyncIterator[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
-            token = caller_context.bind(await self._admit(method, rule, ctx))
+            caller = await self._admit(method, rule, ctx)
+            slot = bucket_key(caller.principal) if caller is not None else None
+            if slot is not None:
+                self._streams.take(slot)
+            token = caller_context.bind(caller)
             try:
                 async for response in behavior(request, ctx):
                     yield response
             finally:
+                if slot is not None:
+                    self._streams.release(slot)
                 # A cancelled stream is closed from another task (another context): nothing to restore there.
                 with contextlib.suppress(ValueError):
                     caller_context.reset(token)
@@ -117,7 +129,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if rule is not None and rule.public:
             self._limit(f"peer:{self._client(ctx)}")
             return None
-        caller = await self._authenticator.authenticate(ctx.invocation_metadata() or ())
+        caller = await self._authenticator.authenticate(ctx.invocation_metadata() or (), self._client(ctx))
         self._limit(bucket_key(caller.principal))
         if rule is None:
             raise PermissionDenied("this method is not served by the gateway", metadata={"enforced_by": "gateway"})
