@@ -252,6 +252,18 @@ class GatewaySettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    @model_validator(mode="after")
+    def _streams_for_the_http_front(self) -> GatewaySettings:
+        # The HTTP front relays every request over one connection to the gRPC port: a stream cap below its
+        # connection cap would make requests wait for each other there.
+        streams, connections = self.server.max_concurrent_streams, self.http.max_connections
+        if self.http.enabled and streams and (not connections or streams < connections):
+            raise ValueError(
+                "SERVER__MAX_CONCURRENT_STREAMS must be 0 or at least HTTP__MAX_CONNECTIONS (the HTTP front relays "
+                "every request over one connection to the gRPC port)"
+            )
+        return self
+
     server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
     http: HttpSettings = Field(default_factory=HttpSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -266,15 +278,3 @@ class GatewaySettings(BaseSettings):
     failed_auth: FailedAuthSettings = Field(default_factory=FailedAuthSettings)
     streams: StreamLimitSettings = Field(default_factory=StreamLimitSettings)
     invoke: InvokeSettings = Field(default_factory=InvokeSettings)
-
-    @model_validator(mode="after")
-    def _streams_for_the_http_front(self) -> GatewaySettings:
-        # The HTTP front relays every request over one connection to the gRPC port: a stream cap below its
-        # connection cap would make requests wait for each other there.
-        streams, connections = self.server.max_concurrent_streams, self.http.max_connections
-        if self.http.enabled and streams and (not connections or streams < connections):
-            raise ValueError(
-                "SERVER__MAX_CONCURRENT_STREAMS must be 0 or at least HTTP__MAX_CONNECTIONS (the HTTP front relays "
-                "every request over one connection to the gRPC port)"
-            )
-        return self

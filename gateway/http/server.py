@@ -3,12 +3,13 @@
 `start(grpc_port)` binds the HTTP socket itself (so port 0 works and a taken port fails the start with the port
 in the message), opens the loopback channel to the gateway's own gRPC port and serves the ASGI app with uvicorn's
 programmatic `Server` (its own access log and logging config off: the app logs one structured line per request;
-its signal handling off: the gateway's server owns SIGTERM/SIGINT). Connection limits: a request head must arrive
-within `header_timeout_seconds` (gateway.http.protocol), an idle keep-alive connection closes after
-`keep_alive_seconds`, and past `max_connections` open connections a request is answered 503 by uvicorn.
-`stop(grace)` drains: /healthz turns 503,
+its signal handling off: the gateway's server owns SIGTERM/SIGINT). `stop(grace)` drains: /healthz turns 503,
 open SSE streams are closed (clients reconnect elsewhere with Last-Event-ID), the listener closes, and requests in
 flight get `grace` seconds (at least one, so closing streams can finish) before uvicorn cancels them.
+
+Connection limits: a request head must arrive within `header_timeout_seconds` (gateway.http.protocol), an idle
+keep-alive connection closes after `keep_alive_seconds`, and past `max_connections` open connections a request is
+answered 503 by uvicorn.
 """
 
 from __future__ import annotations

@@ -21,16 +21,9 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import DropSchema
 
+from gateway import config as gateway_config
 from gateway.bootstrap import spec as gateway_spec
-from gateway.config import (
-    ApiKeySettings,
-    BackendSettings,
-    FailedAuthSettings,
-    GatewaySettings,
-    HttpSettings,
-    JwtSettings,
-    RateLimitSettings,
-)
+from gateway.config import BackendSettings, GatewaySettings, HttpSettings, JwtSettings, RateLimitSettings
 from services.common.settings import DatabaseSettings
 from services.credentials.bootstrap import spec as credentials_spec
 from services.credentials.config import CredentialsSettings
@@ -50,9 +43,9 @@ AUDIENCE = "agentorch-tests"
 JWT = JwtSettings(hs256_secret=SecretStr(SECRET), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30)
 GENEROUS = RateLimitSettings(requests_per_second=100_000, burst=100_000)
 # Tests that are not about the failed-authentication limits send many bad credentials from 127.0.0.1.
-FORGIVING = FailedAuthSettings(per_client_burst=100_000, per_key_burst=100_000)
+FORGIVING = gateway_config.FailedAuthSettings(per_client_burst=100_000, per_key_burst=100_000)
 PEPPER = base64.b64encode(os.urandom(32)).decode()
-API_KEYS = ApiKeySettings(peppers={"test-pepper": SecretStr(PEPPER)})
+API_KEYS = gateway_config.ApiKeySettings(peppers={"test-pepper": SecretStr(PEPPER)})
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
