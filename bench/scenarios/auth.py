@@ -153,7 +153,7 @@ async def _window(
         return {"legitimate": legitimate, "cpu_cores": _cores(meter), "flood": None}
     with tempfile.TemporaryDirectory(prefix="agentorch-bench-auth-") as tmp:
         out, spec_file = Path(tmp) / "flood.json", Path(tmp) / "spec.json"
-        deadline = time.time() + RAMP_SECONDS + seconds
+        deadline = time.time() + RAMP_SECONDS + seconds + 1.0  # still running when the window's meter stops
         spec = {
             "target": gateway.grpc_target,
             "key_id": flood_key_id,
