@@ -28,7 +28,7 @@ from bench.context import FULL, QUICK, Context
 from bench.platform import Session
 from bench.postgres import BenchError, Database, from_dsn, throwaway_cluster
 from bench.report import print_table, targets
-from bench.scenarios import paused, reference, streaming, takeover, throughput
+from bench.scenarios import auth, paused, reference, streaming, takeover, throughput
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Scenario = Callable[[Context], Awaitable[None]]
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
     "streaming": streaming.run,
     "paused": paused.run,
     "takeover": takeover.run,
+    "auth": auth.run,
 }
 NEEDS_REFERENCE = {"throughput", "streaming"}
 

@@ -27,6 +27,7 @@ class Profile:
     idle_seconds: float
     sequential_approvals: int
     takeover_runs: int
+    auth_seconds: float  # each window of the authentication flood
 
 
 QUICK = Profile(
@@ -45,6 +46,7 @@ QUICK = Profile(
     idle_seconds=10,
     sequential_approvals=100,
     takeover_runs=20,
+    auth_seconds=5,
 )
 
 FULL = Profile(
@@ -63,6 +65,7 @@ FULL = Profile(
     idle_seconds=30,
     sequential_approvals=300,
     takeover_runs=40,
+    auth_seconds=15,
 )
 
 

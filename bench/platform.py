@@ -144,6 +144,7 @@ class Session:
         auth = AuthSettings(principal_keys={"bench": SecretStr(key)}, token_ttl_seconds=3600)
         self.keys = KeyRing.from_settings(auth)
         self.jwt_secret = base64.b64encode(os.urandom(32)).decode()
+        self.pepper_json = json.dumps({"bench": base64.b64encode(os.urandom(32)).decode()})
         self.agents_port = free_port()
         self.registry: Process | None = None
         self.agents: Process | None = None
@@ -152,7 +153,7 @@ class Session:
         self._schemas: list[str] = []
         self.server_version = ""
         self.statements = False
-        self._gateway_schema = ""  # one for every gateway process of the session (API keys; unused here)
+        self._gateway_schema = ""  # one for every gateway process of the session (API keys)
 
     def metadata(self) -> Metadata:
         """A freshly signed org admin (valid one hour), as the gateway would forward it to a service."""
@@ -166,6 +167,11 @@ class Session:
     def client_metadata(self) -> Metadata:
         """What a client sends: a bearer token to the gateway with --via-gateway, else a signed principal."""
         return (("authorization", f"Bearer {self.bearer()}"),) if self.via_gateway else self.metadata()
+
+    @property
+    def gateway_schema(self) -> str:
+        """The schema of the session's gateways (their API keys), named once the first gateway is configured."""
+        return self._gateway_schema
 
     def schema(self, name: str) -> str:
         schema = f"bench_{self.tag}_{name}"
@@ -293,6 +299,7 @@ class Session:
             "JWT__HS256_SECRET": self.jwt_secret,
             "JWT__ISSUER": JWT_ISSUER,
             "JWT__AUDIENCE": JWT_AUDIENCE,
+            "API_KEYS__PEPPERS": self.pepper_json,
             "RATE_LIMIT__ENABLED": "false",
             "BACKENDS__RUNS": runs_target,
             "BACKENDS__REGISTRY": self.registry.grpc_target if self.registry else "",

@@ -24,7 +24,7 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
-from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, key_ring
+from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, ensure_pepper_file, key_ring
 from cli.devtoken import dev_token, gateway_jwt_env, save_dev_token
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
@@ -94,6 +94,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         HTTP_PORT_ENV: str(assigned["http"]),
         "AGENTORCH_GATEWAY_LOGGING__FORMAT": options.log_format,
         "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
+        "AGENTORCH_GATEWAY_API_KEYS__PEPPERS_FILE": str(ensure_pepper_file(data_dir)),
         "AGENTORCH_GATEWAY_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'gateway.db'}",
         "AGENTORCH_GATEWAY_DATABASE__MIGRATE_ON_START": "true",
         **gateway_jwt_env(data_dir),

@@ -26,13 +26,15 @@ from gateway.app.api_keys import ApiKeyService
 from gateway.app.invoke import InvokeService
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.authenticator import Authenticator
+from gateway.auth.failures import FailedAttempts
 from gateway.auth.jwt import JwtVerifier
+from gateway.auth.peppers import load_peppers
 from gateway.authz_matrix import BLOCKED
 from gateway.config import GatewaySettings
 from gateway.edge import EdgeInterceptor
 from gateway.http.server import HttpFront
 from gateway.proxy import Proxy
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, StreamSlots
 from gateway.store.uow import GatewayUnitOfWork
 from services.common.bootstrap import open_database
 from services.common.principals import KeyRing, KeyRingError
@@ -60,16 +62,22 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
             raise KeyRingError(
                 "the gateway signs the principals it forwards: set AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE"
             )
+        peppers = load_peppers(settings.api_keys)
         jwt = JwtVerifier.from_settings(settings.jwt) if settings.jwt.enabled else None
         engine = await open_database(stack, supervisor, NAME, settings.database, MIGRATIONS)
 
         def uow() -> GatewayUnitOfWork:
             return GatewayUnitOfWork(engine)
 
-        verifier = ApiKeyVerifier(uow, settings.api_keys)
+        failures = FailedAttempts(settings.failed_auth)
+        verifier = ApiKeyVerifier(uow, settings.api_keys, peppers, failures)
         limits = settings.rate_limit
         limiter = RateLimiter(limits.requests_per_second, limits.burst, max_tracked=limits.max_tracked)
-        edge.configure(Authenticator(jwt, verifier), limiter if limits.enabled else None)
+        edge.configure(
+            Authenticator(jwt, verifier, failures),
+            limiter if limits.enabled else None,
+            StreamSlots(settings.streams.max_per_principal),
+        )
 
         targets = settings.backends.model_dump(include={"registry", "runs", "credentials"})
         size = settings.server.max_message_bytes
@@ -80,7 +88,7 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
             stack.push_async_callback(channel.close)
             channels[name] = channel
 
-        api_keys = ApiKeyService(uow, on_revoke=verifier.invalidate)
+        api_keys = ApiKeyService(uow, peppers, on_revoke=verifier.invalidate)
         invoke = InvokeService(channels["registry"], channels["runs"], signer, settings.invoke)
         servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys, invoke)
         services = [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]

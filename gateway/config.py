@@ -2,8 +2,9 @@
 
 Sections: `server`, `logging`, `backends` (where the services are), `auth` (the internal key ring the gateway signs
 forwarded principals with), `database` (the gateway's own database: API keys), `jwt` (bearer tokens from an
-identity provider), `api_keys` (verification cache), `rate_limit` (per principal, per replica) and `invoke`
-(how long plan/build calls wait).
+identity provider), `api_keys` (their peppers and verification cache), `rate_limit` (per principal, per
+replica), `failed_auth` (failed authentications per client address and per API key), `streams` (open streams per
+principal) and `invoke` (how long plan/build calls wait).
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ class HttpSettings(BaseModel):
     )
     request_timeout_seconds: float = Field(
         300.0, gt=0, le=3600, description="Deadline of the gRPC call behind a non-streaming request (504 after)."
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="A connection that has not sent a complete request head (request line and headers) this long "
+        "after it opened, or after the first byte of its next request, is closed: clients trickling header bytes "
+        "cannot hold connections.",
+    )
+    keep_alive_seconds: int = Field(
+        5, ge=1, le=3600, description="An idle keep-alive connection (between requests) is closed after this long."
+    )
+    max_connections: int = Field(
+        2000,
+        ge=0,
+        le=1_000_000,
+        description="Connections served at once (SSE streams included); a request arriving past it is answered "
+        "503. 0: no cap.",
     )
 
     @field_validator("cors_origins")
@@ -126,8 +145,25 @@ class JwtSettings(BaseModel):
 
 
 class ApiKeySettings(BaseModel):
-    """Verification of API keys (`ak_<key_id>_<secret>`) stored hashed in the gateway's database."""
+    """Verification of API keys (`ak_<key_id>_<secret>`), stored as HMAC-SHA-256 under a server-side pepper.
 
+    The peppers form a small key ring so they can be rotated: new keys (and keys upgraded on use) are hashed with
+    the active one; the others still verify the keys hashed with them.
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)  # a validation error must not print a pepper
+
+    peppers_file: Path | None = Field(
+        None,
+        description='A JSON file {"active": "p1", "keys": {"p1": "<base64, at least 32 bytes>"}} (a mounted '
+        "Kubernetes Secret); merged with `peppers`.",
+    )
+    peppers: dict[str, SecretStr] = Field(
+        default_factory=dict, description='Pepper id → base64 pepper (at least 32 bytes), as JSON: {"p1": "..."}.'
+    )
+    active_pepper_id: str = Field(
+        "", description="The pepper new hashes use; default: the file's `active`, else the only pepper configured."
+    )
     cache_seconds: float = Field(
         5.0,
         ge=0,
@@ -136,7 +172,44 @@ class ApiKeySettings(BaseModel):
         "stops working within this time (on the replica that revoked it, at once).",
     )
     max_parallel_hashes: int = Field(
-        4, ge=1, le=64, description="Key derivations (scrypt) run at once; more wait, so bad keys cannot hog the CPU."
+        4,
+        ge=1,
+        le=64,
+        description="Legacy scrypt verifications (keys created before the HMAC hashes, until their first use) run "
+        "at once; more wait.",
+    )
+
+
+class FailedAuthSettings(BaseModel):
+    """Limits on failed authentications, checked before any verification work: a token bucket per client address
+    and one per API key id, in memory per replica. Only credentials that do not verify count (malformed, unknown
+    key id, wrong secret, a JWT with a bad signature or an unknown key); a caller past a limit is answered
+    RESOURCE_EXHAUSTED (TOO_MANY_FAILED_AUTHENTICATIONS) with RetryInfo, without its credential being looked at.
+    An API key this replica has verified before is never held back by them."""
+
+    enabled: bool = Field(True, description="Apply the failed-authentication limits.")
+    per_client_burst: int = Field(20, ge=1, le=1_000_000, description="Failures allowed at once per client address.")
+    per_client_per_minute: float = Field(
+        60.0, gt=0, le=1_000_000, description="Failures per minute per client address, sustained."
+    )
+    per_key_burst: int = Field(10, ge=1, le=1_000_000, description="Failures allowed at once per API key id.")
+    per_key_per_minute: float = Field(
+        10.0, gt=0, le=1_000_000, description="Failures per minute per API key id, sustained."
+    )
+    max_tracked: int = Field(
+        100_000, ge=100, le=10_000_000, description="Buckets kept per replica; the least recently used go first."
+    )
+
+
+class StreamLimitSettings(BaseModel):
+    """Server streams (WatchRun, WatchRuns; over gRPC and SSE) one principal may hold open at once, per replica."""
+
+    max_per_principal: int = Field(
+        100,
+        ge=0,
+        le=1_000_000,
+        description="One more is refused with RESOURCE_EXHAUSTED (TOO_MANY_STREAMS; HTTP 429); closing one frees "
+        "its slot. 0: no cap.",
     )
 
 
@@ -179,6 +252,18 @@ class GatewaySettings(BaseSettings):
         hide_input_in_errors=True,
     )
 
+    @model_validator(mode="after")
+    def _streams_for_the_http_front(self) -> GatewaySettings:
+        # The HTTP front relays every request over one connection to the gRPC port: a stream cap below its
+        # connection cap would make requests wait for each other there.
+        streams, connections = self.server.max_concurrent_streams, self.http.max_connections
+        if self.http.enabled and streams and (not connections or streams < connections):
+            raise ValueError(
+                "SERVER__MAX_CONCURRENT_STREAMS must be 0 or at least HTTP__MAX_CONNECTIONS (the HTTP front relays "
+                "every request over one connection to the gRPC port)"
+            )
+        return self
+
     server: ServerSettings = Field(default_factory=lambda: ServerSettings(port=DEFAULT_PORT))
     http: HttpSettings = Field(default_factory=HttpSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
@@ -190,5 +275,7 @@ class GatewaySettings(BaseSettings):
     jwt: JwtSettings = Field(default_factory=JwtSettings)
     api_keys: ApiKeySettings = Field(default_factory=ApiKeySettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    failed_auth: FailedAuthSettings = Field(default_factory=FailedAuthSettings)
+    streams: StreamLimitSettings = Field(default_factory=StreamLimitSettings)
     invoke: InvokeSettings = Field(default_factory=InvokeSettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)

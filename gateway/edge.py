@@ -5,12 +5,14 @@ It sits inside the shared server interceptor (request id, access log, error mapp
 The caller it establishes is bound for the handler (gateway.auth.caller); the proxy signs it for the backend.
 
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
-authenticated, then rate limited per principal (so a flood of denied calls is limited too), then checked against
-the matrix (the method's role, then the request's escalation for unary relayed calls: an ad hoc CreateRun naming
-credentials, a CreateAgent with a destination); a method missing from the matrix is denied. Only then is the request
-itself checked (services.common.request_checks: unparsable, unknown enum values, out-of-range Timestamps, over-deep
-JSON), so an anonymous caller learns nothing about its request. Relayed methods arrive as raw bytes: their backend
-checks them.
+authenticated (failed authentications are limited per client address before any verification work: see
+gateway.auth.failures), then rate limited per principal (so a flood of denied calls is limited too), then checked
+against the matrix (the method's role, then the request's escalation for unary relayed calls: an ad hoc CreateRun
+naming credentials, a CreateAgent with a destination); a method missing from the matrix is denied. A server stream
+then takes one of its principal's stream slots (`streams.max_per_principal` on this replica) until it ends, however
+it ends. Only then is the request itself checked (services.common.request_checks: unparsable, unknown enum values,
+out-of-range Timestamps, over-deep JSON), so an anonymous caller learns nothing about its request. Relayed methods
+arrive as raw bytes: their backend checks them.
 
 Calls relayed by the gateway's own HTTP front all come from loopback; it names the HTTP client's address in
 `x-agentorch-client-address`, which counts only together with the process's relay token (random per process,
@@ -31,7 +33,7 @@ from gateway.auth import caller as caller_context
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.caller import Caller
 from gateway.authz_matrix import Rule, rule_for
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, StreamSlots
 from services.common.context import Principal
 from services.common.errors import PermissionDenied, Unavailable
 from services.common.request_checks import check_request
@@ -51,11 +53,15 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     def __init__(self, relay_token: str = "") -> None:
         self._authenticator: Authenticator | None = None
         self._limiter: RateLimiter | None = None
+        self._streams = StreamSlots(0)
         self._relay_token = relay_token
 
-    def configure(self, authenticator: Authenticator, limiter: RateLimiter | None) -> None:
+    def configure(
+        self, authenticator: Authenticator, limiter: RateLimiter | None, streams: StreamSlots | None = None
+    ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
+        self._streams = streams or StreamSlots(0)
 
     async def intercept_service(
         self,
@@ -106,12 +112,18 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, method: str, rule: Rule | None, behavior: Callable[[Any, ServicerContext], AsyncIterator[Any]]
     ) -> Callable[[Any, ServicerContext], AsyncIterator[Any]]:
         async def wrapper(request: Any, ctx: ServicerContext) -> AsyncIterator[Any]:
-            token = caller_context.bind(await self._admit(method, rule, ctx))
+            caller = await self._admit(method, rule, ctx)
+            slot = bucket_key(caller.principal) if caller is not None else None
+            if slot is not None:
+                self._streams.take(slot)
+            token = caller_context.bind(caller)
             try:
                 check_request(request)
                 async for response in behavior(request, ctx):
                     yield response
             finally:
+                if slot is not None:
+                    self._streams.release(slot)
                 # A cancelled stream is closed from another task (another context): nothing to restore there.
                 with contextlib.suppress(ValueError):
                     caller_context.reset(token)
@@ -124,7 +136,7 @@ class EdgeInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if rule is not None and rule.public:
             self._limit(f"peer:{self._client(ctx)}")
             return None
-        caller = await self._authenticator.authenticate(ctx.invocation_metadata() or ())
+        caller = await self._authenticator.authenticate(ctx.invocation_metadata() or (), self._client(ctx))
         self._limit(bucket_key(caller.principal))
         if rule is None:
             raise PermissionDenied("this method is not served by the gateway", metadata={"enforced_by": "gateway"})

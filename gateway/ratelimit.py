@@ -1,4 +1,5 @@
-"""Token buckets per principal, in memory on each replica.
+"""Token buckets per principal (and per client address or API key id for failed authentications), and the
+stream slots of each principal, in memory on each replica.
 
 Each key holds up to `burst` tokens, refilled at `rate` per second; a call takes one. With N replicas behind a
 load balancer a principal gets up to N times the rate: the limit protects each replica, it is not a quota.
@@ -12,7 +13,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from gateway.domain.errors import TooManyStreams
 from services.common.errors import ResourceExhausted
+
+STREAM_RETRY_SECONDS = 1.0  # RetryInfo of a refused stream: a hint; a slot frees when one of its streams ends
 
 
 class RateLimiter:
@@ -42,6 +46,15 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait_time(self, key: str) -> float:
+        """Seconds until `key` has a token (0.0 if it has one now), without taking it."""
+        entry = self._buckets.get(key)
+        if entry is None:
+            return 0.0
+        tokens, at = entry
+        tokens = min(float(self.burst), tokens + (self._clock() - at) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
     def acquire(self, key: str) -> None:
         """Take a token or raise ResourceExhausted (RESOURCE_EXHAUSTED with RetryInfo)."""
         wait = self.try_acquire(key)
@@ -51,3 +64,31 @@ class RateLimiter:
                 retry_after_seconds=wait,
                 metadata={"limit_per_second": f"{self.rate:g}", "burst": str(self.burst)},
             )
+
+
+class StreamSlots:
+    """Server streams open per principal: `take` one when a stream opens (TooManyStreams past `limit`; 0 means no
+    cap), `release` it when the stream ends, whichever way it ends."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    def take(self, key: str) -> None:
+        held = self._open.get(key, 0)
+        if self.limit and held >= self.limit:
+            raise TooManyStreams(
+                f"this caller already holds {held} open streams, the most one caller may hold at once on this "
+                f"gateway replica ({self.limit}); close one before opening another",
+                retry_after_seconds=STREAM_RETRY_SECONDS,
+                metadata={"max_streams": str(self.limit)},
+            )
+        self._open[key] = held + 1
+
+    def release(self, key: str) -> None:
+        held = self._open.pop(key, 0) - 1
+        if held > 0:
+            self._open[key] = held
+
+    def held(self, key: str) -> int:
+        return self._open.get(key, 0)

@@ -45,6 +45,7 @@ REQUIRED: dict[str, list[tuple[str, ...]]] = {
         ("DATABASE__URL",),
         ("AUTH__PRINCIPAL_KEYS_FILE", "AUTH__PRINCIPAL_KEYS"),
         ("JWT__HS256_SECRET_FILE", "JWT__HS256_SECRET", "JWT__JWKS_FILE", "JWT__JWKS_URL"),
+        ("API_KEYS__PEPPERS_FILE", "API_KEYS__PEPPERS"),
         ("JWT__ISSUER",),
         ("JWT__AUDIENCE",),
     ],

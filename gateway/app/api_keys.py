@@ -5,14 +5,13 @@ PERMISSION_DENIED.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.domain import api_keys as domain
-from gateway.domain.api_keys import ApiKey
+from gateway.domain.api_keys import ApiKey, PepperRing
 from gateway.domain.errors import ApiKeyNotFound
 from gateway.store.uow import GatewayUnitOfWork
 from services.common import authz, pagination
@@ -36,12 +35,18 @@ class KeyPage:
 
 
 class ApiKeyService:
-    """`on_revoke(key_id)` is told about every revocation (the verifier drops its cached entry at once)."""
+    """New keys are hashed with the active pepper of `peppers`; `on_revoke(key_id)` is told about every
+    revocation (the verifier drops its cached entry at once)."""
 
     def __init__(
-        self, uow_factory: Callable[[], GatewayUnitOfWork], *, on_revoke: Callable[[str], None] | None = None
+        self,
+        uow_factory: Callable[[], GatewayUnitOfWork],
+        peppers: PepperRing,
+        *,
+        on_revoke: Callable[[str], None] | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._peppers = peppers
         self._on_revoke = on_revoke or (lambda key_id: None)
 
     async def create(
@@ -60,10 +65,10 @@ class ApiKeyService:
             # A leaked key could otherwise mint keys that outlive its own revocation.
             raise PermissionDenied("API keys cannot create API keys; authenticate as a user (JWT)")
         domain.check_role_ceiling(creator, wanted.roles)
-        secret = domain.new_secret()
-        secret_hash = await asyncio.to_thread(domain.hash_secret, secret)
+        key_id = domain.new_key_id()
+        token = domain.format_token(key_id, domain.new_secret())
         key = ApiKey(
-            key_id=domain.new_key_id(),
+            key_id=key_id,
             organization_slug=wanted.organization_slug,
             display_name=wanted.display_name,
             roles=wanted.roles,
@@ -72,9 +77,9 @@ class ApiKeyService:
             expire_at=wanted.expire_at,
         )
         async with self._uow() as uow:
-            await uow.api_keys.add(key, secret_hash)
+            await uow.api_keys.add(key, self._peppers.hash(token))
             await uow.commit()
-        return CreatedKey(key, domain.format_token(key.key_id, secret))
+        return CreatedKey(key, token)
 
     async def list_page(self, caller: Principal, parent: str, page_size: int, page_token: str) -> KeyPage:
         org = domain.parse_parent(parent)

@@ -1,4 +1,9 @@
-"""Who is calling: `authorization: Bearer <token>`, where the token is an API key (`ak_...`) or a JWT."""
+"""Who is calling: `authorization: Bearer <token>`, where the token is an API key (`ak_...`) or a JWT.
+
+Failed authentications are limited per client address (and, for API keys, per key id) before any verification
+work (gateway.auth.failures); `client` is the caller's address as the edge sees it (the gRPC peer, or the HTTP
+client's address that the gateway's own HTTP front relays).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,11 @@ from collections.abc import Iterable
 
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.caller import Caller
+from gateway.auth.failures import FailedAttempts
 from gateway.auth.jwt import JwtVerifier
+from gateway.config import FailedAuthSettings
 from gateway.domain.api_keys import looks_like_api_key
+from gateway.domain.errors import InvalidCredential
 from services.common.errors import Unauthenticated
 
 AUTHORIZATION = "authorization"
@@ -16,17 +24,28 @@ _SCHEME = "bearer "
 
 
 class Authenticator:
-    def __init__(self, jwt: JwtVerifier | None, api_keys: ApiKeyVerifier) -> None:
+    """`failures` must be the same limits the API key verifier was given (one set of buckets per replica)."""
+
+    def __init__(
+        self, jwt: JwtVerifier | None, api_keys: ApiKeyVerifier, failures: FailedAttempts | None = None
+    ) -> None:
         self._jwt = jwt
         self._api_keys = api_keys
+        self._failures = failures or FailedAttempts(FailedAuthSettings(enabled=False))
 
-    async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]]) -> Caller:
+    async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]], client: str = "") -> Caller:
         token = bearer_token(metadata)
         if looks_like_api_key(token):
-            return Caller(await self._api_keys.verify(token), "api_key")
+            return Caller(await self._api_keys.verify(token, client), "api_key")
         if self._jwt is None:
             raise Unauthenticated("this gateway accepts API keys only (no JWT issuer is configured)")
-        return Caller(await self._jwt.verify(token), "jwt")
+        self._failures.check(client)
+        try:
+            principal = await self._jwt.verify(token)
+        except InvalidCredential:
+            self._failures.failed(client)
+            raise
+        return Caller(principal, "jwt")
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:

@@ -3,6 +3,10 @@
 The algorithm a token names only selects among keys configured for that algorithm: HS256 tokens are checked with
 the shared secret and nothing else, RS256/ES256 tokens with a JWKS key whose own algorithm is the same. `none` and
 anything else are refused. Messages say what is wrong with a token, never what it contains.
+
+A token that does not verify (malformed, an algorithm or key we do not accept, a bad signature) raises
+InvalidCredential, which the failed-authentication limits count; a well-signed token that is refused (expired,
+another issuer or audience, no organization) raises plain Unauthenticated.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from gateway.config import JwtSettings
 from gateway.domain.api_keys import SLUG_RE
+from gateway.domain.errors import InvalidCredential
 from services.common import authz
 from services.common.context import Principal
 from services.common.errors import Unauthenticated, Unavailable
@@ -78,7 +83,7 @@ class JwtVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise Unauthenticated("the bearer token is not a well-formed JWT") from None
+            raise InvalidCredential("the bearer token is not a well-formed JWT") from None
         algorithm = header.get("alg")
         key: bytes | PyJWK
         if algorithm == "HS256" and self._hs256 is not None:
@@ -86,7 +91,7 @@ class JwtVerifier:
         elif algorithm in ASYMMETRIC and (self._jwk_set is not None or self._client is not None):
             key = await self._public_key(header.get("kid"), str(algorithm))
         else:
-            raise Unauthenticated("the bearer token's signing algorithm is not accepted")
+            raise InvalidCredential("the bearer token's signing algorithm is not accepted")
         claims = self._decode(token, key, str(algorithm))
         return self._principal(claims)
 
@@ -113,9 +118,9 @@ class JwtVerifier:
         except jwt.MissingRequiredClaimError as exc:
             raise Unauthenticated(f"the bearer token lacks the {exc.claim!r} claim") from None
         except jwt.InvalidSignatureError:
-            raise Unauthenticated("the bearer token's signature is invalid") from None
-        except jwt.PyJWTError:
-            raise Unauthenticated("the bearer token is invalid") from None
+            raise InvalidCredential("the bearer token's signature is invalid") from None
+        except jwt.PyJWTError:  # malformed parts or claims: nothing that shows the token was ever issued
+            raise InvalidCredential("the bearer token is invalid") from None
         return claims
 
     async def _public_key(self, kid: object, algorithm: str) -> PyJWK:
@@ -123,9 +128,9 @@ class JwtVerifier:
         if key is None and self._client is not None:
             key = await asyncio.to_thread(self._fetch, kid)
         if key is None:
-            raise Unauthenticated("the bearer token is signed with an unknown key")
+            raise InvalidCredential("the bearer token is signed with an unknown key")
         if key.algorithm_name != algorithm:
-            raise Unauthenticated("the bearer token's algorithm does not match its key")
+            raise InvalidCredential("the bearer token's algorithm does not match its key")
         return key
 
     def _from_set(self, kid: object) -> PyJWK | None:

@@ -1,8 +1,13 @@
 """API keys of service accounts: the token format, the secret's hash, and the rules for a new key. No I/O.
 
 A key is `ak_<key_id>_<secret>`: the key id is public (it names the key, `organizations/{org}/apiKeys/{key_id}`),
-the secret is 32 random bytes shown once. Only an scrypt hash of the secret (random salt per key) is stored, so a
-copy of the database does not give anyone a working key.
+the secret is 32 random bytes shown once. What is stored is HMAC-SHA-256 of the whole token under a server-side
+pepper (a key that never touches the database), with the pepper's id: a copy of the database gives nobody a
+working key, and checking a key costs microseconds, so wrong keys cannot be used to burn CPU. A slow, salted key
+derivation adds nothing for a 256-bit random secret: it protects guessable passwords, which these are not.
+
+Keys created before the HMAC hashes carry an scrypt hash (`scrypt$N$r$p$salt$hash`); they keep verifying, and the
+gateway stores the HMAC form on their first successful use.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from services.common import authz
@@ -30,7 +35,11 @@ SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
-# scrypt with N=2^14, r=8, p=1 (16 MiB, tens of milliseconds): the interactive-login parameters of RFC 7914.
+HMAC_SCHEME = "hmac-sha256"
+MIN_PEPPER_BYTES = 32
+PEPPER_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+# Legacy hashes: scrypt with N=2^14, r=8, p=1 (16 MiB, tens of milliseconds), RFC 7914's interactive parameters.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 _SALT_BYTES = 16
 _HASH_BYTES = 32
@@ -104,15 +113,68 @@ def parse_token(token: str) -> KeyToken | None:
     return KeyToken(parts[1], parts[2])
 
 
+@dataclass(frozen=True)
+class SecretHash:
+    """What the store keeps of a key's secret: `hmac-sha256$<base64>` with the id of its pepper, or a legacy
+    `scrypt$...` hash (no pepper)."""
+
+    value: str
+    pepper_id: str | None = None
+
+    @property
+    def legacy(self) -> bool:
+        return self.value.startswith("scrypt$")
+
+
+@dataclass(frozen=True)
+class PepperRing:
+    """The server-side keys API key hashes are made with (`active` for new hashes; the others still verify)."""
+
+    keys: Mapping[str, bytes]
+    active: str
+
+    def __post_init__(self) -> None:
+        if self.active not in self.keys:
+            raise ValueError(f"the active pepper {self.active!r} is not among the peppers")
+        for pepper_id, key in self.keys.items():
+            if not PEPPER_ID_RE.match(pepper_id):
+                raise ValueError(f"pepper id {pepper_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
+            if len(key) < MIN_PEPPER_BYTES:
+                raise ValueError(f"pepper {pepper_id!r} must be at least {MIN_PEPPER_BYTES} bytes")
+
+    def hash(self, token: str) -> SecretHash:
+        """The stored form of a key, under the active pepper (the whole token: the key id is bound too)."""
+        return SecretHash(f"{HMAC_SCHEME}${_b64(self._mac(self.active, token))}", self.active)
+
+    def matches(self, stored: SecretHash, token: str) -> bool:
+        """Whether `token` is the key behind an HMAC hash (constant-time); False for a pepper no longer held."""
+        scheme, _, encoded = stored.value.partition("$")
+        if scheme != HMAC_SCHEME or stored.pepper_id is None or stored.pepper_id not in self.keys:
+            return False
+        try:
+            digest = base64.b64decode(encoded, validate=True)
+        except (ValueError, binascii.Error):
+            return False
+        return hmac.compare_digest(self._mac(stored.pepper_id, token), digest)
+
+    def is_current(self, stored: SecretHash) -> bool:
+        """Whether a hash is in the form new keys get (HMAC under the active pepper): else it is rewritten on use."""
+        return not stored.legacy and stored.pepper_id == self.active
+
+    def _mac(self, pepper_id: str, token: str) -> bytes:
+        return hmac.digest(self.keys[pepper_id], token.encode(), "sha256")
+
+
 def hash_secret(secret: str, *, salt: bytes | None = None) -> str:
-    """`scrypt$N$r$p$salt$hash` (base64): the parameters travel with the hash, so they can be raised later."""
+    """A legacy `scrypt$N$r$p$salt$hash` (base64), as keys created before the HMAC hashes carry (tests make them)."""
     salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
     digest = _scrypt(secret, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     return "$".join(("scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P), _b64(salt), _b64(digest)))
 
 
 def verify_secret(stored: str, secret: str) -> bool:
-    """Whether `secret` matches a stored hash (constant-time comparison). CPU-bound: run it off the event loop."""
+    """Whether `secret` matches a legacy scrypt hash (constant-time comparison). CPU-bound (tens of milliseconds):
+    run it off the event loop, and only within the failed-authentication limits."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         n_, r_, p_ = int(n), int(r), int(p)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.common.errors import FailedPrecondition, NotFound, ServiceError
+from services.common.errors import FailedPrecondition, NotFound, ResourceExhausted, ServiceError, Unauthenticated
 
 
 class GatewayError(ServiceError):
@@ -19,3 +19,22 @@ class RecipeUnavailable(GatewayError, FailedPrecondition):
 
     def __init__(self, run: str, message: str) -> None:
         super().__init__(message, metadata={"resource": run})
+
+
+class InvalidCredential(GatewayError, Unauthenticated):
+    """A credential that does not verify (malformed, unknown API key id, wrong secret, a JWT with a bad signature or
+    an unknown key): what a guess looks like, so it counts against the failed-authentication limits. A genuine
+    credential that is refused (expired, revoked, for another audience) raises plain Unauthenticated."""
+
+
+class TooManyFailedAuthentications(GatewayError, ResourceExhausted):
+    """Too many credentials that did not verify, from this client address or for this API key id: refused before
+    the credential is looked at."""
+
+    reason = "TOO_MANY_FAILED_AUTHENTICATIONS"
+
+
+class TooManyStreams(GatewayError, ResourceExhausted):
+    """The principal already holds as many server streams on this replica as it may."""
+
+    reason = "TOO_MANY_STREAMS"

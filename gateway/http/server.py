@@ -7,6 +7,10 @@ NOT_SERVING). Its own access log and logging config are off (the app logs one st
 is its signal handling (the gateway's server owns SIGTERM/SIGINT). `stop(grace)` drains: /healthz turns 503,
 open SSE streams are closed (clients reconnect elsewhere with Last-Event-ID), the listener closes, and requests in
 flight get `grace` seconds (at least one, so closing streams can finish) before uvicorn cancels them.
+
+Connection limits: a request head must arrive within `header_timeout_seconds` (gateway.http.protocol), an idle
+keep-alive connection closes after `keep_alive_seconds`, and past `max_connections` open connections a request is
+answered 503 by uvicorn.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import uvicorn
 
 from gateway.config import HttpSettings
 from gateway.http.app import build_app
+from gateway.http.protocol import with_head_timeout
 from services.common.logs import get_logger
 from services.common.supervisor import Supervisor
 
@@ -86,8 +91,12 @@ class HttpFront:
             access_log=False,
             lifespan="off",
             interface="asgi3",
-            http="h11",
+            http=with_head_timeout(self.settings.header_timeout_seconds),
             ws="none",
+            timeout_keep_alive=self.settings.keep_alive_seconds,
+            # uvicorn answers 503 once its open connections (the new one included) reach the limit: + 1 makes
+            # max_connections the number served.
+            limit_concurrency=self.settings.max_connections + 1 if self.settings.max_connections else None,
             server_header=False,
             proxy_headers=False,
         )

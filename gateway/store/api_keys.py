@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.domain.api_keys import ApiKey
+from gateway.domain.api_keys import ApiKey, SecretHash
 from gateway.store.tables import api_keys
 from services.common.db import utc
 
@@ -17,21 +17,22 @@ from services.common.db import utc
 @dataclass(frozen=True)
 class StoredKey:
     key: ApiKey
-    secret_hash: str
+    secret: SecretHash
 
 
 class ApiKeyRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
-    async def add(self, key: ApiKey, secret_hash: str) -> None:
+    async def add(self, key: ApiKey, secret: SecretHash) -> None:
         await self._conn.execute(
             api_keys.insert().values(
                 key_id=key.key_id,
                 organization_slug=key.organization_slug,
                 display_name=key.display_name,
                 roles=list(key.roles),
-                secret_hash=secret_hash,
+                secret_hash=secret.value,
+                pepper_id=secret.pepper_id,
                 created_by=key.created_by,
                 created_at=key.created_at,
                 expire_at=key.expire_at,
@@ -46,7 +47,9 @@ class ApiKeyRepository:
         if for_update:
             query = query.with_for_update()
         row = (await self._conn.execute(query)).first()
-        return StoredKey(_to_key(row._mapping), row._mapping["secret_hash"]) if row else None
+        if row is None:
+            return None
+        return StoredKey(_to_key(row._mapping), SecretHash(row._mapping["secret_hash"], row._mapping["pepper_id"]))
 
     async def list_page(
         self, organization_slug: str, *, after: tuple[dt.datetime, str] | None, limit: int
@@ -69,6 +72,14 @@ class ApiKeyRepository:
             api_keys.update()
             .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=at, revoked_by=by)
+        )
+
+    async def replace_hash(self, key_id: str, old: SecretHash, new: SecretHash) -> None:
+        """Store a key's hash in its current form, unless someone else already did (it is the same key)."""
+        await self._conn.execute(
+            api_keys.update()
+            .where(api_keys.c.key_id == key_id, api_keys.c.secret_hash == old.value)
+            .values(secret_hash=new.value, pepper_id=new.pepper_id)
         )
 
     async def touch(self, key_id: str, at: dt.datetime) -> None:

@@ -22,8 +22,10 @@ api_keys = sa.Table(
     sa.Column("organization_slug", sa.String(63), nullable=False),
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("roles", JSONDocument, nullable=False),
-    # scrypt$N$r$p$salt$hash: never the secret itself.
+    # hmac-sha256$<base64> under the pepper named by pepper_id (or a legacy scrypt$N$r$p$salt$hash, pepper_id
+    # NULL): never the secret itself.
     sa.Column("secret_hash", sa.String(255), nullable=False),
+    sa.Column("pepper_id", sa.String(64), nullable=True),
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("expire_at", sa.DateTime(timezone=True), nullable=True),

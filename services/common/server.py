@@ -103,6 +103,7 @@ class Server:
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                *settings.connection_options(),
             ],
         )
         self.port = 0

@@ -35,6 +35,72 @@ class ServerSettings(BaseModel):
         description="A server stream whose client accepts no message for this long ends with ABORTED "
         "(CLIENT_TOO_SLOW): resume it from the last item received.",
     )
+    max_connection_idle_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=86_400,
+        description="A connection with no call in flight for this long is closed (GOAWAY); gRPC clients "
+        "reconnect on their next call. 0: never.",
+    )
+    max_connection_age_seconds: float = Field(
+        1800.0,
+        ge=0,
+        le=86_400 * 7,
+        description="A connection older than this (±10 % jitter) is told to go away (GOAWAY): its clients open a "
+        "new one, which spreads them over replicas added since. Calls in flight continue (see the grace). 0: never.",
+    )
+    max_connection_age_grace_seconds: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="How long calls still in flight on a connection past its age may run before it is closed. "
+        "0: until they end (watch streams are not cut).",
+    )
+    keepalive_time_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=86_400,
+        description="The server pings each connection this often, so a peer that vanished (its streams with it) "
+        "is noticed instead of holding its calls for hours.",
+    )
+    keepalive_timeout_seconds: float = Field(
+        20.0, ge=1, le=3600, description="A connection whose ping is not answered within this is closed."
+    )
+    min_client_ping_interval_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=86_400,
+        description="Clients may ping at most this often without data (keepalive); a client pinging faster is "
+        "disconnected (GOAWAY too_many_pings), so pings cannot be used to keep the server busy.",
+    )
+    max_concurrent_streams: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Most calls in flight on one connection (HTTP/2 SETTINGS); more wait on the client. 0: gRPC's "
+        "default (no limit): the platform's own channels carry every relayed call over one connection.",
+    )
+
+    def connection_options(self) -> list[tuple[str, int]]:
+        """The grpc.aio server options for the connection limits above."""
+        options = [
+            ("grpc.keepalive_time_ms", _ms(self.keepalive_time_seconds)),
+            ("grpc.keepalive_timeout_ms", _ms(self.keepalive_timeout_seconds)),
+            ("grpc.http2.min_ping_interval_without_data_ms", _ms(self.min_client_ping_interval_seconds)),
+        ]
+        if self.max_connection_idle_seconds:
+            options.append(("grpc.max_connection_idle_ms", _ms(self.max_connection_idle_seconds)))
+        if self.max_connection_age_seconds:
+            options.append(("grpc.max_connection_age_ms", _ms(self.max_connection_age_seconds)))
+            if self.max_connection_age_grace_seconds:
+                options.append(("grpc.max_connection_age_grace_ms", _ms(self.max_connection_age_grace_seconds)))
+        if self.max_concurrent_streams:
+            options.append(("grpc.max_concurrent_streams", self.max_concurrent_streams))
+        return options
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 class TaskSettings(BaseModel):

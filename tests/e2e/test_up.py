@@ -65,6 +65,7 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
         assert up.stop(signal.SIGINT) == 0, f"{attempt}: unclean stop\n{up.output}"
         assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == [], f"{attempt}: children left running"
     assert {p.name for p in tmp_path.glob("*.db")} == {"registry.db", "runs.db", "credentials.db", "gateway.db"}
+    assert (tmp_path / "api-key-peppers.json").stat().st_mode & 0o777 == 0o600  # the gateway's pepper, kept
 
 
 def test_children_die_with_a_killed_supervisor(start_up: Callable[..., Up], tmp_path: Path) -> None:

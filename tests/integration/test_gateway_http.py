@@ -26,24 +26,10 @@ from services.common.interceptors import ServerInterceptor
 from services.common.server import GrpcService, Server
 from services.common.settings import DatabaseSettings, ServerSettings
 from tests.support.gateway import Platform, gateway_settings, mint, new_org, platform
-from tests.support.http import SseMessage, SseReader, client, error_reason, http_url, violations
+from tests.support.http import SseMessage, SseReader, client, error_reason, http_url, launch, orchestration, violations
 from tests.support.principals import KEY_RING
 from tests.support.servers import RunningServer, running
 
-DEFINITION: dict[str, Any] = {
-    "schema_version": 1,
-    "parameters": [],
-    "phases": [
-        {
-            "id": "main",
-            "steps": [
-                {"id": "hello", "kind": "echo", "message": "hello"},
-                {"id": "review", "kind": "checkpoint", "depends_on": ["hello"], "checkpoint": {"title": "Approve?"}},
-                {"id": "bye", "kind": "echo", "message": "bye", "depends_on": ["review"]},
-            ],
-        }
-    ],
-}
 LIMIT = 20.0  # a bound on how long a test waits for something that happens in milliseconds, never a sync point
 
 
@@ -60,28 +46,6 @@ def backends(p: Platform) -> BackendSettings:
 async def another_gateway(p: Platform, database: DatabaseSettings, **changes: Any) -> RunningServer:
     """A second gateway (with its HTTP front) in front of the same services, with other settings."""
     return await p.stack.enter_async_context(running(gateway_spec(gateway_settings(database, backends(p), **changes))))
-
-
-async def orchestration(http: httpx.AsyncClient, org: str) -> str:
-    created = await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "Helper"})
-    assert created.status_code == 200, created.text
-    saved = await http.post(
-        f"/v1/organizations/{org}/agents/helper/orchestrations",
-        json={
-            "orchestrationId": "flow",
-            "orchestration": {"displayName": "Flow"},
-            "version": {"definition": DEFINITION},
-        },
-    )
-    assert saved.status_code == 200, saved.text
-    return str(saved.json()["orchestration"]["name"])
-
-
-async def launch(http: httpx.AsyncClient, org: str) -> str:
-    name = await orchestration(http, org)
-    run = await http.post(f"/v1/organizations/{org}/runs", json={"orchestration": name})
-    assert run.status_code == 200, run.text
-    return str(run.json()["run"]["name"])
 
 
 async def read(stream: SseReader, until: Any) -> list[SseMessage]:

@@ -30,6 +30,7 @@ from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import RunsSettings
+from tests.support.gateway import API_KEYS
 from tests.support.principals import AUTH
 from tests.support.rpc import error_info
 from tests.support.servers import running
@@ -162,7 +163,9 @@ async def test_gateway_reports_backend_health(tmp_path: Path) -> None:
         backends = BackendSettings(
             registry=registry.target, runs=runs.target, credentials="127.0.0.1:1", health_timeout_seconds=1
         )
-        settings = GatewaySettings(backends=backends, database=sqlite("g"), auth=AUTH, http=HttpSettings(port=0))
+        settings = GatewaySettings(
+            backends=backends, database=sqlite("g"), auth=AUTH, api_keys=API_KEYS, http=HttpSettings(port=0)
+        )
         gateway = await stack.enter_async_context(running(gateway_spec(settings)))
         assert "agentorch.gateway.v1.GatewayService" in await list_services(gateway.channel)
         reply = await gw_grpc.GatewayServiceStub(gateway.channel).GetPlatformStatus(gw.GetPlatformStatusRequest())

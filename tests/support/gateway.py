@@ -29,6 +29,7 @@ from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.registry.v1 import registry_service_pb2_grpc as rpb_grpc
 from agentorch.runs.v1 import runs_service_pb2 as runs_pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
+from gateway import config as gateway_config
 from gateway.bootstrap import spec as gateway_spec
 from gateway.config import BackendSettings, GatewaySettings, HttpSettings, JwtSettings, RateLimitSettings
 from services.common.settings import DatabaseSettings, TaskSettings
@@ -50,6 +51,10 @@ ISSUER = "https://idp.agentorch.test/"
 AUDIENCE = "agentorch-tests"
 JWT = JwtSettings(hs256_secret=SecretStr(SECRET), issuer=ISSUER, audience=AUDIENCE, leeway_seconds=30)
 GENEROUS = RateLimitSettings(requests_per_second=100_000, burst=100_000)
+# Tests that are not about the failed-authentication limits send many bad credentials from 127.0.0.1.
+FORGIVING = gateway_config.FailedAuthSettings(per_client_burst=100_000, per_key_burst=100_000)
+PEPPER = base64.b64encode(os.urandom(32)).decode()
+API_KEYS = gateway_config.ApiKeySettings(peppers={"test-pepper": SecretStr(PEPPER)})
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
@@ -112,6 +117,8 @@ def gateway_settings(database: DatabaseSettings, backends: BackendSettings, **ch
         "backends": backends,
         "jwt": JWT,
         "rate_limit": GENEROUS,
+        "failed_auth": FORGIVING,
+        "api_keys": API_KEYS,
         "http": HttpSettings(port=0),  # the HTTP front on a free loopback port (tests.support.http finds it)
     }
     values.update(changes)

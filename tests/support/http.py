@@ -1,5 +1,6 @@
 """Calling the gateway's HTTP front as a browser or curl would: its URL, clients with a bearer token, and a
-Server-Sent Events reader that keeps comments (heartbeats) and `retry:` hints visible to tests."""
+Server-Sent Events reader that keeps comments (heartbeats) and `retry:` hints visible to tests, and a run to watch
+(launched over HTTP, it pauses at a human checkpoint)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,44 @@ def client(gateway: RunningServer, token: str | None = None, **headers: str) -> 
     if token is not None:
         values["authorization"] = f"Bearer {token}"
     return httpx.AsyncClient(base_url=http_url(gateway), headers=values, timeout=20)
+
+
+DEFINITION: dict[str, Any] = {
+    "schema_version": 1,
+    "parameters": [],
+    "phases": [
+        {
+            "id": "main",
+            "steps": [
+                {"id": "hello", "kind": "echo", "message": "hello"},
+                {"id": "review", "kind": "checkpoint", "depends_on": ["hello"], "checkpoint": {"title": "Approve?"}},
+                {"id": "bye", "kind": "echo", "message": "bye", "depends_on": ["review"]},
+            ],
+        }
+    ],
+}
+
+
+async def orchestration(http: httpx.AsyncClient, org: str) -> str:
+    created = await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "Helper"})
+    assert created.status_code == 200, created.text
+    saved = await http.post(
+        f"/v1/organizations/{org}/agents/helper/orchestrations",
+        json={
+            "orchestrationId": "flow",
+            "orchestration": {"displayName": "Flow"},
+            "version": {"definition": DEFINITION},
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    return str(saved.json()["orchestration"]["name"])
+
+
+async def launch(http: httpx.AsyncClient, org: str) -> str:
+    name = await orchestration(http, org)
+    run = await http.post(f"/v1/organizations/{org}/runs", json={"orchestration": name})
+    assert run.status_code == 200, run.text
+    return str(run.json()["run"]["name"])
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,78 @@ def test_malformed_tokens(token: str) -> None:
     assert keys.parse_token(token) is None
 
 
-def test_the_stored_hash_verifies_the_secret_and_reveals_nothing() -> None:
+PEPPER_1, PEPPER_2 = b"\x01" * 32, b"\x02" * 32
+
+
+def other(token: str) -> str:
+    """The same token with its last character changed."""
+    return token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+def test_a_new_key_is_stored_as_an_hmac_under_the_active_pepper_and_reveals_nothing() -> None:
+    ring = keys.PepperRing({"p1": PEPPER_1, "p2": PEPPER_2}, "p2")
+    secret = keys.new_secret()
+    token = keys.format_token(keys.new_key_id(), secret)
+    stored = ring.hash(token)
+    assert stored.value.startswith("hmac-sha256$")
+    assert stored.pepper_id == "p2"
+    assert secret not in stored.value
+    assert not stored.legacy
+    assert ring.matches(stored, token)
+    assert ring.is_current(stored)
+    assert not ring.matches(stored, other(token))
+    assert ring.hash(token) == stored  # deterministic: the pepper, not a salt, keeps a database copy useless
+    # The key id is part of what is hashed: the same secret under another key id does not match.
+    assert not ring.matches(stored, keys.format_token(keys.new_key_id(), secret))
+
+
+def test_peppers_rotate_and_a_removed_pepper_verifies_nothing() -> None:
+    old_ring = keys.PepperRing({"p1": PEPPER_1}, "p1")
+    token = keys.format_token(keys.new_key_id(), keys.new_secret())
+    stored = old_ring.hash(token)
+    rotated = keys.PepperRing({"p1": PEPPER_1, "p2": PEPPER_2}, "p2")
+    assert rotated.matches(stored, token)
+    assert not rotated.is_current(stored)  # rewritten under p2 on its next use
+    assert rotated.hash(token).pepper_id == "p2"
+    assert not keys.PepperRing({"p2": PEPPER_2}, "p2").matches(stored, token)
+    # A hash naming one pepper is never checked with another.
+    assert not rotated.matches(keys.SecretHash(stored.value, "p2"), token)
+
+
+@pytest.mark.parametrize(
+    ("peppers", "active", "message"),
+    [
+        ({"p1": PEPPER_1}, "p2", "not among"),
+        ({"p1": b"short"}, "p1", "at least 32 bytes"),
+        ({"bad id!": PEPPER_1}, "bad id!", "pepper id"),
+    ],
+)
+def test_unusable_pepper_rings_are_refused(peppers: dict[str, bytes], active: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        keys.PepperRing(peppers, active)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        keys.SecretHash("hmac-sha256$!!!", "p1"),
+        keys.SecretHash("hmac-sha256$AAAA", None),
+        keys.SecretHash("sha1$AAAA", "p1"),
+        keys.SecretHash("", "p1"),
+    ],
+)
+def test_unusable_hmac_hashes_never_match(stored: keys.SecretHash) -> None:
+    assert not keys.PepperRing({"p1": PEPPER_1}, "p1").matches(stored, "ak_0123456789abcdef_" + "a" * 43)
+
+
+def test_a_legacy_scrypt_hash_still_verifies_its_secret() -> None:
     secret = keys.new_secret()
     stored = keys.hash_secret(secret)
     assert stored.startswith("scrypt$16384$8$1$")
+    assert keys.SecretHash(stored).legacy
     assert secret not in stored
     assert keys.verify_secret(stored, secret)
-    assert not keys.verify_secret(stored, secret[:-1] + ("A" if secret[-1] != "A" else "B"))
+    assert not keys.verify_secret(stored, other(secret))
     assert keys.hash_secret(secret) != stored  # a fresh salt every time
 
 
@@ -91,7 +156,7 @@ def _no_database() -> object:
 
 
 async def test_the_use_case_checks_the_creator_before_writing() -> None:
-    service = ApiKeyService(_no_database)  # type: ignore[arg-type]
+    service = ApiKeyService(_no_database, keys.PepperRing({"p1": PEPPER_1}, "p1"))  # type: ignore[arg-type]
     author = Principal("u", "acme", frozenset({"admin"}))
     with pytest.raises(PermissionDenied, match="API keys cannot create"):
         await service.create(author, "api_key", "organizations/acme", "x", ["viewer"], None)
