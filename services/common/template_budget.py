@@ -140,17 +140,35 @@ class Budget:
                 f"({MEMORY_BYTES_PER_OUTPUT_CHAR} bytes per character of the output limit)"
             )
 
-    def built(self, value: T) -> T:
-        """Charge a value an operation built (and refuse one larger than a single value may be)."""
-        if isinstance(value, str | bytes | list | tuple | dict | set | frozenset):
+    def built(self, value: Any) -> None:
+        """Charge the value an operation returned, if the operation built it (and refuse one larger than a single
+        value may be). Call it as `result = operation(); budget.built(result)`: a value nothing else refers to is
+        new, one with more references was already there (`d.get(k)`, `items|first`, `s.strip()` of a stripped
+        string) and costs nothing more, so reading a large input in a loop is not mistaken for building."""
+        if isinstance(value, _SIZED) and sys.getrefcount(value) <= _FRESH_REFS:
             check_size(len(value), value)
             self.charge(sys.getsizeof(value))
-        return value
 
     def grew(self, container: Any, size_before: int) -> None:
         """A list, dict or set a method call changed in place."""
         check_size(len(container), container)
         self.charge(max(sys.getsizeof(container) - size_before, 0))
+
+
+_SIZED = (str, bytes, list, tuple, dict, set, frozenset)
+
+
+def _references(value: Any) -> int:
+    """`built()`'s view of a value held by one local of its caller: that local, this parameter, getrefcount's."""
+    return sys.getrefcount(value)
+
+
+def _fresh_references() -> int:
+    result = [None]  # as `result = operation()` in a caller of built()
+    return _references(result)
+
+
+_FRESH_REFS = _fresh_references()
 
 
 class TextBuffer(list[str]):

@@ -108,11 +108,7 @@ class _BoundedSandbox(SandboxedEnvironment):
             tb.check_text(value)
         parts = [value if isinstance(value, str) else str(value) for value in values]
         tb.check_size(sum(map(len, parts)), "")
-        result = markup_join(parts) if eval_ctx.autoescape else "".join(parts)
-        budget = tb.current()
-        if budget is not None:
-            budget.built(result)
-        return result
+        return markup_join(parts) if eval_ctx.autoescape else "".join(parts)  # charged by call()
 
     def agentorch_buffer(self) -> list[str]:
         budget = tb.current()
