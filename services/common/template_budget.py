@@ -23,10 +23,11 @@ default limits.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -140,14 +141,23 @@ class Budget:
                 f"({MEMORY_BYTES_PER_OUTPUT_CHAR} bytes per character of the output limit)"
             )
 
-    def built(self, value: Any) -> None:
+    def built(self, value: Any, *, new_items: bool = True) -> None:
         """Charge the value an operation returned, if the operation built it (and refuse one larger than a single
         value may be). Call it as `result = operation(); budget.built(result)`: a value nothing else refers to is
         new, one with more references was already there (`d.get(k)`, `items|first`, `s.strip()` of a stripped
-        string) and costs nothing more, so reading a large input in a loop is not mistaken for building."""
+        string) and costs nothing more, so reading a large input in a loop is not mistaken for building. The items
+        of a new container are charged too when they are new themselves (`s.split()`); `new_items=False` says
+        they cannot be (`[x] * n`, `a + b`, `items[:]` copy references)."""
         if isinstance(value, _SIZED) and sys.getrefcount(value) <= _FRESH_REFS:
             check_size(len(value), value)
-            self.charge(sys.getsizeof(value))
+            size = sys.getsizeof(value)
+            if not new_items:
+                pass
+            elif isinstance(value, list | tuple | set | frozenset):
+                size += _fresh_items_size(value)  # `s.split()`: the strings weigh more than the list
+            elif isinstance(value, dict):
+                size += _fresh_items_size(value.values())
+            self.charge(size)
 
     def grew(self, container: Any, size_before: int) -> None:
         """A list, dict or set a method call changed in place."""
@@ -168,7 +178,18 @@ def _fresh_references() -> int:
     return _references(result)
 
 
+def _item_references(items: Collection[Any]) -> list[int]:
+    return list(map(sys.getrefcount, items))  # C-speed: this runs over every list an operation builds
+
+
+def _fresh_items_size(items: Collection[Any]) -> int:
+    """The size of the items only their new container refers to (one level deep)."""
+    fresh = map(_FRESH_ITEM_REFS.__ge__, _item_references(items))
+    return sum(map(sys.getsizeof, itertools.compress(items, fresh)))
+
+
 _FRESH_REFS = _fresh_references()
+_FRESH_ITEM_REFS = _item_references([[None]])[0]  # an item only its container refers to
 
 
 class TextBuffer(list[str]):

@@ -63,9 +63,11 @@ TEMPLATE_GLOBALS = ("range", "dict", "namespace")
 # event loop. Everything else (text, variables, tests, conditions, operators) renders in microseconds.
 _EXPENSIVE_NODES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Call, nodes.Filter, nodes.FilterBlock)
 
+MAX_ERROR_CHARS = 1_000
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _ITERATE = "agentorch_iterate"
 _CONCAT = "agentorch_concat"
+_SLICE = "agentorch_slice"
 
 
 class TemplateRenderError(ValueError):
@@ -110,6 +112,14 @@ class _BoundedSandbox(SandboxedEnvironment):
         tb.check_size(sum(map(len, parts)), "")
         return markup_join(parts) if eval_ctx.autoescape else "".join(parts)  # charged by call()
 
+    def agentorch_slice(self, value: Any, start: Any, stop: Any, step: Any) -> Any:
+        """`value[start:stop:step]`, a copy (Jinja compiles slices to Python's, past the sandbox's getitem)."""
+        result = value[start:stop:step]
+        budget = tb.current()
+        if budget is not None:
+            budget.built(result, new_items=False)
+        return result
+
     def agentorch_buffer(self) -> list[str]:
         budget = tb.current()
         return [] if budget is None else tb.TextBuffer(budget)
@@ -128,7 +138,7 @@ class _BoundedSandbox(SandboxedEnvironment):
         tb.check_binop(operator, left, right)
         result = super().call_binop(context, operator, left, right)
         if budget is not None:
-            budget.built(result)
+            budget.built(result, new_items=False)
         return result
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
@@ -225,8 +235,8 @@ def _range(*args: int) -> range:
 
 
 def _rewrite(template: nodes.Template) -> None:
-    """Route every loop's iterable and every `~` through the budget (in place and idempotent: the registry
-    compiles a tree it also walks; it walks it first)."""
+    """Route every loop's iterable, every `~` and every slice through the budget (in place and idempotent: the
+    registry compiles a tree it also walks; it walks it first)."""
     stack: list[nodes.Node] = [template]
     while stack:
         node = stack.pop()
@@ -234,14 +244,21 @@ def _rewrite(template: nodes.Template) -> None:
             node.iter = _environment_call(_ITERATE, [cast(nodes.Expr, node.iter)], node.iter)
         for field in node.fields:
             value = getattr(node, field, None)
-            if isinstance(value, nodes.Concat):
-                setattr(node, field, _environment_call(_CONCAT, [nodes.List(value.nodes)], value))
+            if isinstance(value, nodes.Node):
+                setattr(node, field, _bounded(value))
             elif isinstance(value, list):
-                value[:] = [
-                    _environment_call(_CONCAT, [nodes.List(v.nodes)], v) if isinstance(v, nodes.Concat) else v
-                    for v in value
-                ]
+                value[:] = [_bounded(v) if isinstance(v, nodes.Node) else v for v in value]
         stack.extend(node.iter_child_nodes())
+
+
+def _bounded(node: nodes.Node) -> nodes.Node:
+    """`a ~ b` and `a[i:j]` as calls of the environment's bounded versions; any other node as it is."""
+    if isinstance(node, nodes.Concat):
+        return _environment_call(_CONCAT, [nodes.List(node.nodes)], node)
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice) and node.ctx == "load":
+        bounds = [part or nodes.Const(None) for part in (node.arg.start, node.arg.stop, node.arg.step)]
+        return _environment_call(_SLICE, [node.node, *bounds], node)
+    return node
 
 
 def _environment_call(name: str, args: list[nodes.Expr], like: nodes.Node) -> nodes.Call:
@@ -320,6 +337,16 @@ def needs_thread(template: str) -> bool:
 def render(template: str, variables: Mapping[str, Any], limits: TemplateLimits = DEFAULT_LIMITS) -> str:
     """Render `template` in the sandbox within `limits`; any failure becomes a TemplateRenderError with a readable
     message (TemplateLimitExceeded for a limit)."""
+    try:
+        return _render(template, variables, limits)
+    except TemplateRenderError as exc:
+        if len(str(exc)) <= MAX_ERROR_CHARS:
+            raise
+        # An error can quote the template's values (a missing key, a bad argument): steps and events keep it.
+        raise type(exc)(str(exc)[: MAX_ERROR_CHARS - 1] + "…") from exc.__cause__
+
+
+def _render(template: str, variables: Mapping[str, Any], limits: TemplateLimits) -> str:
     try:
         compiled = _CACHE.get(template).template
         with tb.Budget(limits) as budget:

@@ -122,6 +122,20 @@ def test_values_kept_by_a_template_are_bounded_by_the_memory_budget() -> None:
     assert peak < 2 * limits.max_memory_bytes
 
 
+def test_the_items_of_a_new_list_count_too() -> None:
+    """`s.split()` builds a list of 8-byte references to 50-byte strings: both are charged."""
+    template = "{% set l = [] %}{% for i in range(100) %}{{ l.append(params.s.split()) or '' }}{% endfor %}"
+    assert "bytes of values" in refused(template, s="ab " * 300_000)
+
+
+def test_a_long_error_is_cut() -> None:
+    """Errors quote values (a missing key): a step's error and its event stay small."""
+    with pytest.raises(TemplateRenderError) as caught:
+        render("{{ params.d[params.k] }}", {"params": {"d": {}, "k": "k" * 100_000}})
+    assert str(caught.value).startswith("template reads an undefined value: 'dict object' has no attribute 'kkk")
+    assert len(str(caught.value)) == 1_000
+
+
 def test_reading_a_large_input_again_and_again_is_not_building() -> None:
     """Only values an operation built are charged: a lookup returns what was already there."""
     big = "y" * 300_000
@@ -139,6 +153,10 @@ def test_reading_a_large_input_again_and_again_is_not_building() -> None:
         ("{% set n = namespace(s='x') %}{% for i in range(30) %}{% set n.s = n.s ~ n.s %}{% endfor %}", TOO_LONG),
         ("{% set n = namespace(s='x') %}{% for i in range(30) %}{% set n.s = n.s + n.s %}{% endfor %}", TOO_LONG),
         ("{% set l = [1] %}{% for i in range(30) %}{{ l.extend(l) or '' }}{% endfor %}", "list of more than"),
+        (
+            "{% set k, big = [], [0] * 10 ** 6 %}{% for i in range(100) %}{{ k.append(big[:]) or '' }}{% endfor %}",
+            "bytes of values",  # every slice is a copy
+        ),
         (BIG + "{{ [s] * 1000 }}", AS_TEXT),
         (BIG + "{{ [s] * 1000 ~ '' }}", AS_TEXT),
         (BIG + "{{ ([s] * 1000) | join }}", AS_TEXT),
@@ -294,6 +312,7 @@ LEGITIMATE = [
     "{% with x = params.count %}{{ x * 2 }}{% endwith %}{% if params.missing is defined %}?{% endif %}",
     "{% autoescape true %}{{ params.topic }} {{ params.topic ~ '<b>' }}{% endautoescape %} {{ '<i>' | safe ~ '<' }}",
     "{%- for i in range(3) -%}\n  {{ i }}\n{%- endfor %}\nend\n",
+    "{{ params.entries[1:] | map(attribute='name') | list }} {{ params.topic[::-1] }} {{ params.topic[:2] ~ '.' }}",
 ]
 
 
