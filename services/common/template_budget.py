@@ -9,8 +9,9 @@ while it runs:
   or block call and every recursive `loop()` call;
 - **output**: characters written, counted chunk by chunk as they are produced, at the top level and inside
   macros, `{% set %}` blocks and `{% filter %}` blocks;
-- **memory**: bytes of the values template operations build (strings, lists, dicts from operators, `~`, filters,
-  method calls, the text of buffered blocks), cumulative, `MEMORY_BYTES_PER_OUTPUT_CHAR` times the output limit;
+- **memory**: bytes of the values template operations build (results of operators, `~`, slices, filters and
+  method calls that are new, as their reference count tells, and the text of buffered blocks), in total,
+  `MEMORY_BYTES_PER_OUTPUT_CHAR` times the output limit;
 - **time**: a deadline checked at every iteration, every call, operator and filter.
 
 No single operation may build a value larger than the output limit, and operations whose cost is set by an
@@ -78,7 +79,7 @@ def limits() -> TemplateLimits:
 
 
 class Budget:
-    """The remaining allowance of one render; `activate()` makes it current for the running thread."""
+    """The remaining allowance of one render; `with Budget(limits):` makes it the running thread's current one."""
 
     __slots__ = ("_token", "deadline", "error", "iterations", "limits", "memory", "output")
 
@@ -151,11 +152,9 @@ class Budget:
         if isinstance(value, _SIZED) and sys.getrefcount(value) <= _FRESH_REFS:
             check_size(len(value), value)
             size = sys.getsizeof(value)
-            if not new_items:
-                pass
-            elif isinstance(value, list | tuple | set | frozenset):
+            if new_items and isinstance(value, list | tuple | set | frozenset):
                 size += _fresh_items_size(value)  # `s.split()`: the strings weigh more than the list
-            elif isinstance(value, dict):
+            elif new_items and isinstance(value, dict):
                 size += _fresh_items_size(value.values())
             self.charge(size)
 
@@ -169,7 +168,7 @@ _SIZED = (str, bytes, list, tuple, dict, set, frozenset)
 
 
 def _references(value: Any) -> int:
-    """`built()`'s view of a value held by one local of its caller: that local, this parameter, getrefcount's."""
+    """Counted as `built()` counts: the caller's local, this parameter, getrefcount's own argument."""
     return sys.getrefcount(value)
 
 

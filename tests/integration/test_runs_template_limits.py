@@ -17,6 +17,7 @@ from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from services.common.settings import DatabaseSettings
+from services.runs.app import engine as engine_module
 from services.runs.config import TemplatesConfig
 from tests.support.registry import create_agent, struct
 from tests.support.rpc import bad_request_fields, error_reason
@@ -148,3 +149,22 @@ async def test_the_limits_are_the_runs_services_settings(database: DatabaseSetti
         over_done = await wait_for_status(p.runs_stub, over.name, FINAL)
     assert steps_of(within_done)["count"].output.string_value == "." * 50
     assert steps_of(over_done)["count"].error == "range() of 51 numbers exceeds the limit of 50 loop iterations"
+
+
+async def test_a_transaction_stops_starting_threaded_renders_once_they_took_long_enough(
+    plat: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow template must not hold the claimed runs' locks (the write lock, on SQLite) for long: once a tick's
+    threaded renders took TICK_RENDER_SECONDS, the steps left wait for the next transaction."""
+    monkeypatch.setattr(engine_module, "TICK_RENDER_SECONDS", 1e-9)  # one threaded render per transaction
+    loop = "{% for i in range(3) %}{{ i }}{% endfor %}"
+    run = await launch(plat, await save(plat, definition([step("a", message=loop), step("b", message=loop)])))
+    done = await wait_for_status(plat.runs_stub, run.name, FINAL)
+    assert done.status == run_pb2.RUN_STATUS_COMPLETED
+    assert {sid: s.output.string_value for sid, s in steps_of(done).items()} == {"a": "012", "b": "012"}
+    written = {
+        e.step_id: e.event_time.ToDatetime()
+        for e in await all_events(plat.runs_stub, run.name)
+        if e.type == run_pb2.EVENT_TYPE_STEP_SUCCEEDED
+    }
+    assert written["a"] != written["b"]  # two transactions (one, before the allowance existed)
