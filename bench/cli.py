@@ -63,6 +63,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--durable", action="store_true", help="throwaway cluster with fsync/synchronous_commit on")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the hot path")
     parser.add_argument(
+        "--chain",
+        choices=("noop", "echo", "echo-loop"),
+        default="noop",
+        help="step kind of the throughput chain: noop (default), echo (a plain template, rendered inline) or "
+        "echo-loop (a template with a loop, rendered on a worker thread)",
+    )
+    parser.add_argument(
         "--runs-env",
         action="append",
         default=[],
@@ -139,7 +146,7 @@ async def run_all(args: argparse.Namespace, names: list[str], log_dir: Path) -> 
     failures: list[str] = []
     with database(args) as db:
         async with Session(db, log_dir, runs_env(args.runs_env), via_gateway=args.via_gateway) as session:
-            ctx = Context(session, profile, profile_hot_path=not args.no_profile)
+            ctx = Context(session, profile, profile_hot_path=not args.no_profile, chain=args.chain)
             ctx.results["postgresql"] = {"version": session.server_version, "settings": db.settings}
             for name in names:
                 started = time.monotonic()

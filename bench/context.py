@@ -93,6 +93,7 @@ class Context:
     profile: Profile
     reference: Reference = field(default_factory=Reference)
     profile_hot_path: bool = False
+    chain: str = "noop"  # the step kind of the throughput chain
     results: dict[str, Any] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
 

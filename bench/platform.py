@@ -102,6 +102,23 @@ def noop_chain(steps: int = 10) -> dict[str, Any]:
     return definition(chain("n", steps, kind="noop"))
 
 
+# Step kinds of the throughput chain (`--chain`): noop renders nothing; echo renders a plain template inline;
+# echo-loop a template with a loop, which renders on a worker thread.
+CHAIN_MESSAGES: dict[str, Any] = {
+    "echo": lambda i: f"step {i} of {{{{ params.run }}}}",
+    "echo-loop": lambda i: f"step {i}:{{% for n in range(10) %}} {{{{ n }}}}{{% endfor %}}",
+}
+
+
+def step_chain(kind: str, steps: int = 10) -> dict[str, Any]:
+    """`steps` chained steps of `kind` (noop, echo or echo-loop), with the `run` parameter echo steps read."""
+    if kind == "noop":
+        return noop_chain(steps)
+    document = definition(chain("n", steps, kind="echo", message=CHAIN_MESSAGES[kind]))
+    document["parameters"] = [{"name": "run", "type": "string", "default": "the benchmark"}]
+    return document
+
+
 def noop_fan(steps: int) -> dict[str, Any]:
     """`steps` independent noop steps in one phase (a run with a long event log, written in few transactions)."""
     return definition([{"id": f"f{i}", "kind": "noop"} for i in range(steps)])

@@ -1,5 +1,6 @@
-"""Step throughput: a saved 10-step `noop` chain (every step its own transaction) launched at a steady
-concurrency, with 1 and 2 runs replicas on the same PostgreSQL.
+"""Step throughput: a saved 10-step `noop` chain (every step its own transaction; `--chain echo` or `echo-loop`
+for steps that render a template) launched at a steady concurrency, with 1 and 2 runs replicas on the same
+PostgreSQL.
 
 Per case: runs/s, step transitions/s (STEP_SUCCEEDED events committed in the window), launch → completed p50/p99,
 database commits per step, CPU of each process, and the step rate as a fraction of the pgbench reference and of
@@ -14,7 +15,7 @@ from typing import Any
 from bench import profiling
 from bench.context import Context
 from bench.load import SteadyLoad
-from bench.platform import noop_chain
+from bench.platform import step_chain
 from bench.stats import rate, ratio
 from bench.window import as_json, measure, reset_statements, statements
 
@@ -23,7 +24,7 @@ STEPS = 10
 
 async def run(ctx: Context) -> None:
     session, profile = ctx.session, ctx.profile
-    orchestration = await session.orchestration("noop10", noop_chain(STEPS))
+    orchestration = await session.orchestration(f"{ctx.chain}{STEPS}", step_chain(ctx.chain, STEPS))
     cases: list[dict[str, Any]] = []
     for replicas in profile.replicas:
         async with session.runs(f"tp{replicas}", replicas) as cluster:
@@ -65,7 +66,8 @@ async def run(ctx: Context) -> None:
                     ctx.results["profile"] = hot
                 cases.append(case)
                 _rows(ctx, case)
-    ctx.results["throughput"] = {"definition": f"saved orchestration, {STEPS} noop steps in a chain", "cases": cases}
+    definition = f"saved orchestration, {STEPS} {ctx.chain} steps in a chain"
+    ctx.results["throughput"] = {"definition": definition, "cases": cases}
 
 
 def _rows(ctx: Context, case: dict[str, Any]) -> None:

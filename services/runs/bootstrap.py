@@ -65,6 +65,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             max_concurrency=config.max_concurrency,
             idle_wait_seconds=config.idle_wait_seconds,
             retention_days=config.retention_days,
+            template_limits=settings.templates.limits(),
         )
         step_executor = executor
         if step_executor is None:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import AgentNetworkSettings, DatabaseSettings, ServerSettings, ServiceSettings
+from services.common.templating import DEFAULT_LIMITS, MEMORY_BYTES_PER_OUTPUT_CHAR, TemplateLimits
 
 DEFAULT_PORT = 50062
 
@@ -35,6 +36,31 @@ class EngineConfig(BaseModel):
     )
 
 
+class TemplatesConfig(BaseModel):
+    """Limits of every template render (prompts, inputs, echo messages, checkpoint texts). The registry checks
+    templates at save time against the defaults; a step whose template goes over a limit fails, not retryable."""
+
+    max_iterations: int = Field(
+        DEFAULT_LIMITS.max_iterations,
+        ge=1,
+        le=100_000_000,
+        description="Loop iterations per render, all loops counted together (nested ones too), and macro calls.",
+    )
+    max_output_chars: int = Field(
+        DEFAULT_LIMITS.max_output_chars,
+        ge=1_000,
+        le=100_000_000,
+        description=f"Characters a render may write; it may also build {MEMORY_BYTES_PER_OUTPUT_CHAR} bytes of "
+        "values per character.",
+    )
+    max_seconds: float = Field(
+        DEFAULT_LIMITS.max_seconds, gt=0, le=300, description="Wall-clock time of one render (on a worker thread)."
+    )
+
+    def limits(self) -> TemplateLimits:
+        return TemplateLimits(self.max_iterations, self.max_output_chars, self.max_seconds)
+
+
 class ClientsConfig(BaseModel):
     """Services the runs service calls."""
 
@@ -50,6 +76,7 @@ class RunsSettings(ServiceSettings):
         default_factory=lambda: DatabaseSettings(url=SecretStr("sqlite+aiosqlite:///.agentorch/runs.db"))
     )
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     clients: ClientsConfig = Field(default_factory=ClientsConfig)
     agents: AgentNetworkSettings = Field(
         default_factory=AgentNetworkSettings,

@@ -22,7 +22,7 @@ from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.app.engine import Engine
 from services.runs.bootstrap import spec as runs_spec
-from services.runs.config import ClientsConfig, EngineConfig, RunsSettings
+from services.runs.config import ClientsConfig, EngineConfig, RunsSettings, TemplatesConfig
 from tests.support.agents import ScriptedExecutor
 from tests.support.egress import LOOPBACK
 from tests.support.principals import AUTH, as_member
@@ -54,14 +54,15 @@ class Platform:
 def runs_settings(
     database: DatabaseSettings, registry_target: str, *, lease_seconds: float = 30.0, **engine: Any
 ) -> RunsSettings:
-    """Settings of a runs service for tests: `engine` overrides EngineConfig fields (heartbeat_seconds 15 s), and
-    `stream_send_timeout_seconds` the server's."""
+    """Settings of a runs service for tests: `engine` overrides EngineConfig fields (heartbeat_seconds 15 s),
+    `stream_send_timeout_seconds` the server's and `templates` (a TemplatesConfig) the template limits."""
     server = ServerSettings(stream_send_timeout_seconds=engine.pop("stream_send_timeout_seconds", 30.0))
     return RunsSettings(
         database=database,
         auth=AUTH,
         server=server,
         clients=ClientsConfig(registry=registry_target),
+        templates=engine.pop("templates", None) or TemplatesConfig(),
         engine=EngineConfig(
             lease_seconds=lease_seconds, heartbeat_seconds=engine.pop("heartbeat_seconds", 15.0), **engine
         ),

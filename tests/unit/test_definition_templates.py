@@ -17,7 +17,7 @@ from services.registry.domain.definition import (
     template_variables,
 )
 from services.registry.domain.definition_model import MAX_PROMPT_TEMPLATES, MAX_TEMPLATE_BYTES
-from services.registry.domain.templates import MAX_RENDERED_CHARS, MAX_REPEAT_ITEMS
+from services.registry.domain.templates import DEFAULT_LIMITS
 from tests.unit.test_definition_support import S, doc, echo, example, only, paths, valid, violations
 
 PARAMS = [{"name": "topic", "type": "string"}, {"name": "config", "type": "object"}]
@@ -287,12 +287,15 @@ def test_render() -> None:
         ("{{ params.missing }}", "template reads an undefined value: 'dict object' has no attribute 'missing'"),
         ("{{ nothing }}", "template reads an undefined value"),
         ("{{ ''.__class__.__mro__ }}", "template attempted an unsafe operation"),
-        ("{{ 'x' * 10000000 }}", f"repetition would build more than {MAX_REPEAT_ITEMS} items"),
+        ("{{ 'x' * 10000000 }}", f"repetition would build more than {DEFAULT_LIMITS.max_output_chars} items"),
         ("{{ [1] * 10000000 }}", "repetition would build more than"),
         ("{{ 10 ** 100000 }}", "exponent 100000 is larger than"),
         ("{{ 1 / 0 }}", "template failed: ZeroDivisionError"),
         ("{{ params.topic }", "template does not parse: line 1"),
-        ("{% for i in range(2000) %}{{ 'x' * 1000 }}{% endfor %}", f"longer than {MAX_RENDERED_CHARS}"),
+        (
+            "{% for i in range(2000) %}{{ 'x' * 1000 }}{% endfor %}",
+            f"template output exceeds {DEFAULT_LIMITS.max_output_chars} characters",
+        ),
     ],
 )
 def test_render_failures_are_template_render_errors(template: str, message: str) -> None:

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from services.common import context
 from services.common.settings import DatabaseSettings
+from services.common.templating import DEFAULT_LIMITS, TemplateLimits
 from services.registry.config import RegistrySettings
 from services.runs.config import RunsSettings
 
@@ -61,3 +62,14 @@ def test_a_rejected_database_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) 
         RegistrySettings()
     assert "hunter2" not in str(caught.value)
     assert "database.url" in str(caught.value).replace("\n", " ") or "url" in str(caught.value)
+
+
+def test_template_limits_are_runs_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RunsSettings().templates.limits() == DEFAULT_LIMITS
+    monkeypatch.setenv("AGENTORCH_RUNS_TEMPLATES__MAX_ITERATIONS", "5000")
+    monkeypatch.setenv("AGENTORCH_RUNS_TEMPLATES__MAX_OUTPUT_CHARS", "200000")
+    monkeypatch.setenv("AGENTORCH_RUNS_TEMPLATES__MAX_SECONDS", "0.5")
+    assert RunsSettings().templates.limits() == TemplateLimits(5000, 200_000, 0.5)
+    monkeypatch.setenv("AGENTORCH_RUNS_TEMPLATES__MAX_SECONDS", "0")
+    with pytest.raises(ValidationError, match=r"templates\.max_seconds"):
+        RunsSettings()

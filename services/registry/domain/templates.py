@@ -9,7 +9,8 @@ A template can read three variables: `params` (launch parameters), `steps` (`ste
 ran before) and `inputs` (the step's own rendered inputs). `analyze_template` lists every read of those
 variables with its literal keys, so that the definition validator can check them against the declarations;
 problems that do not depend on where a template is used (syntax errors, unknown variables or filters,
-`{% include %}`) are reported by the analysis itself.
+`{% include %}`, constant arguments and loops over constant ranges that are certain to exceed a rendering limit,
+see `template_bounds`) are reported by the analysis itself.
 """
 
 from __future__ import annotations
@@ -22,18 +23,19 @@ import jinja2
 from jinja2 import meta, nodes
 
 from services.common.templating import (
-    MAX_RENDERED_CHARS,
-    MAX_REPEAT_ITEMS,
+    DEFAULT_LIMITS,
+    TemplateLimitExceeded,
     TemplateRenderError,
     render,
     sandbox,
 )
+from services.registry.domain.template_bounds import limit_problems
 
 __all__ = [
-    "MAX_RENDERED_CHARS",
-    "MAX_REPEAT_ITEMS",
+    "DEFAULT_LIMITS",
     "InvalidTemplate",
     "PromptTemplate",
+    "TemplateLimitExceeded",
     "TemplateRenderError",
     "analyze_template",
     "render",
@@ -116,7 +118,8 @@ def analyze_template(source: str) -> TemplateAnalysis:
     walker = _Walker()
     walker.walk(ast)
     problems = list(walker.problems)
-    problems.extend(_compile_problems(ast, report_syntax=not problems))
+    problems.extend(limit_problems(ast))  # before compiling, which rewrites the tree for the budget
+    problems.extend(_compile_problems(ast, report_syntax=not walker.problems))
     free_names = _free_names(source, walker) if walker.unknown_callables else _free_names_of(ast)
     problems.extend(
         f"reads undeclared variable {name!r} (line {walker.name_lines.get(name, 1)}); "

@@ -3,7 +3,9 @@
 One loop finds due work with a single indexed query (`run_steps.due_at <= now`), claims it under each run's row
 lock (skipping runs another replica holds), and dispatches it:
 
-- built-in steps (noop, echo, template) run inline, inside the claiming transaction: one commit per step;
+- built-in steps (noop, echo, template) run inside the claiming transaction: one commit per step; templates
+  that may take time (loops, macros, calls, filters) render on a worker thread (`rendering.Renderer`), within
+  the configured limits, so the event loop keeps serving while they render;
 - checkpoint steps open a checkpoint and wait, holding no task, timer or memory;
 - agent steps get a lease and an asyncio task; a heartbeat extends the leases of this replica's steps, and the
   result is written under the same fence (run, step, attempt, owner), so a step taken over by another replica
@@ -29,9 +31,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_e
 from services.common.db import is_connection_failure, utcnow
 from services.common.logs import get_logger
 from services.common.supervisor import Liveness, Supervisor
-from services.common.templating import TemplateRenderError, render
+from services.common.templating import DEFAULT_LIMITS, TemplateLimits, TemplateRenderError
 from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
 from services.runs.app.notify import Announcement, Broker
+from services.runs.app.rendering import Renderer
 from services.runs.domain import machine
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
@@ -45,13 +48,22 @@ from services.runs.domain.model import (
     StepSpec,
     StepStatus,
 )
-from services.runs.domain.rendering import render_inputs, render_step_text, template_context
+from services.runs.domain.rendering import (
+    checkpoint_sources,
+    render_checkpoint,
+    render_inputs,
+    render_step_text,
+    step_sources,
+)
 from services.runs.executors import InputRequired
 from services.runs.store.runs import Notify, StoredEvent
 from services.runs.store.uow import RunsUnitOfWork
 
 log = get_logger("agentorch.runs.engine")
 CONTENDED_PAUSE_SECONDS = 0.05
+# A tick starts no threaded render once its renders took this long: the steps left wait for the next transaction,
+# so one run's slow templates hold no lock (and, on SQLite, the write lock) for more than this plus one render.
+TICK_RENDER_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,7 @@ class EngineSettings:
     delta_interval_seconds: float = 0.25
     retention_days: int = 0  # 0 keeps finished runs forever
     retention_interval_seconds: float = 3600.0
+    template_limits: TemplateLimits = DEFAULT_LIMITS
 
 
 class Engine:
@@ -88,6 +101,8 @@ class Engine:
         self._loops: list[str] = []  # names of the supervised loops
         self._stopping = False
         self._by_run: dict[str, set[asyncio.Task[None]]] = {}  # agent calls in flight, per run
+        self._renderer = Renderer(self._settings.template_limits)
+        self._tick_rendered_from = 0.0  # the renderer's `spent` when the current tick began
         broker.on_work(self.wake)
         broker.on_announcement(self._on_announcement)
 
@@ -124,6 +139,7 @@ class Engine:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        self._renderer.close()
 
     # --- transitions ------------------------------------------------------------------------------------------------
 
@@ -228,6 +244,7 @@ class Engine:
         capacity = self._settings.max_concurrency - len(self._tasks)
         dispatch: list[StepRequest] = []
         handled = 0
+        self._tick_rendered_from = self._renderer.spent
         async with self._uow() as uow:
             now = utcnow()
             claimed = await uow.runs.claim_due(now, self._settings.batch_size)
@@ -263,19 +280,21 @@ class Engine:
         if state.status is StepStatus.WAITING:
             await self._expire_checkpoint(uow, run, spec, now)
             return None
+        if self._rendered_enough(step_sources(run, spec)):
+            return None  # leave it due for the next transaction
         if state.status is StepStatus.RUNNING:  # lease expired: the previous owner is gone or stalled
             attempt = machine.take_over(run, step_id, self.worker_id, now, self.lease)
             log.warning("took over step", run=run.name, step=step_id, attempt=attempt)
-            return self._request(run, spec, attempt, now)
+            return await self._request(run, spec, attempt, now)
         if state.status is not StepStatus.READY:
             return None
         if spec.kind == "checkpoint":
-            self._open_checkpoint(run, spec, now)
+            await self._open_checkpoint(run, spec, now)
             return None
         if spec.kind in BUILT_IN_KINDS:
             attempt = machine.claim(run, step_id, self.worker_id, now, self.lease)
             try:
-                output = _built_in_output(run, spec)
+                output = await self._built_in_output(run, spec)
             except TemplateRenderError as exc:
                 machine.fail(run, step_id, attempt, self.worker_id, str(exc), now, retryable=False)
             else:
@@ -284,12 +303,32 @@ class Engine:
         if not can_dispatch:
             return None
         attempt = machine.claim(run, step_id, self.worker_id, now, self.lease)
-        return self._request(run, spec, attempt, now)
+        return await self._request(run, spec, attempt, now)
 
-    def _request(self, run: RunState, spec: StepSpec, attempt: int, now: dt.datetime) -> StepRequest | None:
+    def _rendered_enough(self, sources: list[str]) -> bool:
+        """This tick's threaded renders took long enough, and these templates would need one more."""
+        spent = self._renderer.spent - self._tick_rendered_from
+        return spent >= TICK_RENDER_SECONDS and self._renderer.threaded(sources)
+
+    async def _built_in_output(self, run: RunState, spec: StepSpec) -> Any:
+        if spec.kind == "noop":
+            return None
+        limits = self._renderer.limits
+
+        def output() -> str:
+            return render_step_text(run, spec, render_inputs(run, spec, limits), limits)
+
+        return await self._renderer.run(step_sources(run, spec), output)
+
+    async def _request(self, run: RunState, spec: StepSpec, attempt: int, now: dt.datetime) -> StepRequest | None:
+        limits = self._renderer.limits
+
+        def rendered() -> tuple[dict[str, str], str]:
+            inputs = render_inputs(run, spec, limits)
+            return inputs, render_step_text(run, spec, inputs, limits)
+
         try:
-            inputs = render_inputs(run, spec)
-            prompt = render_step_text(run, spec, inputs)
+            inputs, prompt = await self._renderer.run(step_sources(run, spec), rendered)
         except TemplateRenderError as exc:
             machine.fail(run, spec.id, attempt, self.worker_id, str(exc), now, retryable=False)
             return None
@@ -311,14 +350,14 @@ class Engine:
             agent_context=agent_context,
         )
 
-    def _open_checkpoint(self, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
+    async def _open_checkpoint(self, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
         assert spec.checkpoint is not None
         block = spec.checkpoint
-        context = template_context(run)
+        limits = self._renderer.limits
         try:
-            title = render(block.title, context)
-            text = render(block.context, context) if block.context else ""
-            deliverables = tuple(render(d, context) for d in block.deliverables)
+            title, text, deliverables = await self._renderer.run(
+                checkpoint_sources(block), lambda: render_checkpoint(run, block, limits)
+            )
         except TemplateRenderError as exc:
             attempt = machine.claim(run, spec.id, self.worker_id, now, self.lease)
             machine.fail(run, spec.id, attempt, self.worker_id, str(exc), now, retryable=False)
@@ -501,10 +540,3 @@ class _DeltaStream:
             NewEvent(EventType.STEP_OUTPUT_DELTA, request.step_id, {"attempt": request.attempt, "delta": text})
         )
         return True
-
-
-def _built_in_output(run: RunState, spec: StepSpec) -> Any:
-    if spec.kind == "noop":
-        return None
-    inputs = render_inputs(run, spec)
-    return render_step_text(run, spec, inputs)
