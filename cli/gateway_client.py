@@ -18,6 +18,7 @@ from agentorch.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
 from cli.devtoken import DEV_TOKEN_FILE
+from services.common.channels import channel_options
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -45,10 +46,11 @@ def resolve_token(flag: str | None, env: str | None, data_dir: Path) -> str:
 
 class GatewayClient:
     def __init__(self, target: str, token: str, *, tls: bool = False, timeout: float = DEFAULT_TIMEOUT) -> None:
+        options = channel_options()  # a call that met the database restarting is retried, not shown as an error
         if tls:
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials())
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
         else:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(target, options=options)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
         self.gateway = gw_grpc.GatewayServiceStub(self._channel)

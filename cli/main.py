@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         if args.command == "up":
             from cli import up
 
-            options = up.UpOptions(args.data_dir, args.host, args.base_port, args.log_format)
+            options = up.UpOptions(args.data_dir, args.host, args.base_port, args.log_format, args.database_url)
             return up.run(options)
         if args.command == "token":
             from cli.client import Caller
@@ -107,6 +107,13 @@ def _version(distribution: str) -> str:
         return "(not installed)"
 
 
+def _postgres_url(value: str) -> str:
+    if not value.startswith("postgresql+asyncpg://"):
+        # Never echo the value: it may hold a password.
+        raise argparse.ArgumentTypeError("must be a postgresql+asyncpg://USER:PASS@HOST:PORT/DB URL")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     from cli.commands import add_global_options, register
 
@@ -139,6 +146,14 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway on BASE+1, registry/runs/credentials on BASE+11..13; 0 picks free ports",
     )
     up.add_argument("--log-format", choices=["console", "json"], default="console")
+    up.add_argument(
+        "--database-url",
+        type=_postgres_url,
+        default=None,
+        metavar="URL",
+        help="run every service on this PostgreSQL (postgresql+asyncpg://USER:PASS@HOST:PORT/DB), a schema each, "
+        "instead of SQLite files in the data dir",
+    )
 
     token = commands.add_parser(
         "token",

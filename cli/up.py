@@ -55,6 +55,11 @@ class UpOptions:
     host: str = "127.0.0.1"
     base_port: int = ports.DEFAULT_BASE_PORT
     log_format: Literal["console", "json"] = "console"
+    # None: an embedded SQLite file per service in data_dir. A PostgreSQL URL: one database, a schema per service.
+    database_url: str | None = None
+
+    def database(self, data_dir: Path, name: str) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{data_dir / f'{name}.db'}"
 
 
 class UpError(Exception):
@@ -62,7 +67,8 @@ class UpError(Exception):
 
 
 def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
-    """The four processes and their environment: each backend on its own SQLite file, the gateway wired to them."""
+    """The four processes and their environment: each backend on its own SQLite file (or its own schema of
+    `options.database_url`), the gateway wired to them."""
     data_dir = options.data_dir.resolve()
     key_file = str(ensure_key_file(data_dir))
     dial = ports.connect_host(options.host)
@@ -77,7 +83,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
                 {
                     f"{env}SERVER__HOST": options.host,
                     f"{env}SERVER__PORT": str(assigned[name]),
-                    f"{env}DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / f'{name}.db'}",
+                    f"{env}DATABASE__URL": options.database(data_dir, name),
                     f"{env}DATABASE__MIGRATE_ON_START": "true",
                     f"{env}LOGGING__FORMAT": options.log_format,
                     f"{env}AUTH__PRINCIPAL_KEYS_FILE": key_file,
@@ -95,7 +101,7 @@ def plan(options: UpOptions, assigned: ports.Ports) -> list[ChildSpec]:
         "AGENTORCH_GATEWAY_LOGGING__FORMAT": options.log_format,
         "AGENTORCH_GATEWAY_AUTH__PRINCIPAL_KEYS_FILE": key_file,
         "AGENTORCH_GATEWAY_API_KEYS__PEPPERS_FILE": str(ensure_pepper_file(data_dir)),
-        "AGENTORCH_GATEWAY_DATABASE__URL": f"sqlite+aiosqlite:///{data_dir / 'gateway.db'}",
+        "AGENTORCH_GATEWAY_DATABASE__URL": options.database(data_dir, "gateway"),
         "AGENTORCH_GATEWAY_DATABASE__MIGRATE_ON_START": "true",
         **gateway_jwt_env(data_dir),
         **{f"AGENTORCH_GATEWAY_BACKENDS__{s.name.upper()}": s.target for s in specs},

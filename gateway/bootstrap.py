@@ -37,6 +37,7 @@ from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimiter, StreamSlots
 from gateway.store.uow import GatewayUnitOfWork
 from services.common.bootstrap import open_database
+from services.common.channels import internal_channel
 from services.common.principals import KeyRing, KeyRingError
 from services.common.server import GrpcService, ServiceSpec
 from services.common.settings import AuthSettings
@@ -80,11 +81,9 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
         )
 
         targets = settings.backends.model_dump(include={"registry", "runs", "credentials"})
-        size = settings.server.max_message_bytes
-        options = [("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)]
         channels: dict[str, grpc.aio.Channel] = {}
         for name, target in targets.items():
-            channel = grpc.aio.insecure_channel(target, options=options)
+            channel = internal_channel(target, max_message_bytes=settings.server.max_message_bytes)
             stack.push_async_callback(channel.close)
             channels[name] = channel
 

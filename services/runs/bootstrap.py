@@ -9,10 +9,9 @@ import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import grpc
-
 from agentorch.runs.v1 import runs_service_pb2, runs_service_pb2_grpc
 from services.common.bootstrap import open_database
+from services.common.channels import internal_channel
 from services.common.principals import KeyRing
 from services.common.server import GrpcService, ServiceSpec
 from services.common.supervisor import Supervisor
@@ -69,7 +68,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         )
         step_executor = executor
         if step_executor is None:
-            credentials_channel = grpc.aio.insecure_channel(settings.clients.credentials)
+            credentials_channel = internal_channel(settings.clients.credentials)
             stack.push_async_callback(credentials_channel.close)
             agent_executor = AgentExecutor(
                 CredentialsClient(credentials_channel, keys),
@@ -93,7 +92,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             stack.push_async_callback(supervisor.cancel, LISTENER_TASK)
             notify = announcer.payloads
         engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, notify=notify)
-        registry_channel = grpc.aio.insecure_channel(settings.clients.registry)
+        registry_channel = internal_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
         queries = RunQueries(uow)
         servicer = RunsServicer(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,12 @@ class Endpoint:
 class Up:
     """`python -m cli.main up` on free ports, its stdout collected by a thread (so the pipe never fills)."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()) -> None:
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._eof = False
         self.process = subprocess.Popen(
-            [*UP_COMMAND, "--data-dir", str(data_dir), "--base-port", "0", "--log-format", "json"],
+            [*UP_COMMAND, "--data-dir", str(data_dir), "--base-port", "0", "--log-format", "json", *args],
             cwd=REPO,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
@@ -118,3 +119,24 @@ def wait_all_gone(pids: list[int], timeout: float) -> list[int]:
     while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def cli_runner(gateway: str, data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `agentorch ARGS` against the gateway with the dev token of `data_dir`; it must exit 0."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AGENTORCH_TOKEN", "AGENTORCH_GATEWAY")}
+    env.update({"AGENTORCH_GATEWAY": gateway, "AGENTORCH_DATA_DIR": str(data_dir)})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    return run

@@ -22,7 +22,7 @@ from agentorch.gateway.v1 import gateway_service_pb2, gateway_service_pb2_grpc
 from agentorch.registry.v1 import registry_service_pb2, registry_service_pb2_grpc
 from cli.devkeys import key_ring
 from services.common.context import Principal
-from tests.e2e.support import REPO, Endpoint, Up, wait_all_gone
+from tests.e2e.support import REPO, Endpoint, Up, cli_runner, wait_all_gone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -152,24 +152,7 @@ def _run_demo(endpoints: dict[str, Endpoint], data_dir: Path) -> None:
 
 
 def _cli(endpoints: dict[str, Endpoint], data_dir: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run `agentorch ARGS` against the gateway with the dev token of `data_dir`; it must exit 0."""
-    env = {k: v for k, v in os.environ.items() if k not in ("AGENTORCH_TOKEN", "AGENTORCH_GATEWAY")}
-    env.update({"AGENTORCH_GATEWAY": endpoints["gateway"].address, "AGENTORCH_DATA_DIR": str(data_dir)})
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "cli.main", *args],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result
-
-    return run
+    return cli_runner(endpoints["gateway"].address, data_dir)
 
 
 def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) -> None:

@@ -159,3 +159,23 @@ async def _until_served(call: Callable[[], Awaitable[Any]]) -> None:
     else:
         raise AssertionError(f"the call never succeeded after the database came back: {refusals}")
     assert set(refusals) <= {grpc.StatusCode.UNAVAILABLE}, refusals
+
+
+async def test_a_call_right_after_a_restart_is_retried_for_the_client(cluster: Cluster) -> None:
+    """The services' pools still hold connections from before the restart; the first call on one answers
+    UNAVAILABLE (nothing written), and the gateway's channel retries it (services.common.channels), so the client
+    sees an answer, not an error. The probes are slowed down here so that they do not refresh the pools first."""
+    database = DatabaseSettings(url=SecretStr(cluster.url), schema_name="runs", probe_interval_seconds=300)
+    async with platform(database) as p:
+        org = new_org()
+        channel = await p.channel(mint(org, "admin"))
+        registry = rpb_grpc.RegistryServiceStub(channel)
+        parent = f"organizations/{org}"
+        await registry.CreateAgent(rpb.CreateAgentRequest(agent=agent_message(org, "helper")))
+        for _ in range(3):  # warm the registry's pool
+            await registry.ListAgents(rpb.ListAgentsRequest(parent=parent))
+        await asyncio.to_thread(cluster.restart)
+        listed = await registry.ListAgents(rpb.ListAgentsRequest(parent=parent))
+        assert [a.slug for a in listed.agents] == ["helper"]
+        created = await registry.CreateAgent(rpb.CreateAgentRequest(agent=agent_message(org, "second")))
+        assert created.agent.slug == "second"  # a write too: the refused attempt wrote nothing, the retry did
