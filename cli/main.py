@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     up = commands.add_parser(
         "up",
         help="run the whole platform locally",
-        description="Run registry, runs, credentials and the gateway on this machine with SQLite databases, "
+        description="Run registry, runs, credentials and the gateway on this machine (SQLite files, or PostgreSQL "
+        "with --database-url), "
         "seed a demo agent, and stop everything on Ctrl-C.",
     )
     up.add_argument("--data-dir", type=Path, default=Path(".agentorch"), help="where the SQLite files live")
