@@ -214,9 +214,10 @@ def launch_run(ctx: Context, args: argparse.Namespace) -> int:
     request = runs.CreateRunRequest(
         parent=ctx.parent,
         prompt_inputs=struct(parse_inputs(args.input, args.inputs_file)),
-        metadata=struct(metadata),
         request_id=args.request_id,
     )
+    if metadata:
+        request.metadata.CopyFrom(struct(metadata))
     if args.orchestration:
         request.orchestration = ctx.orchestration(args.orchestration)
         request.orchestration_version = args.version

@@ -14,28 +14,20 @@ from cli.output import Console
 from cli.restart import CrashHistory, CrashLoop, CrashPolicy, backoff, keep_alive
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_crashes_count_within_the_window_only() -> None:
-    clock = Clock()
-    history = CrashHistory(60, clock)
+    now = [1000.0]  # the history's clock, moved by the test
+    history = CrashHistory(60, lambda: now[0])
     assert [history.record() for _ in range(3)] == [1, 2, 3]
-    clock.now += 59
+    now[0] += 59
     assert history.record() == 4
-    clock.now += 2  # the first three are more than a minute old
+    now[0] += 2  # the first three are more than a minute old
     assert history.count == 1
 
 
 def test_the_back_off_doubles_with_the_recent_crashes_and_starts_over_after_a_quiet_window() -> None:
-    clock = Clock()
+    now = [1000.0]
     policy = CrashPolicy(max_crashes=10, window_seconds=60, initial_backoff=0.5, max_backoff=5)
-    history = CrashHistory(policy.window_seconds, clock)
+    history = CrashHistory(policy.window_seconds, lambda: now[0])
     wait = backoff(policy, history)
     state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
     delays = []
@@ -44,7 +36,7 @@ def test_the_back_off_doubles_with_the_recent_crashes_and_starts_over_after_a_qu
         state.attempt_number = attempt
         delays.append(wait(state))
     assert delays == [0.5, 1, 2, 4, 5, 5]
-    clock.now += 61
+    now[0] += 61
     history.record()
     state.attempt_number = 7  # tenacity's own count goes on; the window's started over
     assert wait(state) == 0.5
