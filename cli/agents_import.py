@@ -1,14 +1,19 @@
-"""`agentorch agents import DIR`: load a folder of agent YAML files into the registry, idempotently.
+"""Agent YAML files (`agentorch agents import DIR`, `agents create/update --file`), loaded through the gateway.
 
 Each `*.yaml`/`*.yml` file describes one agent; the whole file is stored verbatim as the agent's YAML:
 
     slug: researcher            # default: the file name without extension
-    organization: acme          # default: --org; empty means a platform-wide agent
+    organization: acme          # optional; must be the organization imported into
     display_name: Researcher    # default: the slug
     description: Finds sources.
-    agent_card: {name: researcher, url: "http://127.0.0.1:9100/a2a"}
+    agent_card: {name: researcher, url: "https://researcher.example.com/a2a"}
     context: {}
-    config: {protocol: a2a}
+    config: {protocol: a2a, endpoint: "https://researcher.example.com/a2a"}
+
+Files are imported into one organization: the caller's own (WhoAmI), or `--org`. A file that names another
+organization is refused (nothing of it is written): which organization an agent lands in is the caller's choice,
+made on the command line, not something a file in a shared folder decides. The calls are the caller's own, through
+the gateway, so the agents record the caller as `created_by`/`updated_by` and the gateway's roles apply.
 
 Re-running changes nothing; a changed file updates the agent (its version goes up). Every file gets a line in the
 report; the command fails (exit 1) if any file did.
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +33,12 @@ from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from agentorch.registry.v1 import agent_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
-from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
+from cli.gateway_client import GatewayClient
+from cli.render import error_lines
 
 FIELDS = ("display_name", "description", "agent_yaml", "agent_card", "context", "config")
-KNOWN_KEYS = {"slug", "organization", "display_name", "description", "agent_card", "context", "config"}
+# Failures of the caller or the connection rather than of one file: the import stops at the first.
+_FATAL = frozenset({grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class Outcome(enum.StrEnum):
@@ -46,20 +53,31 @@ class FileResult:
     path: Path
     outcome: Outcome
     detail: str
+    violations: Sequence[str] = field(default_factory=tuple)  # `field: description` lines of a refused write
 
 
-def agent_from_file(path: Path, default_org: str) -> agent_pb2.Agent:
-    """Parse one file; ValueError with a readable reason when it is not a usable agent description."""
+def agent_from_file(path: Path, organization: str) -> agent_pb2.Agent:
+    """Parse one file as an agent of `organization`; ValueError with a readable reason when it is not a usable
+    agent description (not YAML, not a mapping, or it names another organization)."""
     text = path.read_text(encoding="utf-8")
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"not valid YAML{where}: {problem}") from None
     if not isinstance(document, dict):
         raise ValueError("must be a YAML mapping")
+    named = str(document.get("organization") or "")
+    if named and named != organization:
+        raise ValueError(
+            f"names organization {named!r}, but this import is into {organization!r} (your organization, or --org): "
+            "remove the key or import with --org"
+        )
     slug = str(document.get("slug") or path.stem)
     agent = agent_pb2.Agent(
-        organization_slug=str(document.get("organization", default_org) or ""),
+        organization_slug=organization,
         slug=slug,
         display_name=str(document.get("display_name") or slug),
         description=str(document.get("description") or ""),
@@ -73,55 +91,64 @@ def agent_from_file(path: Path, default_org: str) -> agent_pb2.Agent:
     return agent
 
 
-def load_directory(directory: Path, default_org: str = "") -> list[tuple[Path, agent_pb2.Agent | str]]:
+def load_directory(directory: Path, organization: str) -> list[tuple[Path, agent_pb2.Agent | str]]:
     """Every agent file of `directory` in name order, parsed, or the reason it could not be."""
     loaded: list[tuple[Path, agent_pb2.Agent | str]] = []
     for path in sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()):
         try:
-            loaded.append((path, agent_from_file(path, default_org)))
+            loaded.append((path, agent_from_file(path, organization)))
         except (ValueError, OSError, UnicodeDecodeError) as exc:
             loaded.append((path, str(exc)))
     return loaded
 
 
-async def import_agents(
-    loaded: Sequence[tuple[Path, agent_pb2.Agent | str]],
-    stub: pb_grpc.RegistryServiceStub,
-    metadata: Sequence[tuple[str, Any]],
-) -> list[FileResult]:
+def agent_name(agent: agent_pb2.Agent) -> str:
+    parent = f"organizations/{agent.organization_slug}/" if agent.organization_slug else ""
+    return f"{parent}agents/{agent.slug}"
+
+
+def changed_fields(new: agent_pb2.Agent, current: agent_pb2.Agent, fields: Sequence[str] = FIELDS) -> list[str]:
+    """The fields of `fields` whose value differs (JSON objects compared as JSON, not as protobuf bytes)."""
+    return [f for f in fields if _value(getattr(new, f)) != _value(getattr(current, f))]
+
+
+def import_agents(loaded: Sequence[tuple[Path, agent_pb2.Agent | str]], client: GatewayClient) -> list[FileResult]:
+    """Create or update each loaded agent as the client's caller. Raises grpc.RpcError when the caller or the
+    connection fails (UNAUTHENTICATED, UNAVAILABLE, DEADLINE_EXCEEDED): every further file would fail alike."""
     results = []
     for path, agent in loaded:
         if isinstance(agent, str):
             results.append(FileResult(path, Outcome.FAILED, agent))
         else:
-            results.append(await _import_agent(path, agent, stub, metadata))
+            results.append(_import_agent(path, agent, client))
     return results
 
 
-async def _import_agent(
-    path: Path, agent: agent_pb2.Agent, stub: pb_grpc.RegistryServiceStub, metadata: Sequence[tuple[str, Any]]
-) -> FileResult:
-    parent = f"organizations/{agent.organization_slug}/" if agent.organization_slug else ""
-    name = f"{parent}agents/{agent.slug}"
+def _import_agent(path: Path, agent: agent_pb2.Agent, client: GatewayClient) -> FileResult:
+    name = agent_name(agent)
+    registry = client.registry
     try:
         try:
-            current = (await stub.GetAgent(pb.GetAgentRequest(name=name), metadata=metadata)).agent
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
+            current = client.call(registry.GetAgent, pb.GetAgentRequest(name=name)).agent
+        except grpc.RpcError as exc:
+            if not isinstance(exc, grpc.Call) or exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
-            created = (await stub.CreateAgent(pb.CreateAgentRequest(agent=agent), metadata=metadata)).agent
+            created = client.call(registry.CreateAgent, pb.CreateAgentRequest(agent=agent)).agent
             return FileResult(path, Outcome.CREATED, f"{name} (version {created.version})")
-        changed = [f for f in FIELDS if _value(getattr(agent, f)) != _value(getattr(current, f))]
+        changed = changed_fields(agent, current)
         if not changed:
             return FileResult(path, Outcome.UNCHANGED, f"{name} (version {current.version})")
         agent.name = name
         request = pb.UpdateAgentRequest(
             agent=agent, update_mask=field_mask_pb2.FieldMask(paths=changed), etag=current.etag
         )
-        updated = (await stub.UpdateAgent(request, metadata=metadata)).agent
+        updated = client.call(registry.UpdateAgent, request).agent
         return FileResult(path, Outcome.UPDATED, f"{name} (version {updated.version}; {', '.join(changed)})")
-    except grpc.aio.AioRpcError as exc:
-        return FileResult(path, Outcome.FAILED, f"{exc.code().name}: {exc.details()}")
+    except grpc.RpcError as exc:
+        if isinstance(exc, grpc.Call) and exc.code() in _FATAL:
+            raise
+        first, *violations = error_lines(exc)
+        return FileResult(path, Outcome.FAILED, first.removeprefix("agentorch: "), [v.strip() for v in violations])
 
 
 def _value(value: Any) -> Any:
@@ -129,7 +156,10 @@ def _value(value: Any) -> Any:
 
 
 def report(results: Sequence[FileResult]) -> list[str]:
-    lines = [f"{r.outcome.value:<9} {r.path.name}: {r.detail}" for r in results]
+    lines = []
+    for r in results:
+        lines.append(f"{r.outcome.value:<9} {r.path.name}: {r.detail}")
+        lines += [f"{'':<10}  {v}" for v in r.violations]
     counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
     lines.append(", ".join(f"{n} {o.value}" for o, n in counts.items()))
     return lines

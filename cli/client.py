@@ -1,7 +1,8 @@
-"""How CLI commands reach a local platform: the registry's address and a principal signed with the data dir's key.
+"""`agentorch token`: a principal signed with the data dir's internal key ring, for calling a local platform's
+services directly (buf curl, grpcurl), bypassing the gateway as the platform's own processes do.
 
-Until the gateway authenticates external callers, local commands sign their own principal with the key ring that
-`agentorch up` generated (DATA_DIR/principal-keys.json), so they only work for someone who can read that file.
+Only someone who can read DATA_DIR/principal-keys.json can sign one. Every CLI command that manages resources goes
+through the gateway instead (cli/gateway_client.py), as the signed-in user.
 """
 
 from __future__ import annotations
@@ -12,9 +13,6 @@ from pathlib import Path
 
 from cli.devkeys import key_ring
 from services.common.context import Principal
-from services.common.principals import METADATA_KEY
-
-DEFAULT_REGISTRY = "127.0.0.1:50061"
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,3 @@ class Caller:
         """The token as text, for `-H "x-agentorch-principal-bin: ..."` in buf curl or grpcurl."""
         ((_, token),) = self.metadata()
         return base64.b64encode(token).decode()
-
-
-HEADER = METADATA_KEY

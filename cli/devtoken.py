@@ -1,5 +1,6 @@
 """The local gateway's JWT issuer: an HS256 secret generated once into the data dir, owner-only (0600), and dev
-tokens signed with it, so that a fresh `agentorch up` can be called through the gateway right away.
+tokens signed with it, so that a fresh `agentorch up` can be called through the gateway right away; and the two
+files `up` leaves there for the CLI: the dev token and the gateway's address.
 
 Production never uses this: there the gateway verifies tokens from the identity provider (JWT__JWKS_URL, or the
 provider's secret from a Kubernetes Secret).
@@ -17,6 +18,7 @@ import jwt
 
 HS256_FILE = "gateway-jwt-secret"
 DEV_TOKEN_FILE = "dev-token"  # noqa: S105  (a file name: the token `agentorch up` leaves for the CLI)
+GATEWAY_ADDRESS_FILE = "gateway-address"  # where that `agentorch up`'s gateway listens, while it runs
 DEV_ISSUER = "agentorch-dev"
 DEV_AUDIENCE = "agentorch-dev"
 DEV_TOKEN_LIFETIME = dt.timedelta(hours=12)
@@ -66,11 +68,26 @@ def dev_token(
 def save_dev_token(data_dir: Path, token: str) -> Path:
     """Write the dev token where the gateway CLI looks for it (DATA_DIR/dev-token), owner-only (0600), replacing
     an older one atomically."""
-    path = data_dir / DEV_TOKEN_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
+    return _write_private(data_dir / DEV_TOKEN_FILE, token)
+
+
+def save_gateway_address(data_dir: Path, address: str) -> Path:
+    """Write where this `agentorch up`'s gateway listens (DATA_DIR/gateway-address), so that the CLI finds it
+    without --gateway whatever --base-port chose."""
+    return _write_private(data_dir / GATEWAY_ADDRESS_FILE, address)
+
+
+def forget_gateway_address(data_dir: Path) -> None:
+    """Once `up` stopped, its address no longer leads anywhere: the CLI falls back to its default again."""
+    (data_dir / GATEWAY_ADDRESS_FILE).unlink(missing_ok=True)
+
+
+def _write_private(path: Path, text: str) -> Path:
+    """Owner-only (0600), replacing an older file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
+        handle.write(text + "\n")
     os.replace(partial, path)
     return path

@@ -17,7 +17,8 @@ from agentorch.gateway.v1 import gateway_service_pb2 as gw
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
 from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
-from cli.devtoken import DEV_TOKEN_FILE
+from cli.devtoken import DEV_TOKEN_FILE, GATEWAY_ADDRESS_FILE
+from cli.settings import DEFAULT_GATEWAY
 from services.common.channels import channel_options
 
 DEFAULT_TIMEOUT = 30.0
@@ -27,6 +28,19 @@ Response = TypeVar("Response")
 
 class UsageError(Exception):
     """A problem with how the command was called (exit code 2), reported as one line."""
+
+
+def resolve_gateway(flag: str | None, env: str | None, data_dir: Path) -> str:
+    """--gateway, else AGENTORCH_GATEWAY, else the address a running `agentorch up` wrote into its data dir (it
+    follows --base-port), else the default port layout's gateway."""
+    for candidate in (flag, env):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    try:
+        written = (data_dir / GATEWAY_ADDRESS_FILE).read_text().strip()
+    except OSError:
+        written = ""
+    return written or DEFAULT_GATEWAY
 
 
 def resolve_token(flag: str | None, env: str | None, data_dir: Path) -> str:

@@ -7,17 +7,17 @@ import contextlib
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from cli.ports import DEFAULT_BASE_PORT
+from cli.ports import DEFAULT_BASE_PORT, describe_layout
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run one command; `out`/`err` (default: sys.stdout/sys.stderr) receive what a gateway command prints."""
-    parser = _parser()
+    parser = build_parser()
     try:
         with contextlib.redirect_stderr(err) if err is not None else contextlib.nullcontext():
             args = parser.parse_args(argv)
@@ -42,46 +42,21 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
             return migrate.run(services, args.data_dir)
         if args.command == "up":
             from cli import up
+            from cli.restart import CrashPolicy
 
-            options = up.UpOptions(args.data_dir, args.host, args.base_port, args.log_format, args.database_url)
+            crashes = CrashPolicy(max_crashes=args.max_crashes, window_seconds=args.crash_window)
+            database = args.database_url
+            options = up.UpOptions(args.data_dir, args.host, args.base_port, args.log_format, database, crashes)
             return up.run(options)
         if args.command == "token":
             from cli.client import Caller
 
             print(Caller(args.data_dir, args.org, frozenset(args.roles), args.subject).header_value())
             return 0
-        if args.command == "agents" and args.agents_command == "import":
-            return _import_agents(args)
     except KeyboardInterrupt:  # Ctrl-C before `up` installs its own handlers, or during `migrate`
         return 130
     parser.print_help(sys.stderr)
     return 2
-
-
-def _import_agents(args: argparse.Namespace) -> int:
-    import asyncio
-
-    import grpc
-
-    from agentorch.registry.v1 import registry_service_pb2_grpc
-    from cli.agents_import import Outcome, import_agents, load_directory, report
-    from cli.client import Caller
-
-    if not args.directory.is_dir():
-        print(f"agentorch: {args.directory} is not a directory", file=sys.stderr)
-        return 2
-
-    loaded = load_directory(args.directory, args.org)
-    metadata = Caller(args.data_dir).metadata()
-
-    async def run() -> int:
-        async with grpc.aio.insecure_channel(args.registry) as channel:
-            stub = registry_service_pb2_grpc.RegistryServiceStub(channel)
-            results = await import_agents(loaded, stub, metadata)
-        print("\n".join(report(results)))
-        return 1 if any(r.outcome is Outcome.FAILED for r in results) else 0
-
-    return asyncio.run(run())
 
 
 def _silence_stdout() -> None:
@@ -114,8 +89,22 @@ def _postgres_url(value: str) -> str:
     return value
 
 
-def _parser() -> argparse.ArgumentParser:
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+        return number
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
     from cli.commands import add_global_options, register
+    from cli.restart import CrashPolicy
 
     parser = argparse.ArgumentParser(prog="agentorch", description="Agent orchestration platform.")
     add_global_options(parser, suppress=False)
@@ -131,12 +120,15 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--service", choices=["all", "registry", "runs", "credentials", "gateway"], default="all")
     migrate.add_argument("--data-dir", type=Path, help="use the SQLite files DIR/<service>.db, as `up` does")
 
+    crashes = CrashPolicy()
     up = commands.add_parser(
         "up",
         help="run the whole platform locally",
-        description="Run registry, runs, credentials and the gateway on this machine (SQLite files, or PostgreSQL "
-        "with --database-url), "
-        "seed a demo agent, and stop everything on Ctrl-C.",
+        description="Run registry, runs, credentials, the gateway and the reference agents on this machine (SQLite "
+        "files, or PostgreSQL with --database-url), seed a demo agent, and stop everything on Ctrl-C. A service that "
+        "crashes once the platform is up is restarted on its port after a back-off "
+        f"({crashes.initial_backoff:g} s, doubling up to {crashes.max_backoff:g} s); one that crashes --max-crashes "
+        "times within --crash-window seconds stops everything.",
     )
     up.add_argument("--data-dir", type=Path, default=Path(".agentorch"), help="where the SQLite files live")
     up.add_argument("--host", default="127.0.0.1", help="interface every service binds")
@@ -144,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         "--base-port",
         type=int,
         default=DEFAULT_BASE_PORT,
-        help="gateway on BASE+1, registry/runs/credentials on BASE+11..13; 0 picks free ports",
+        help=f"{describe_layout()} (default base {DEFAULT_BASE_PORT}); 0 picks free ports",
     )
     up.add_argument("--log-format", choices=["console", "json"], default="console")
     up.add_argument(
@@ -154,6 +146,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="run every service on this PostgreSQL (postgresql+asyncpg://USER:PASS@HOST:PORT/DB), a schema each, "
         "instead of SQLite files in the data dir",
+    )
+
+    up.add_argument(
+        "--max-crashes",
+        type=_positive(int),
+        default=crashes.max_crashes,
+        metavar="N",
+        help=f"stop everything when one service crashes N times within --crash-window (default {crashes.max_crashes}; "
+        "1: at the first crash)",
+    )
+    up.add_argument(
+        "--crash-window",
+        type=_positive(float),
+        default=crashes.window_seconds,
+        metavar="SECONDS",
+        help=f"default {crashes.window_seconds:g}",
     )
 
     token = commands.add_parser(
@@ -169,19 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     token.add_argument("--subject", default="cli", help="who the calls are recorded as")
 
-    agents = commands.add_parser("agents", help="manage agents")
-    agents_commands = agents.add_subparsers(dest="agents_command", metavar="COMMAND")
-    importer = agents_commands.add_parser(
-        "import",
-        help="create or update agents from a folder of YAML files (idempotent)",
-        description="Each *.yaml/*.yml file describes one agent (slug, organization, display_name, description, "
-        "agent_card, context, config); the file is stored verbatim. Unchanged files change nothing.",
-    )
-    importer.add_argument("directory", type=Path)
-    importer.add_argument("--org", default="", help="organization for files that do not name one")
-    importer.add_argument("--registry", default="127.0.0.1:50061", help="registry address (host:port)")
-    importer.add_argument("--data-dir", type=Path, default=Path(".agentorch"), help="where the local key ring is")
-    register(commands)  # the gateway commands: orchestrations, plans, runs, checkpoints, credentials, ...
+    register(commands)  # the gateway commands: agents, orchestrations, plans, runs, checkpoints, ...
     return parser
 
 

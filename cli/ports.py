@@ -18,6 +18,22 @@ OFFSETS: dict[str, int] = {
     "openai-agent": 22,
 }
 DEFAULT_BASE_PORT = 50050
+#: What listens on each port of OFFSETS, as `agentorch up --help` lists them.
+PURPOSES: dict[str, str] = {
+    "gateway": "gateway (gRPC)",
+    "http": "gateway HTTP/JSON + SSE",
+    "registry": "registry",
+    "runs": "runs",
+    "credentials": "credentials",
+    "a2a-agent": "reference A2A agent",
+    "openai-agent": "reference OpenAI agent",
+}
+
+
+def describe_layout() -> str:
+    """Every port `up` uses, relative to --base-port: `gateway (gRPC) BASE+1, ...`."""
+    return ", ".join(f"{PURPOSES[name]} BASE+{offset}" for name, offset in OFFSETS.items())
+
 
 Ports = dict[str, int]
 

@@ -93,12 +93,18 @@ class Child:
                 return line
         return self._tail[-1] if self._tail else ""
 
+    def last_lines(self, count: int) -> list[str]:
+        """Its last `count` non-empty output lines (of every process it ran), oldest first."""
+        return list(self._tail)[-count:]
+
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
     async def start(self) -> None:
-        """Spawn in a new session: a terminal's Ctrl-C then reaches only the supervisor, which stops us in order."""
+        """Spawn in a new session: a terminal's Ctrl-C then reaches only the supervisor, which stops us in order.
+        Starting again once the process exited (a restart) replaces it; the output tail is kept."""
+        self.health = "STARTING"
         linux = _PRCTL is not None
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -135,9 +135,23 @@ def error_lines(error: grpc.RpcError) -> list[str]:
 
 
 def format_error(code: str, message: str, status: status_pb2.Status | None) -> list[str]:
-    lines = [f"agentorch: {code}: {message or 'no details'}"]
+    """The message once, then one line per field violation. Services end a validation message with a summary of
+    its violations (`invalid request: a: x; b: y`), for clients that show only the message: that summary is cut
+    here, since the violations follow in full."""
+    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
     for detail in status.details if status is not None else ():
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
-            lines += [f"  {v.field}: {v.description}" for v in bad.field_violations]
-    return lines
+            violations += bad.field_violations
+    message = _without_summary(message, [f"{v.field}: {v.description}" for v in violations])
+    return [f"agentorch: {code}: {message or 'no details'}", *(f"  {v.field}: {v.description}" for v in violations)]
+
+
+def _without_summary(message: str, violations: Sequence[str]) -> str:
+    """`message` up to where it starts repeating the violations (as `ValidationFailed` summarises them)."""
+    if not violations:
+        return message
+    start = message.find(f": {violations[0]}")
+    if start < 0 or any(v not in message[start:] for v in violations[:5]):
+        return message
+    return message[:start]

@@ -1,10 +1,13 @@
 """`agentorch up`: the whole platform on one machine, as four supervised processes with SQLite in a data dir.
 
-The supervisor starts registry, runs, credentials and the gateway, waits until each reports SERVING, seeds the
-demo, prints the endpoints and waits. SIGINT/SIGTERM stop every child with SIGTERM (they drain), then SIGKILL
-after a grace period; a second Ctrl-C kills at once. A child dying on its own stops the rest and fails the run.
-Children lead their own sessions (a terminal's Ctrl-C reaches only the supervisor) and get SIGTERM from the kernel
-if the supervisor dies without cleaning up (PR_SET_PDEATHSIG), so nothing outlives it.
+The supervisor starts registry, runs, credentials, the gateway and the reference agents, waits until each reports
+SERVING, seeds the demo, prints the endpoints and waits. SIGINT/SIGTERM stop every child with SIGTERM (they drain),
+then SIGKILL after a grace period; a second Ctrl-C kills at once. Once the platform is up, a child that exits on
+its own is restarted on its port after a back-off and its new pid printed (cli/restart.py); one that crashes
+`max_crashes` times within `crash_window` seconds stops everything, naming it and its last output lines. A child
+that dies before the platform was up (a configuration error, a port taken) stops everything at once: restarting it
+would only fail again. Children lead their own sessions (a terminal's Ctrl-C reaches only the supervisor) and get
+SIGTERM from the kernel if the supervisor dies without cleaning up (PR_SET_PDEATHSIG), so nothing outlives it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import fcntl
 import json
 import signal
 from collections.abc import Awaitable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -25,9 +28,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
 from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, ensure_pepper_file, key_ring
-from cli.devtoken import dev_token, gateway_jwt_env, save_dev_token
+from cli.devtoken import dev_token, forget_gateway_address, gateway_jwt_env, save_dev_token, save_gateway_address
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
+from cli.restart import CrashLoop, CrashPolicy, keep_alive
 from cli.seed import DemoAgents, seed_demo
 
 UP_LINE = "agentorch is up; press Ctrl-C to stop"
@@ -39,6 +43,7 @@ HEALTH_CALL_TIMEOUT = 1.0
 HEALTH_POLL_INTERVAL = 0.2
 SEED_TIMEOUT = 10.0
 STOP_GRACE = 15.0  # above the services' default drain (10 s), so a normal stop never needs SIGKILL
+LAST_LINES = 10  # of a crash-looping service's output, in the message that stops the platform
 # Re-dial quickly while a child is still importing: gRPC's default back-off (1 s, growing) would delay readiness.
 _POLL_CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -57,6 +62,7 @@ class UpOptions:
     log_format: Literal["console", "json"] = "console"
     # None: an embedded SQLite file per service in data_dir. A PostgreSQL URL: one database, a schema per service.
     database_url: str | None = None
+    crashes: CrashPolicy = field(default_factory=CrashPolicy)  # restarts, and when crashes stop everything
 
     def database(self, data_dir: Path, name: str) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{data_dir / f'{name}.db'}"
@@ -174,12 +180,14 @@ async def supervise(options: UpOptions, assigned: ports.Ports, console: Console)
     finally:
         clean = await _stop_all(children, signals, console)
         signals.close()
+        with contextlib.suppress(OSError):
+            forget_gateway_address(options.data_dir.resolve())
     return 0 if clean and not failed else 1
 
 
 async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals: _Signals, console: Console) -> bool:
-    """Returns True when the run failed (a child died, never became ready, or seeding failed)."""
-    phase = "before it was ready"
+    """Returns True when the run failed (a child died before it was up, never became ready, crashed too often, or
+    seeding failed)."""
     try:
         await _guarded(asyncio.gather(*(_ready(c) for c in children)), children, signals, READY_TIMEOUT)
         targets = {c.name: c.spec.target for c in children}
@@ -190,21 +198,57 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
             console.say(line)
         token = dev_token(options.data_dir.resolve())
         await asyncio.to_thread(save_dev_token, options.data_dir.resolve(), token)  # the gateway CLI's default
+        gateway = next(c for c in children if c.name == "gateway").spec.target
+        await asyncio.to_thread(save_gateway_address, options.data_dir.resolve(), gateway)  # … and its address
         console.say(f"export AGENTORCH_TOKEN={token}  # org demo, admin, 12 h")
         console.say(UP_LINE)
-        phase = "unexpectedly"
-        await _guarded(None, children, signals, None)
+        await _keep_running(children, signals, options.crashes, console)
     except _Stopped:
         return False
+    except CrashLoop as exc:
+        times = f"{exc.crashes} time{'s' if exc.crashes != 1 else ''}"
+        console.error(
+            f"{exc.child.name} crashed {times} within {options.crashes.window_seconds:g}s (the last: "
+            f"{describe_exit(exc.code)}); stopping the platform. Its last output lines:"
+        )
+        for line in exc.child.last_lines(LAST_LINES):
+            console.error(f"  {line}")
     except _ChildExited as exc:
         tail = f"; last output: {exc.child.last_words}" if exc.child.last_words else ""
-        console.error(f"{exc.child.name} exited {phase} ({describe_exit(exc.code)}){tail}")
+        console.error(f"{exc.child.name} exited before it was ready ({describe_exit(exc.code)}){tail}")
     except TimeoutError:
         late = ", ".join(f"{c.name} ({c.health})" for c in children if c.health != "SERVING")
         console.error(f"not ready within {READY_TIMEOUT:.0f}s: {late}")
     except grpc.aio.AioRpcError as exc:
         console.error(f"seeding the demo failed: {exc.code().name}: {exc.details()}")
     return True
+
+
+async def _keep_running(children: list[Child], signals: _Signals, policy: CrashPolicy, console: Console) -> None:
+    """Until a signal (raise _Stopped) or a crash loop (raise CrashLoop): every child is kept alive by its keeper."""
+    keepers = [
+        asyncio.ensure_future(keep_alive(c, policy, console, _ready, lambda c: _announce_restart(c, console)))
+        for c in children
+    ]
+    stop = asyncio.ensure_future(signals.stop.wait())
+    try:
+        done, _ = await asyncio.wait({stop, *keepers}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (stop, *keepers):
+            future.cancel()
+        await asyncio.gather(stop, *keepers, return_exceptions=True)
+    if stop in done:
+        raise _Stopped
+    for keeper in keepers:
+        if keeper in done:
+            keeper.result()  # raises its CrashLoop
+
+
+def _announce_restart(child: Child, console: Console) -> None:
+    """The restarted child's rows of the endpoint table: its address and new pid."""
+    console.say(f"{child.name} restarted; it serves again:")
+    for line in _rows([child]):
+        console.say(line)
 
 
 async def _ready(child: Child) -> None:
@@ -254,18 +298,25 @@ async def _http_ready(child: Child) -> None:
 
 def _endpoints(options: UpOptions, children: Sequence[Child]) -> list[str]:
     ordered = sorted(children, key=lambda c: c.name != "gateway")  # the entry point first
-    rows = [("SERVICE", "ADDRESS", "PID", "STATUS"), *((c.name, c.spec.target, str(c.pid), c.health) for c in ordered)]
-    http = f"http://{http_address(ordered[0])}"  # the gateway process also serves HTTP/JSON + SSE
-    rows.insert(2, ("http", http, str(ordered[0].pid), ordered[0].health))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    table = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     gateway = ordered[0].spec.target
+    http = f"http://{http_address(ordered[0])}"
     return [
-        *table,
+        *_rows(ordered, header=True),
         f"data: {options.data_dir.resolve()}",
         f"try: buf curl --protocol grpc --http2-prior-knowledge --list-services http://{gateway}",
         f'try: curl -H "authorization: Bearer $AGENTORCH_TOKEN" {http}/v1/whoami',
     ]
+
+
+def _rows(children: Sequence[Child], *, header: bool = False) -> list[str]:
+    """Endpoint table rows (SERVICE, ADDRESS, PID, STATUS); the gateway's process also serves HTTP/JSON + SSE."""
+    rows = [("SERVICE", "ADDRESS", "PID", "STATUS")] if header else []
+    for c in children:
+        rows.append((c.name, c.spec.target, str(c.pid), c.health))
+        if c.name == "gateway":
+            rows.append(("http", f"http://{http_address(c)}", str(c.pid), c.health))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def http_address(gateway: Child) -> str:

@@ -1,8 +1,11 @@
 """`agentorch runs watch`: follow a run's event stream and show its steps live.
 
 The state shown is derived from the events themselves (the log is the source of truth), starting from the run's
-step list: each event moves its step (ready, running, waiting, succeeded, failed, skipped) and carries the run's
-status. A dropped stream is reopened after the last sequence seen, so nothing is missed or repeated.
+step list: each event moves its step (ready, running, waiting, succeeded, failed, skipped), and the run's status
+changes where a `run_status_changed` event says so. (Every event of one commit carries the status that commit
+ends in, so a run's last tick would show its `step_started` already `completed`; replaying the status changes
+shows each event with the status the run had at that point.) A dropped stream is reopened after the last sequence
+seen, so nothing is missed or repeated.
 
 Views: on a terminal the step table and a progress bar are redrawn in place (ANSI); otherwise one plain line per
 event (testable, greppable); with `--output json` one JSON event per line.
@@ -22,6 +25,8 @@ from agentorch.runs.v1 import runs_service_pb2 as runs
 from cli.render import as_dict, label, progress_bar, table
 
 FINAL = frozenset({run_pb2.RUN_STATUS_COMPLETED, run_pb2.RUN_STATUS_FAILED, run_pb2.RUN_STATUS_CANCELLED})
+FINAL_LABELS = frozenset(label(run_pb2.RunStatus.Name(s)) for s in FINAL)
+RUN_STATUSES = {label(run_pb2.RunStatus.Name(v)): v for v in run_pb2.RunStatus.values() if v}
 FINISHED_STEPS = frozenset({"succeeded", "failed", "skipped", "cancelled"})
 RECONNECTABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN})
 MAX_RECONNECTS = 5  # consecutive reopened streams without a new event before giving up
@@ -81,12 +86,15 @@ class RunModel:
         return self.status == "paused" and self.status_reason == "checkpoint"
 
     def apply(self, event: run_pb2.RunEvent) -> None:
+        """Move the model past `event`: the run's status changes only at a status change (its `to`; the event's
+        own status when an older server did not record it)."""
         self.last_sequence = max(self.last_sequence, event.sequence)
-        self.status = label(run_pb2.RunStatus.Name(event.run_status)) or self.status
-        self.final = event.run_status in FINAL
         data = as_dict(event.data) if event.HasField("data") else {}
         if event.type == _E.EVENT_TYPE_RUN_STATUS_CHANGED:
+            stamped = label(run_pb2.RunStatus.Name(event.run_status))
+            self.status = str(data.get("to") or "") if data.get("to") in RUN_STATUSES else stamped or self.status
             self.status_reason = str(data.get("reason") or "")
+        self.final = self.status in FINAL_LABELS
         step = self.steps.get(event.step_id)
         if step is None:
             return
@@ -117,6 +125,14 @@ class RunModel:
                 self.open_checkpoints.remove(name)
 
 
+def as_seen(model: RunModel, event: run_pb2.RunEvent) -> run_pb2.RunEvent:
+    """`event` with the run's status at that event (the model has applied it), as the views show it."""
+    seen = run_pb2.RunEvent()
+    seen.CopyFrom(event)
+    seen.run_status = RUN_STATUSES.get(model.status, event.run_status)
+    return seen
+
+
 class View(Protocol):
     def event(self, model: RunModel, event: run_pb2.RunEvent) -> None: ...
 
@@ -141,13 +157,14 @@ class LineView:
 
 
 class JsonView:
-    """One JSON object per event (the protobuf JSON mapping of RunEvent), nothing else."""
+    """One JSON object per event (the protobuf JSON mapping of RunEvent, `runStatus` the status at that event),
+    nothing else."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
 
     def event(self, model: RunModel, event: run_pb2.RunEvent) -> None:
-        print(json.dumps(as_dict(event), ensure_ascii=False), file=self.out, flush=True)
+        print(json.dumps(as_dict(as_seen(model, event)), ensure_ascii=False), file=self.out, flush=True)
 
     def end(self, model: RunModel) -> None:
         return None

@@ -13,14 +13,14 @@ from typing import Any, TextIO
 import grpc
 from pydantic import ValidationError
 
-from cli.commands import account, credentials, orchestrations, plans, runs
+from cli.commands import account, agents, credentials, orchestrations, plans, runs
 from cli.commands.base import Context
-from cli.gateway_client import GatewayClient, UsageError, resolve_token
+from cli.gateway_client import GatewayClient, UsageError, resolve_gateway, resolve_token
 from cli.render import Output, error_lines
 from cli.settings import DEFAULT_GATEWAY, CliSettings
 from cli.watch import StreamLost
 
-GROUPS = (orchestrations, plans, runs, credentials, account)
+GROUPS = (agents, orchestrations, plans, runs, credentials, account)
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -29,7 +29,11 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     default: Any = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("gateway options")
     group.add_argument(
-        "--gateway", default=default, metavar="HOST:PORT", help=f"default {DEFAULT_GATEWAY} or $AGENTORCH_GATEWAY"
+        "--gateway",
+        default=default,
+        metavar="HOST:PORT",
+        help=f"default $AGENTORCH_GATEWAY, else the one `agentorch up` runs (DATA_DIR/gateway-address), else "
+        f"{DEFAULT_GATEWAY}",
     )
     group.add_argument(
         "--token", default=default, help="bearer JWT or API key; default $AGENTORCH_TOKEN, else DATA_DIR/dev-token"
@@ -37,7 +41,11 @@ def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     group.add_argument("--org", default=default, help="organization (default: your own, from WhoAmI)")
     group.add_argument("--output", "-o", default=default, choices=["table", "json"], help="default table")
     group.add_argument(
-        "--data-dir", dest="cli_data_dir", default=default, metavar="DIR", help="where `agentorch up` keeps dev-token"
+        "--data-dir",
+        dest="cli_data_dir",
+        default=default,
+        metavar="DIR",
+        help="where `agentorch up` keeps dev-token and gateway-address (default $AGENTORCH_DATA_DIR, else .agentorch)",
     )
     group.add_argument("--tls", action="store_true", default=default, help="connect with TLS")
 
@@ -53,9 +61,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         settings = CliSettings()
         env_token = settings.token.get_secret_value() if settings.token else None
-        data_dir = args.cli_data_dir or settings.data_dir
-        token = resolve_token(args.token, env_token, Path(data_dir))
-        client = GatewayClient(args.gateway or settings.gateway, token, tls=bool(args.tls))
+        data_dir = Path(args.cli_data_dir or settings.data_dir)
+        token = resolve_token(args.token, env_token, data_dir)
+        client = GatewayClient(resolve_gateway(args.gateway, settings.gateway, data_dir), token, tls=bool(args.tls))
         try:
             context = Context(client, Output(args.output or "table", out), err, args.org)
             code: int = args.handler(context, args)

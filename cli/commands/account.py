@@ -91,7 +91,9 @@ def invoke_mode(ctx: Context, args: argparse.Namespace) -> int:
     if args.definition_file is not None:
         definition, templates, _ = definition_file(args.definition_file)
         request.definition.CopyFrom(struct(definition))
-        request.prompt_templates.extend(gw.InvokePromptTemplate(**t) for t in templates)
+        request.prompt_templates.extend(
+            gw.InvokePromptTemplate(name=t.get("name", ""), template=t.get("template", "")) for t in templates
+        )
     if args.input or args.inputs_file:
         request.prompt_inputs.CopyFrom(struct(parse_inputs(args.input, args.inputs_file)))
     response = ctx.client.call(ctx.client.gateway.Invoke, request, timeout=args.timeout)

@@ -4,6 +4,7 @@ files and launch inputs, and paging."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 import sys
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from cli.gateway_client import GatewayClient, UsageError
@@ -115,17 +116,22 @@ def load_json(path: Path, what: str) -> Any:
 
 def definition_file(path: Path) -> tuple[dict[str, Any], list[dict[str, str]], dict[str, Any]]:
     """A definition file: the orchestration JSON itself, or an object with `definition` and optionally
-    `prompt_templates` ([{name, template}]), `label`, `change_note`. Returns (definition, templates, extras)."""
+    `prompt_templates` ([{name, template, description}]), `label`, `change_note`. Returns (definition, templates,
+    extras). The camelCase spellings (`promptTemplates`, `changeNote`) are accepted too, so what `-o json` printed
+    (`plans convert`, `orchestrations get`) can be saved again as it is."""
     document = load_json(path, "definition")
     if not isinstance(document, dict):
         raise UsageError(f"{path}: a definition is a JSON object")
     if "definition" not in document:
         return document, [], {}
     definition = document["definition"]
-    templates = document.get("prompt_templates") or []
+    templates = document.get("prompt_templates", document.get("promptTemplates")) or []
     if not isinstance(definition, dict) or not isinstance(templates, list):
         raise UsageError(f"{path}: `definition` must be an object and `prompt_templates` a list")
-    extras = {k: v for k, v in document.items() if k in ("label", "change_note")}
+    if not all(isinstance(t, dict) and set(t) <= {"name", "template", "description"} for t in templates):
+        raise UsageError(f"{path}: each prompt template is an object with `name`, `template` and `description`")
+    spelled = {"label": "label", "change_note": "change_note", "changeNote": "change_note"}
+    extras = {spelled[k]: v for k, v in document.items() if k in spelled}
     return definition, templates, extras
 
 
@@ -137,25 +143,54 @@ def struct(value: dict[str, Any]) -> struct_pb2.Struct:
 
 def parse_inputs(pairs: list[str] | None, inputs_file: Path | None) -> dict[str, Any]:
     """`--inputs-file` (a JSON object), then each `--input`: `name=text` (a string) or `name:=JSON` (typed)."""
-    inputs: dict[str, Any] = {}
-    if inputs_file is not None:
-        loaded = load_json(inputs_file, "inputs")
+    return parse_pairs(pairs, inputs_file, flag="--input", what="inputs")
+
+
+def parse_pairs(pairs: list[str] | None, path: Path | None, *, flag: str, what: str) -> dict[str, Any]:
+    """A JSON object from a file, then each `flag` value on top: `name=text` (a string) or `name:=JSON` (typed)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = load_json(path, what)
         if not isinstance(loaded, dict):
-            raise UsageError(f"{inputs_file}: inputs are a JSON object")
-        inputs.update(loaded)
+            raise UsageError(f"{path}: {what} are a JSON object")
+        values.update(loaded)
     for pair in pairs or ():
         typed = re.match(r"^([^=:]+):=(.*)$", pair, re.DOTALL)
         if typed:
             try:
-                inputs[typed.group(1)] = json.loads(typed.group(2))
+                values[typed.group(1)] = json.loads(typed.group(2))
             except json.JSONDecodeError:
-                raise UsageError(f"--input {pair}: the value after := must be JSON") from None
+                raise UsageError(f"{flag} {pair}: the value after := must be JSON") from None
             continue
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise UsageError(f"--input {pair}: write NAME=TEXT or NAME:=JSON")
-        inputs[name] = value
-    return inputs
+            raise UsageError(f"{flag} {pair}: write NAME=TEXT or NAME:=JSON")
+        values[name] = value
+    return values
+
+
+_AGO = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def moment(value: str, *, now: dt.datetime | None = None) -> timestamp_pb2.Timestamp:
+    """An argparse type for times: an ISO 8601 date or date-time (`2026-12-01`, `2026-12-01T08:00:00+01:00`; UTC
+    when no offset is given) or an age (`90s`, `30m`, `2h`, `7d`: that long ago)."""
+    ago = _AGO.match(value.strip())
+    if ago:
+        moment = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is neither an ISO 8601 time (2026-12-01T08:00:00Z) nor an age (30m, 2h, 7d)"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(moment.astimezone(dt.UTC))
+    return stamp
 
 
 def to_dict(message: Message) -> dict[str, Any]:
@@ -163,5 +198,5 @@ def to_dict(message: Message) -> dict[str, Any]:
     return value
 
 
-def add_limit(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--limit", type=int, default=200, help="at most this many items (default 200)")
+def add_limit(parser: argparse.ArgumentParser, default: int = 200) -> None:
+    parser.add_argument("--limit", type=int, default=default, help=f"at most this many items (default {default})")

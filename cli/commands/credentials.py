@@ -79,7 +79,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     keys = commands.add_parser("api-keys", help="API keys of service accounts (admin, signed in with a JWT)")
     ksub = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
     kcreate = ksub.add_parser("create", parents=[common], help="create a key; its secret is printed once")
-    kcreate.add_argument("--name", required=True, help="display name")
+    spelled = kcreate.add_mutually_exclusive_group(required=True)
+    spelled.add_argument("--display-name", help="what the key is for (shown in lists)")
+    spelled.add_argument("--name", dest="display_name", help=argparse.SUPPRESS)  # its first spelling, still taken
     kcreate.add_argument("--role", action="append", choices=ROLES, required=True, help="repeatable")
     kcreate.add_argument("--expires-in-days", type=int, default=0, help="default: never")
     kcreate.set_defaults(handler=create_api_key)
@@ -298,7 +300,7 @@ def api_key_lines(k: gw.ApiKey) -> list[str]:
 
 
 def create_api_key(ctx: Context, args: argparse.Namespace) -> int:
-    key = gw.ApiKey(display_name=args.name, roles=args.role)
+    key = gw.ApiKey(display_name=args.display_name, roles=args.role)
     if args.expires_in_days < 0:
         raise UsageError("--expires-in-days must be positive")
     if args.expires_in_days:

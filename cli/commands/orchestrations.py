@@ -71,6 +71,25 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parser.add_argument("tags", nargs="+")
         parser.set_defaults(handler=handler)
 
+    promote = sub.add_parser(
+        "promote",
+        parents=[common],
+        help="copy a version to another agent as a new version (of a new orchestration, or of one already there)",
+    )
+    promote.add_argument("orchestration", help="the source: AGENT/SLUG or the full resource name")
+    promote.add_argument("--version", default="", metavar="NUMBER|LABEL", help="the version to copy (default: current)")
+    promote.add_argument(
+        "--to-agent",
+        required=True,
+        metavar="AGENT",
+        help="the target agent: a slug of this organization, or organizations/ORG/agents/AGENT (another organization "
+        "needs a platform principal)",
+    )
+    promote.add_argument("--orchestration-id", default="", help="the target orchestration's slug (default: the same)")
+    promote.add_argument("--label", default="", help="label of the new version (default: none)")
+    promote.add_argument("--change-note", default="")
+    promote.set_defaults(handler=promote_version)
+
 
 def _version_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -236,4 +255,22 @@ def untag(ctx: Context, args: argparse.Namespace) -> int:
     request = reg.UntagOrchestrationRequest(name=ctx.orchestration(args.orchestration), tags=args.tags)
     response = ctx.call(ctx.client.registry.UntagOrchestration, request)
     ctx.output.show(response, orchestration_lines(response.orchestration))
+    return 0
+
+
+def promote_version(ctx: Context, args: argparse.Namespace) -> int:
+    name = ctx.orchestration(args.orchestration)
+    version = args.version
+    if not version:
+        current = ctx.call(ctx.client.registry.GetOrchestration, reg.GetOrchestrationRequest(name=name))
+        version = str(current.orchestration.current_version)
+    request = reg.PromoteOrchestrationVersionRequest(
+        name=f"{name}/versions/{version}",
+        target_parent=ctx.agent(args.to_agent),
+        target_orchestration_id=args.orchestration_id,
+        label=args.label,
+        change_note=args.change_note,
+    )
+    response = ctx.call(ctx.client.registry.PromoteOrchestrationVersion, request)
+    ctx.output.show(response, [*orchestration_lines(response.orchestration), "", *version_lines(response.version)])
     return 0

@@ -48,9 +48,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         decide.add_argument("--comment", default="")
         decide.set_defaults(handler=handler)
 
+    convert = sub.add_parser(
+        "convert",
+        parents=[common],
+        help="preview the orchestration definition a plan converts to (saves nothing)",
+        description="Print what `plans save` would save. With -o json the output is a definition file that "
+        "`orchestrations create --file` and `runs launch --file` take as it is.",
+    )
+    convert.add_argument("plan")
+    convert.set_defaults(handler=convert_plan)
+
     save = sub.add_parser("save", parents=[common], help="save an approved plan as an orchestration (or a version)")
     save.add_argument("plan")
-    save.add_argument("--id", dest="orchestration_id", required=True, help="the orchestration slug")
+    spelled = save.add_mutually_exclusive_group(required=True)
+    spelled.add_argument("--orchestration-id", help="the orchestration slug")
+    spelled.add_argument("--id", dest="orchestration_id", help=argparse.SUPPRESS)  # its first spelling, still taken
     save.add_argument("--display-name", default="")
     save.add_argument("--label", default="")
     save.add_argument("--change-note", default="")
@@ -111,6 +123,25 @@ def create_plan(ctx: Context, args: argparse.Namespace) -> int:
     plan = plan_pb2.ConversationPlan(conversation_id=args.conversation, agent_slug=args.agent, plan=struct(document))
     response = ctx.call(ctx.client.registry.CreatePlan, reg.CreatePlanRequest(parent=ctx.parent, plan=plan))
     ctx.output.show(response, plan_lines(response.plan))
+    return 0
+
+
+def convert_plan(ctx: Context, args: argparse.Namespace) -> int:
+    request = reg.ConvertPlanToOrchestrationRequest(name=ctx.plan(args.plan))
+    response = ctx.call(ctx.client.registry.ConvertPlanToOrchestration, request)
+    definition = to_dict(response.definition)
+    phases = [p for p in definition.get("phases") or () if isinstance(p, dict)]
+    parameters = [p for p in definition.get("parameters") or () if isinstance(p, dict)]
+    lines = pairs(
+        [
+            ("phases / steps", f"{len(phases)} / {sum(len(p.get('steps') or ()) for p in phases)}"),
+            ("parameters", [f"{p.get('name')}:{p.get('type', 'string')}" for p in parameters]),
+            ("prompt templates", [t.name for t in response.prompt_templates]),
+        ]
+    )
+    lines += [f"note: {note}" for note in response.notes]
+    lines.append("(-o json prints the definition with its templates, a file `orchestrations create --file` takes)")
+    ctx.output.show(response, lines)
     return 0
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,23 @@ from google.protobuf import json_format
 
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
-from cli.commands.base import Context, add_limit, definition_file, load_json, parse_inputs, struct
+from cli.commands.base import (
+    Context,
+    add_limit,
+    definition_file,
+    load_json,
+    moment,
+    parse_inputs,
+    parse_pairs,
+    struct,
+    to_dict,
+)
 from cli.gateway_client import UsageError
-from cli.render import label, pairs, progress_bar, short_name, table, when
-from cli.watch import JsonView, LineView, RunModel, TerminalView, View, follow
+from cli.render import as_dict, label, pairs, progress_bar, short_name, table, when
+from cli.watch import RUN_STATUSES, JsonView, LineView, RunModel, TerminalView, View, as_seen, follow
 
-RUN_STATUSES = {label(run_pb2.RunStatus.Name(v)): v for v in run_pb2.RunStatus.values() if v}
+ORIGINS = {label(run_pb2.OriginType.Name(v)): v for v in run_pb2.OriginType.values() if v}
+EVENT_PAGE = 1000  # ListRunEvents' largest page
 CHECKPOINT_STATUSES = {label(run_pb2.CheckpointStatus.Name(v)): v for v in run_pb2.CheckpointStatus.values() if v}
 FINISHED = {
     run_pb2.STEP_STATUS_SUCCEEDED,
@@ -41,6 +53,10 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     launch.add_argument("--file", type=Path, help="an ad hoc definition file instead")
     launch.add_argument("--input", action="append", metavar="NAME=TEXT|NAME:=JSON", help="a launch input; repeatable")
     launch.add_argument("--inputs-file", type=Path, help="a JSON object of launch inputs")
+    launch.add_argument(
+        "--metadata", action="append", metavar="NAME=TEXT|NAME:=JSON", help="metadata kept with the run; repeatable"
+    )
+    launch.add_argument("--metadata-file", type=Path, help="a JSON object of run metadata (at most 16 KiB)")
     launch.add_argument("--request-id", default="", help="idempotency key: the same key returns the same run")
     launch.add_argument("--watch", action="store_true", help="then follow it, as `runs watch`")
     launch.set_defaults(handler=launch_run)
@@ -48,8 +64,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     listing = sub.add_parser("list", parents=[common], help="list runs, newest first")
     listing.add_argument("--status", choices=sorted(RUN_STATUSES))
     listing.add_argument("--orchestration", default="", help="only runs of this orchestration (AGENT/SLUG)")
+    listing.add_argument("--origin", choices=sorted(ORIGINS), help="only runs launched from this kind of source")
+    listing.add_argument(
+        "--since", type=moment, metavar="TIME", help="only runs created at or after TIME (ISO 8601, or an age: 2h, 7d)"
+    )
+    listing.add_argument("--until", type=moment, metavar="TIME", help="only runs created before TIME")
     add_limit(listing)
     listing.set_defaults(handler=list_runs)
+
+    events = sub.add_parser(
+        "events", parents=[common], help="a run's event log (each event with the run's status at that event)"
+    )
+    events.add_argument("run")
+    events.add_argument("--after", type=int, default=0, help="only events after this sequence")
+    add_limit(events, default=1000)
+    events.set_defaults(handler=list_events)
 
     get = sub.add_parser("get", parents=[common], help="a run and the state of every step")
     get.add_argument("run", help="run id or full resource name")
@@ -114,12 +143,14 @@ def run_lines(run: run_pb2.Run) -> list[str]:
     lines = pairs(
         [
             ("run", run.name),
+            ("id", run.run_id or short_name(run.name)),  # what the other run commands take
             ("status", label(run_pb2.RunStatus.Name(run.status)) + reason),
             ("origin", f"{label(run_pb2.OriginType.Name(run.origin_type))} {run.origin}".strip()),
             ("progress", progress_bar(done, len(run.steps)) if run.steps else ""),
             ("created", f"{when(run.create_time)} by {run.created_by}"),
             ("ended", when(run.end_time)),
             ("open checkpoints", list(run.open_checkpoints)),
+            ("metadata", to_dict(run.metadata) if run.metadata else ""),
             ("last event", run.last_event_sequence),
         ]
     )
@@ -179,11 +210,14 @@ def launch_run(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("launch what? give exactly one of ORCHESTRATION, --plan or --file")
     if args.version and not args.orchestration:
         raise UsageError("--version only applies to an orchestration")
+    metadata = parse_pairs(args.metadata, args.metadata_file, flag="--metadata", what="metadata")
     request = runs.CreateRunRequest(
         parent=ctx.parent,
         prompt_inputs=struct(parse_inputs(args.input, args.inputs_file)),
         request_id=args.request_id,
     )
+    if metadata:
+        request.metadata.CopyFrom(struct(metadata))
     if args.orchestration:
         request.orchestration = ctx.orchestration(args.orchestration)
         request.orchestration_version = args.version
@@ -192,7 +226,9 @@ def launch_run(ctx: Context, args: argparse.Namespace) -> int:
     else:
         definition, templates, _ = definition_file(args.file)
         request.ad_hoc.definition.CopyFrom(struct(definition))
-        request.ad_hoc.prompt_templates.extend(runs.AdHocPromptTemplate(**t) for t in templates)
+        request.ad_hoc.prompt_templates.extend(
+            runs.AdHocPromptTemplate(name=t.get("name", ""), template=t.get("template", "")) for t in templates
+        )
     response = ctx.call(ctx.client.runs.CreateRun, request)
     if args.watch:
         if not ctx.output.json:
@@ -207,7 +243,12 @@ def list_runs(ctx: Context, args: argparse.Namespace) -> int:
         parent=ctx.parent,
         status=RUN_STATUSES[args.status] if args.status else run_pb2.RUN_STATUS_UNSPECIFIED,
         orchestration=ctx.orchestration(args.orchestration) if args.orchestration else "",
+        origin_type=ORIGINS[args.origin] if args.origin else run_pb2.ORIGIN_TYPE_UNSPECIFIED,
     )
+    if args.since is not None:
+        request.start_time.CopyFrom(args.since)
+    if args.until is not None:
+        request.end_time.CopyFrom(args.until)
     response = ctx.collect(ctx.client.runs.ListRuns, request, "runs", args.limit)
     rows = [
         (
@@ -228,6 +269,53 @@ def get_run(ctx: Context, args: argparse.Namespace) -> int:
     response = ctx.call(ctx.client.runs.GetRun, runs.GetRunRequest(name=ctx.run(args.run)))
     ctx.output.show(response, run_lines(response.run))
     return 0
+
+
+def list_events(ctx: Context, args: argparse.Namespace) -> int:
+    """The log is read from its start whatever `--after` says, so that each event shown carries the run's status
+    at that event (replayed from the status changes before it, as `runs watch` does)."""
+    if args.after < 0:
+        raise UsageError("--after must be 0 or a sequence number")
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    name = ctx.run(args.run)
+    model = RunModel(name, "pending", {})
+    shown = runs.ListRunEventsResponse()
+    cursor = 0
+    while True:
+        request = runs.ListRunEventsRequest(name=name, after_sequence=cursor, page_size=EVENT_PAGE)
+        page = ctx.call(ctx.client.runs.ListRunEvents, request)
+        for event in page.events:
+            if event.sequence > args.after and len(shown.events) == args.limit:
+                shown.has_more = True
+                break
+            model.apply(event)
+            cursor = event.sequence
+            if event.sequence > args.after:
+                shown.events.append(as_seen(model, event))
+        if shown.has_more or not page.has_more or not page.events:
+            break
+    rows = [
+        (
+            e.sequence,
+            when(e.event_time),
+            label(run_pb2.EventType.Name(e.type)),
+            e.step_id or "-",
+            label(run_pb2.RunStatus.Name(e.run_status)),
+            _details(e),
+        )
+        for e in shown.events
+    ]
+    lines = table(("SEQ", "TIME", "TYPE", "STEP", "RUN", "DETAILS"), rows)
+    if shown.has_more and not ctx.output.json:
+        print(f"(more events follow: raise --limit, or pass --after {cursor})", file=ctx.err)
+    ctx.output.show(shown, lines)
+    return 0
+
+
+def _details(event: run_pb2.RunEvent) -> str:
+    text = json.dumps(as_dict(event.data), ensure_ascii=False, sort_keys=True) if event.HasField("data") else ""
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def watch_run(ctx: Context, args: argparse.Namespace) -> int:

@@ -78,8 +78,21 @@ class Up:
         return endpoints
 
     def endpoints_seen(self) -> dict[str, Endpoint]:
+        """Each service's latest row: the table, or the row printed when it was restarted."""
         with self._changed:
             return {m[1]: Endpoint(m[2], int(m[3])) for line in self.lines if (m := _ROW.match(line))}
+
+    def pids_seen(self) -> list[int]:
+        """Every child pid any row named (restarted services included), for cleaning up."""
+        with self._changed:
+            return [int(m[3]) for line in self.lines if (m := _ROW.match(line))]
+
+    def wait_for(self, found: Callable[[list[str]], bool], timeout: float = 60.0) -> None:
+        """Block until `found(lines)` holds (checked on every new line) or the output ended."""
+        with self._changed:
+            ok = self._changed.wait_for(lambda: found(self.lines) or self._eof, timeout)
+            ok = ok and found(self.lines)
+        assert ok, f"not seen within {timeout}s:\n{self.output}"
 
     def stop(self, sig: signal.Signals = signal.SIGINT, timeout: float = 30.0) -> int:
         self.process.send_signal(sig)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import grpc
@@ -40,14 +41,14 @@ def start_up() -> Iterator[Callable[..., Up]]:
     """Starts `agentorch up`; every supervisor and child started is SIGKILLed at teardown if still there."""
     started: list[Up] = []
 
-    def start(data_dir: Path, env: dict[str, str] | None = None) -> Up:
-        up = Up(data_dir, env)
+    def start(data_dir: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()) -> Up:
+        up = Up(data_dir, env, args)
         started.append(up)
         return up
 
     yield start
     for up in started:
-        up.kill([e.pid for e in up.endpoints_seen().values()])
+        up.kill(up.pids_seen())
 
 
 def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tmp_path: Path) -> None:
@@ -68,6 +69,44 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
     assert (tmp_path / "api-key-peppers.json").stat().st_mode & 0o777 == 0o600  # the gateway's pepper, kept
 
 
+def test_agents_import_goes_through_the_gateway_up_runs_whatever_its_ports(
+    start_up: Callable[..., Up], tmp_path: Path
+) -> None:
+    """No --gateway, no --token: `up` on free ports (not the default layout) leaves its gateway's address and the
+    dev token in the data dir, and the import is made through that gateway as the dev user, into its organization."""
+    data_dir, agents = tmp_path / "data", tmp_path / "agents"
+    agents.mkdir()
+    (agents / "researcher.yaml").write_text("display_name: Researcher\ndescription: Finds sources.\n")
+    (agents / "elsewhere.yaml").write_text("organization: acme\ndisplay_name: Not here\n")
+    up = start_up(data_dir)
+    endpoints = up.wait_until_up()
+    assert (data_dir / "gateway-address").read_text().strip() == endpoints["gateway"].address
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTORCH_")}
+
+    def agentorch(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "cli.main", *args, "--data-dir", str(data_dir)]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    imported = agentorch("agents", "import", str(agents))
+    assert imported.returncode == 1, imported  # one file refused
+    assert imported.stdout.splitlines() == [
+        "failed    elsewhere.yaml: names organization 'acme', but this import is into 'demo' (your organization, or "
+        "--org): remove the key or import with --org",
+        "created   researcher.yaml: organizations/demo/agents/researcher (version 1)",
+        "1 created, 0 updated, 0 unchanged, 1 failed",
+    ]
+    agent = json.loads(agentorch("agents", "get", "researcher", "-o", "json").stdout)["agent"]
+    assert (agent["createdBy"], agent["updatedBy"], agent["description"]) == (
+        "dev@agentorch.local",
+        "dev@agentorch.local",
+        "Finds sources.",
+    )
+    assert "elsewhere" not in agentorch("agents", "list").stdout
+
+    assert up.stop(signal.SIGINT) == 0, up.output
+    assert not (data_dir / "gateway-address").exists()  # the address led nowhere any more
+
+
 def test_children_die_with_a_killed_supervisor(start_up: Callable[..., Up], tmp_path: Path) -> None:
     up = start_up(tmp_path)
     pids = [e.pid for e in up.wait_until_up().values()]
@@ -82,13 +121,44 @@ def test_sigterm_stops_cleanly(start_up: Callable[..., Up], tmp_path: Path) -> N
     assert wait_all_gone(pids, 1.0) == []
 
 
-def test_a_crashed_child_stops_the_platform(start_up: Callable[..., Up], tmp_path: Path) -> None:
+def test_a_crashed_service_is_restarted_and_the_platform_keeps_serving(
+    start_up: Callable[..., Up], tmp_path: Path
+) -> None:
     up = start_up(tmp_path)
     endpoints = up.wait_until_up()
+    cli = _cli(endpoints, tmp_path)
+    launched = json.loads(cli("runs", "launch", "demo-agent/research-brief", "--input", "topic=x", "-o", "json").stdout)
+    for crashed in ("runs", "gateway"):
+        before = up.endpoints_seen()[crashed]
+        os.kill(before.pid, signal.SIGKILL)
+        up.wait_for(lambda lines: up.endpoints_seen()[crashed].pid != before.pid)  # noqa: B023 (waited for here)
+        after = up.endpoints_seen()[crashed]
+        assert after.address == before.address, up.output  # same port: nobody needs to be told
+        assert f"{crashed} exited unexpectedly (killed by SIGKILL); restarting in " in up.output
+        assert up.process.poll() is None, up.output
+    # The restarted runs service has the run (its state is in the database), reached through the restarted gateway.
+    restarted = cli("runs", "get", launched["run"]["runId"], "-o", "json")
+    assert json.loads(restarted.stdout)["run"]["name"] == launched["run"]["name"]
+    http_rows = [line for line in up.lines if line.startswith("http ")]
+    assert str(up.endpoints_seen()["gateway"].pid) in http_rows[-1], up.output  # its HTTP front: the new pid too
+
+    assert up.stop(signal.SIGINT) == 0, up.output
+    assert wait_all_gone(up.pids_seen(), 1.0) == []
+
+
+def test_a_service_that_keeps_crashing_stops_the_platform(start_up: Callable[..., Up], tmp_path: Path) -> None:
+    up = start_up(tmp_path, args=("--max-crashes", "2", "--crash-window", "600"))
+    endpoints = up.wait_until_up()
     os.kill(endpoints["runs"].pid, signal.SIGKILL)
+    up.wait_for(lambda lines: up.endpoints_seen()["runs"].pid != endpoints["runs"].pid)
+    os.kill(up.endpoints_seen()["runs"].pid, signal.SIGKILL)
     assert up.process.wait(30) == 1, up.output
-    assert "runs exited unexpectedly (killed by SIGKILL)" in up.output
-    assert wait_all_gone([e.pid for e in endpoints.values()], 1.0) == []
+    message = "runs crashed 2 times within 600s (the last: killed by SIGKILL); stopping the platform."
+    (stopped,) = [i for i, line in enumerate(up.lines) if message in line]
+    tail = list(itertools.takewhile(lambda line: line.startswith("agentorch up:   "), up.lines[stopped + 1 :]))
+    assert 1 <= len(tail) <= 10, up.output
+    assert any('"service": "runs"' in line for line in tail), up.output  # what the service printed last
+    assert wait_all_gone(up.pids_seen(), 1.0) == []
 
 
 def test_a_child_failing_at_start_fails_up_and_stops_the_others(start_up: Callable[..., Up], tmp_path: Path) -> None:
