@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,48 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord
 from services.runs.store.tables import checkpoints
 
 c = checkpoints.c
 
 
-@dataclass(frozen=True)
-class CheckpointRecord:
-    checkpoint_id: str
-    run_id: str
-    organization_slug: str
-    step_id: str
-    title: str
-    context: str
-    deliverables: list[str]
-    assignees: list[str]
-    role: str
-    status: CheckpointStatus
-    on_expiry: str
-    opened_at: dt.datetime
-    due_at: dt.datetime | None
-    decision: str
-    comment: str
-    payload: dict[str, Any]
-    decided_by: str
-    decided_at: dt.datetime | None
-
-    @property
-    def name(self) -> str:
-        return f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
-
-
-@dataclass(frozen=True)
-class CheckpointQuery:
-    organization_slug: str
-    run_id: str = ""
-    status: CheckpointStatus | None = None
-    assignee: str = ""
-    role: str = ""
-    overdue_at: dt.datetime | None = None
-
-
-class CheckpointRepository:
+class SqlCheckpointRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc, utcnow
+from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.definition import read_definition
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
+from services.runs.domain.records import RunRecord, StoredEvent
 from services.runs.store import pg_batch
 from services.runs.store.pinned import Pinned, PinnedCache
 from services.runs.store.tables import checkpoints, run_events, run_steps, runs
@@ -49,50 +50,9 @@ _CLOSE_CHECKPOINT = checkpoints.update().where(checkpoints.c.id == sa.bindparam(
 
 
 NOTIFY_CHANNEL = "agentorch_runs"
-# Builds the LISTEN/NOTIFY payloads announcing committed events to other replicas (pg_notify is transactional:
-# delivered at commit, and only then).
-Notify = Callable[[Sequence["StoredEvent"]], Sequence[str]]
 
 
-class DuplicateRequest(Exception):
-    """A run with this (organization, request_id) exists already."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What a run was launched with (immutable), next to its state."""
-
-    origin_type: OriginType
-    origin: str
-    orchestration: str
-    definition: dict[str, Any]
-    prompt_templates: list[dict[str, str]]
-    agents: dict[str, Any]
-    metadata: dict[str, Any]
-    request_id: str | None
-    created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    run_id: str
-    organization_slug: str
-    sequence: int
-    type: str
-    step_id: str
-    data: dict[str, Any]
-    run_status: str
-    created_at: dt.datetime
-
-    @property
-    def final(self) -> bool:
-        """Whether the run had ended with this event."""
-        return RunStatus(self.run_status).final
-
-
-class RunRepository:
+class SqlRunRepository:
     """Loads and saves runs for transitions, several at once where the engine batches them.
 
     A transition touches a run's mutable columns only: the pinned part (definition, inputs, agents) comes from the
@@ -119,7 +79,6 @@ class RunRepository:
         except IntegrityError:
             raise DuplicateRequest from None
         run.dirty.clear()
-        run.run_dirty = False
         self._remember(run)
         return stored
 
@@ -292,7 +251,6 @@ class RunRepository:
             run.checkpoints_closed.clear()
             stored += _number_events(run, written)
             run_rows.append(_run_columns(run, now))
-            run.run_dirty = False
             self._remember(run)
         if step_rows:
             await self._conn.execute(_UPDATE_STEP, step_rows)
@@ -319,7 +277,6 @@ class RunRepository:
         for run in states:
             run.dirty.clear()
             run.checkpoints_closed.clear()
-            run.run_dirty = False
             self._remember(run)
         return stored
 
