@@ -23,7 +23,7 @@ from services.runs.app.registry import ResolvedDefinition
 from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.errors import LaunchRejected
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus, StepStatus
-from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent, number_events
 
 
 @dataclass
@@ -186,26 +186,7 @@ class FakeCheckpointRepository:
         self._t = tables
 
     async def insert(self, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> None:
-        self._t.checkpoints[new.checkpoint_id] = CheckpointRecord(
-            checkpoint_id=new.checkpoint_id,
-            run_id=run_id,
-            organization_slug=organization_slug,
-            step_id=new.step_id,
-            title=new.title,
-            context=new.context,
-            deliverables=list(new.deliverables),
-            assignees=list(new.assignees),
-            role=new.role,
-            status=CheckpointStatus.OPEN,
-            on_expiry=new.on_expiry,
-            opened_at=now,
-            due_at=new.due_at,
-            decision="",
-            comment="",
-            payload={},
-            decided_by="",
-            decided_at=None,
-        )
+        self._t.checkpoints[new.checkpoint_id] = CheckpointRecord.opened(run_id, organization_slug, new, now)
 
     async def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         return self._t.checkpoints.get(checkpoint_id)
@@ -294,23 +275,7 @@ class FakeRunsUnitOfWork:
 
 
 def _number(run: RunState, now: dt.datetime) -> list[StoredEvent]:
-    """The run's new events with their sequence numbers and the run's status (as the SQL store writes them)."""
-    stored = [
-        StoredEvent(
-            run.run_id,
-            run.organization_slug,
-            run.last_sequence + i,
-            event.type.value,
-            event.step_id,
-            event.data,
-            run.status.value,
-            now,
-        )
-        for i, event in enumerate(run.events, start=1)
-    ]
-    if stored:
-        run.last_sequence = stored[-1].sequence
-    run.events.clear()
+    stored = number_events(run, now)
     run.dirty.clear()
     return stored
 

@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from services.runs.domain.model import CheckpointStatus, OriginType, RunStatus
+from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,28 @@ class StoredEvent:
         return RunStatus(self.run_status).final
 
 
+def number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
+    """Take the run's new events, numbered after its last sequence, each with the run's status: what a store writes
+    under the run's row lock (which makes the numbers gap-free)."""
+    stored = [
+        StoredEvent(
+            run.run_id,
+            run.organization_slug,
+            run.last_sequence + i,
+            event.type.value,
+            event.step_id,
+            event.data,
+            run.status.value,
+            now,
+        )
+        for i, event in enumerate(run.events, start=1)
+    ]
+    if stored:
+        run.last_sequence = stored[-1].sequence
+    run.events.clear()
+    return stored
+
+
 @dataclass(frozen=True)
 class CheckpointRecord:
     checkpoint_id: str
@@ -73,6 +95,30 @@ class CheckpointRecord:
     @property
     def name(self) -> str:
         return f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
+
+    @classmethod
+    def opened(cls, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> CheckpointRecord:
+        """A checkpoint as it is stored when it opens: open, undecided."""
+        return cls(
+            checkpoint_id=new.checkpoint_id,
+            run_id=run_id,
+            organization_slug=organization_slug,
+            step_id=new.step_id,
+            title=new.title,
+            context=new.context,
+            deliverables=list(new.deliverables),
+            assignees=list(new.assignees),
+            role=new.role,
+            status=CheckpointStatus.OPEN,
+            on_expiry=new.on_expiry,
+            opened_at=now,
+            due_at=new.due_at,
+            decision="",
+            comment="",
+            payload={},
+            decided_by="",
+            decided_at=None,
+        )
 
 
 @dataclass(frozen=True)

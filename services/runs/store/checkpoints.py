@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -22,28 +23,9 @@ class SqlCheckpointRepository:
         self._conn = connection
 
     async def insert(self, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> None:
-        await self._conn.execute(
-            checkpoints.insert().values(
-                id=new.checkpoint_id,
-                run_id=run_id,
-                organization_slug=organization_slug,
-                step_id=new.step_id,
-                title=new.title,
-                context=new.context,
-                deliverables=list(new.deliverables),
-                assignees=list(new.assignees),
-                role=new.role,
-                status=CheckpointStatus.OPEN.value,
-                on_expiry=new.on_expiry,
-                opened_at=now,
-                due_at=new.due_at,
-                decision="",
-                comment="",
-                payload={},
-                decided_by="",
-                decided_at=None,
-            )
-        )
+        row = dataclasses.asdict(CheckpointRecord.opened(run_id, organization_slug, new, now))
+        row["id"], row["status"] = row.pop("checkpoint_id"), CheckpointStatus.OPEN.value
+        await self._conn.execute(checkpoints.insert().values(**row))
 
     async def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         row = (await self._conn.execute(sa.select(checkpoints).where(c.id == checkpoint_id))).first()

@@ -21,7 +21,7 @@ from services.common.db import utc, utcnow
 from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.definition import read_definition
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
-from services.runs.domain.records import RunRecord, StoredEvent
+from services.runs.domain.records import RunRecord, StoredEvent, number_events
 from services.runs.store import pg_batch
 from services.runs.store.pinned import Pinned, PinnedCache
 from services.runs.store.tables import checkpoints, run_events, run_steps, runs
@@ -70,7 +70,7 @@ class SqlRunRepository:
     ) -> list[StoredEvent]:
         """A new run with its steps and first events (DuplicateRequest if its request_id was seen), announced
         with `notify`'s payloads at commit."""
-        stored = _number_events(run, now)
+        stored = number_events(run, now)
         try:
             if self._postgresql:
                 await self._insert_pg(run, record, stored, now, notify)
@@ -249,7 +249,7 @@ class SqlRunRepository:
             run.dirty.clear()
             closed += [{"b_id": cid, "status": status} for cid, status in run.checkpoints_closed]
             run.checkpoints_closed.clear()
-            stored += _number_events(run, written)
+            stored += number_events(run, written)
             run_rows.append(_run_columns(run, now))
             self._remember(run)
         if step_rows:
@@ -268,7 +268,7 @@ class SqlRunRepository:
         stored: list[StoredEvent] = []
         written = utcnow()  # the events' time: when they are written, right before the commit
         for run in states:
-            stored += _number_events(run, written)
+            stored += number_events(run, written)
         events = pg_batch.Columns(7)
         for ev in stored:
             events.add(ev.run_id, ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status, written)
@@ -490,27 +490,6 @@ def _pin(row: Any) -> Pinned:
         inputs=row["prompt_inputs"],
         agents=row["agents"],
     )
-
-
-def _number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
-    """Give the run's new events their sequence numbers (the run's row lock makes them gap-free)."""
-    stored = [
-        StoredEvent(
-            run.run_id,
-            run.organization_slug,
-            run.last_sequence + i,
-            event.type.value,
-            event.step_id,
-            event.data,
-            run.status.value,
-            now,
-        )
-        for i, event in enumerate(run.events, start=1)
-    ]
-    if stored:
-        run.last_sequence = stored[-1].sequence
-    run.events.clear()
-    return stored
 
 
 def _run_columns(run: RunState, now: dt.datetime) -> dict[str, Any]:
