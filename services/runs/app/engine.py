@@ -66,6 +66,9 @@ TICK_RENDER_SECONDS = 0.2
 
 
 class Engine:
+    """The worker of one replica (see the module docstring). `start(supervisor)` runs its loops; `tick()` is one
+    pass over due work; every write goes through `transitions`, the write path the use cases share."""
+
     def __init__(
         self,
         uow_factory: UnitOfWorkFactory,
