@@ -107,6 +107,22 @@ class FailedPrecondition(ServiceError):
     reason = "FAILED_PRECONDITION"
 
 
+class InvalidTransition(FailedPrecondition):
+    """The resource's current state does not accept the action (cancel a run that ended, decide a checkpoint twice).
+
+    Clients get FAILED_PRECONDITION with an `agentorch.common.v1.InvalidTransition` detail (resource, current status
+    and its reason, the refused action) next to the ErrorInfo, so they branch on fields, not on the message."""
+
+    def __init__(
+        self, message: str, *, resource: str, current_status: str, action: str, status_reason: str = ""
+    ) -> None:
+        super().__init__(message, metadata={"resource": resource, "status": current_status})
+        self.resource = resource
+        self.current_status = current_status
+        self.action = action
+        self.status_reason = status_reason
+
+
 class PermissionDenied(ServiceError):
     reason = "PERMISSION_DENIED"
 

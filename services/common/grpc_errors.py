@@ -1,4 +1,5 @@
-"""The one place where exceptions become gRPC statuses (google.rpc.Status with ErrorInfo, BadRequest, RetryInfo)."""
+"""The one place where exceptions become gRPC statuses (google.rpc.Status with ErrorInfo, BadRequest, RetryInfo,
+InvalidTransition)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from agentorch.common.v1 import errors_pb2
 from services.common import db, errors
 
 ERROR_DOMAIN = "agentorch.dev"
@@ -71,6 +73,15 @@ def _extra_details(exc: errors.ServiceError) -> list[object]:
                     error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
                     for v in exc.violations
                 ]
+            )
+        ]
+    if isinstance(exc, errors.InvalidTransition):
+        return [
+            errors_pb2.InvalidTransition(
+                resource=exc.resource,
+                current_status=exc.current_status,
+                status_reason=exc.status_reason,
+                action=exc.action,
             )
         ]
     if isinstance(exc, errors.ResourceExhausted | errors.Unavailable) and exc.retry_after_seconds is not None:

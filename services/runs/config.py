@@ -12,7 +12,7 @@ DEFAULT_PORT = 50062
 
 
 class EngineConfig(BaseModel):
-    """How this replica executes steps."""
+    """How this replica executes steps: the one settings model of the engine (`app/engine.py` takes it as is)."""
 
     lease_seconds: float = Field(
         30.0, ge=1, le=3600, description="A running step's lease; another replica takes it over after this long."
@@ -33,6 +33,15 @@ class EngineConfig(BaseModel):
     )
     retention_days: int = Field(
         0, ge=0, description="Delete runs that ended more than this many days ago; 0 keeps all."
+    )
+    retention_interval_seconds: float = Field(
+        3600.0, gt=0, le=86_400, description="How often a replica deletes expired runs (with retention_days > 0)."
+    )
+    delta_interval_seconds: float = Field(
+        0.25,
+        ge=0,
+        le=60,
+        description="Streamed agent output is written to the run's log at most this often per step (0: every piece).",
     )
 
 

@@ -29,9 +29,8 @@ from services.common.principals import KeyRing
 from services.common.settings import DatabaseSettings
 from services.credentials.bootstrap import spec as credentials_spec
 from services.credentials.config import CredentialsSettings
-from services.runs.app.executor import StepFailed, StepRequest, StepResult
+from services.runs.app.executor import InputRequired, StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialsClient, CredentialUnavailable, ResolvedCredential, Secret
-from services.runs.executors import InputRequired
 from services.runs.executors.dispatch import AgentExecutor
 from tests.support.egress import LOOPBACK_POLICY
 from tests.support.principals import AUTH, as_member

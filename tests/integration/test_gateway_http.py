@@ -313,6 +313,8 @@ async def test_grpc_errors_become_http_statuses_with_their_details(gateway: Plat
         )
         retry = await operator.post(f"/v1/{run}:retry", json={})
         assert (retry.status_code, retry.json()["error"]["status"]) == (400, "FAILED_PRECONDITION")
+        (refused,) = [d for d in retry.json()["error"]["details"] if d["@type"].endswith("common.v1.InvalidTransition")]
+        assert (refused["resource"], refused["action"]) == (run, "retry")  # the typed detail, as JSON
 
 
 async def test_bad_input_names_every_field_and_writes_nothing(gateway: Platform) -> None:

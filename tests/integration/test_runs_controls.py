@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from grpc_status import rpc_status
 
+from agentorch.common.v1 import errors_pb2
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from services.common.settings import DatabaseSettings
@@ -56,6 +58,46 @@ async def failed_precondition(call: object) -> grpc.aio.AioRpcError:
         await call  # type: ignore[misc]
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION, caught.value.details()
     return caught.value
+
+
+def refused_transition(error: grpc.aio.AioRpcError) -> errors_pb2.InvalidTransition:
+    """The typed detail of a refused control, read as a client reads any status detail."""
+    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    assert status is not None
+    for detail in status.details:
+        if detail.Is(errors_pb2.InvalidTransition.DESCRIPTOR):
+            found = errors_pb2.InvalidTransition()
+            detail.Unpack(found)
+            return found
+    raise AssertionError(f"no InvalidTransition detail in {error.details()!r}")
+
+
+async def test_a_refused_control_tells_the_client_the_run_s_state_and_the_refused_action(plat: Platform) -> None:
+    run = await launch(plat, await save(plat, definition([checkpoint_step("review")])))
+    await wait_for_status(plat.runs_stub, run.name, {S.RUN_STATUS_PAUSED})
+    checkpoint = (await plat.runs_stub.GetRun(pb.GetRunRequest(name=run.name))).run.open_checkpoints[0]
+    resume = await failed_precondition(plat.runs_stub.ResumeRun(pb.ResumeRunRequest(name=run.name)))
+    detail = refused_transition(resume)
+    assert (detail.resource, detail.current_status, detail.status_reason, detail.action) == (
+        run.name,
+        "paused",
+        "checkpoint",
+        "resume",
+    )
+    assert resume.details() == (
+        f"run {run.name} is paused (checkpoint); cannot resume it (only a run paused by an operator)"
+    )
+
+    await plat.runs_stub.DecideCheckpoint(pb.DecideCheckpointRequest(name=checkpoint, decision=S.DECISION_REJECT))
+    again = await failed_precondition(
+        plat.runs_stub.DecideCheckpoint(pb.DecideCheckpointRequest(name=checkpoint, decision=S.DECISION_APPROVE))
+    )
+    assert (refused_transition(again).current_status, refused_transition(again).action) == ("rejected", "decide")
+    done = await wait_for_status(plat.runs_stub, run.name, FINAL)
+    cancel = await failed_precondition(plat.runs_stub.CancelRun(pb.CancelRunRequest(name=run.name)))
+    assert (refused_transition(cancel).current_status, refused_transition(cancel).action) == ("failed", "cancel")
+    after = (await plat.runs_stub.GetRun(pb.GetRunRequest(name=run.name))).run
+    assert after.last_event_sequence == done.last_event_sequence  # refused: nothing written
 
 
 async def finished_tasks(p: Platform) -> None:

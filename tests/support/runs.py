@@ -21,6 +21,7 @@ from services.common.settings import DatabaseSettings, ServerSettings
 from services.registry.bootstrap import spec as registry_spec
 from services.registry.config import RegistrySettings
 from services.runs.app.engine import Engine
+from services.runs.bootstrap import RunsService, RunsSpec
 from services.runs.bootstrap import spec as runs_spec
 from services.runs.config import ClientsConfig, EngineConfig, RunsSettings, TemplatesConfig
 from tests.support.agents import ScriptedExecutor
@@ -200,8 +201,12 @@ def steps_of(run: run_pb2.Run) -> dict[str, run_pb2.StepState]:
     return {s.step_id: s for s in run.steps}
 
 
+def service_of(server: RunningServer) -> RunsService:
+    """What the runs server's bootstrap wired (engine, write path, use cases)."""
+    assert isinstance(server.spec, RunsSpec), "not a runs server"
+    return server.spec.service
+
+
 def engine_of(server: RunningServer) -> Engine:
     """The engine behind a running runs server (to check its tasks, wake it, or run one tick)."""
-    servicer = server.server._services[0].servicer
-    engine: Engine = servicer._controls._engine
-    return engine
+    return service_of(server).engine

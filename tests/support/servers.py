@@ -24,6 +24,7 @@ class RunningServer:
     channel: grpc.aio.Channel
     companions: Sequence[Companion] = ()
     supervisor: Supervisor | None = None
+    spec: ServiceSpec | None = None  # what it was built from (a service's spec may expose what it wired)
 
     @property
     def target(self) -> str:
@@ -58,4 +59,4 @@ async def running(spec: ServiceSpec, *, access_log: bool = False) -> AsyncIterat
             stack.push_async_callback(companion.stop, 0)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         stack.push_async_callback(channel.close)
-        yield RunningServer(server, channel, tuple(spec.companions), supervisor)
+        yield RunningServer(server, channel, tuple(spec.companions), supervisor, spec)

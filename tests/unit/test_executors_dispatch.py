@@ -14,11 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.runs.app.executor import Emit, StepFailed, StepRequest, StepResult
+from services.runs.app.executor import Emit, InputRequired, StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialUnavailable, ResolvedCredential, Secret
-from services.runs.executors import InputRequired
 from services.runs.executors.dispatch import AgentExecutor
-from services.runs.executors.http import AgentCall
+from services.runs.executors.transport import AgentCall
 
 SECRET = "sk-unit-7f3a9c1e5b2d4f60"
 

@@ -11,18 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from services.runs.app.executor import StepFailed, StepRequest
+from services.runs.app.executor import InputRequired, StepFailed, StepRequest
 from services.runs.clients.credentials import ResolvedCredential, Secret
-from services.runs.executors import InputRequired, a2a, openai
-from services.runs.executors.http import (
-    AgentCall,
-    Redactor,
-    SSEDecoder,
-    SSEEvent,
-    credential_value,
-    parse_config,
-    retry_after,
-)
+from services.runs.executors import a2a, openai
+from services.runs.executors.config import parse_config
+from services.runs.executors.secrets import Redactor, credential_value
+from services.runs.executors.sse import SSEDecoder, SSEEvent
+from services.runs.executors.transport import AgentCall, retry_after
 
 
 def request(agent: dict[str, Any] | None = None, **fields: Any) -> StepRequest:

@@ -7,6 +7,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import exc as sa_exc
 
+from agentorch.common.v1 import errors_pb2
 from services.common import errors
 from services.common.grpc_errors import ERROR_DOMAIN, internal_status, is_lost_database_connection, to_grpc_status
 
@@ -110,3 +111,25 @@ def test_a_lost_database_connection_is_retryable_but_other_database_errors_are_n
     assert is_lost_database_connection(lost)
     assert not is_lost_database_connection(broken)
     assert not is_lost_database_connection(ConnectionResetError("not from the database layer"))
+
+
+def test_an_invalid_transition_carries_its_typed_detail() -> None:
+    refused = errors.InvalidTransition(
+        "run organizations/acme/runs/r1 is paused (checkpoint); cannot resume it",
+        resource="organizations/acme/runs/r1",
+        current_status="paused",
+        action="resume",
+        status_reason="checkpoint",
+    )
+    status = to_grpc_status(refused)
+    assert status.code == grpc.StatusCode.FAILED_PRECONDITION
+    info = unpack(status, error_details_pb2.ErrorInfo)
+    assert isinstance(info, error_details_pb2.ErrorInfo)
+    assert (info.reason, dict(info.metadata)) == (
+        "FAILED_PRECONDITION",
+        {"resource": "organizations/acme/runs/r1", "status": "paused"},
+    )
+    detail = unpack(status, errors_pb2.InvalidTransition)
+    assert detail == errors_pb2.InvalidTransition(
+        resource="organizations/acme/runs/r1", current_status="paused", status_reason="checkpoint", action="resume"
+    )

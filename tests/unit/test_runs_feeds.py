@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.runs.app.feeds import RunFeed
-from services.runs.app.notify import Announcement, Broker
-from services.runs.store.runs import StoredEvent
+from services.runs.app.broker import Announcement, Broker, RunFeed
+from services.runs.domain.records import StoredEvent
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

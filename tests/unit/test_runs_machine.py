@@ -79,7 +79,6 @@ def commit(run: RunState) -> list[NewEvent]:
     run.last_sequence += len(events)
     run.events.clear()
     run.dirty.clear()
-    run.run_dirty = False
     run.checkpoints_opened.clear()
     run.checkpoints_closed.clear()
     return events

@@ -8,7 +8,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.runs.executors.http import Redactor
+from services.runs.executors.secrets import Redactor
 
 KEY = "sk-live-0123456789abcdef"
 FORMS = [KEY, base64.b64encode(KEY.encode()).decode(), f"Bearer {KEY}"]

@@ -19,10 +19,6 @@ class CredentialAlreadyExists(CredentialsError, errors.AlreadyExists):
         super().__init__(f"credential {name!r} already exists", metadata={"resource": name})
 
 
-class InvalidCredential(CredentialsError, errors.ValidationFailed):
-    pass
-
-
 class DecryptionFailed(CredentialsError, errors.FailedPrecondition):
     """Authentication of the stored data failed: it was altered, or copied from another credential or version."""
 

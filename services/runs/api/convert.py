@@ -11,8 +11,7 @@ from agentorch.runs.v1 import run_pb2 as rpb
 from services.runs.app.runs import RunView
 from services.runs.domain.definition import integral
 from services.runs.domain.model import CheckpointStatus, Decision, EventType, OriginType, RunStatus, StepStatus
-from services.runs.store.checkpoints import CheckpointRecord
-from services.runs.store.runs import StoredEvent
+from services.runs.domain.records import CheckpointRecord, StoredEvent
 
 
 def _enum_map(enum: Any, prefix: str, module_enum: Any) -> dict[Any, Any]:

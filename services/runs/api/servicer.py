@@ -33,8 +33,7 @@ from services.runs.app.runs import RunControls, RunFilter, RunQueries
 from services.runs.app.watch import Heartbeat, Watcher
 from services.runs.domain.model import OriginType, RunStatus
 from services.runs.domain.names import RunName
-from services.runs.store.checkpoints import CheckpointQuery
-from services.runs.store.runs import StoredEvent
+from services.runs.domain.records import CheckpointQuery, StoredEvent
 
 T = TypeVar("T")
 EVENT_RESPONSE_CACHE = 4096  # converted events kept for the other watchers of their run

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,14 +11,14 @@ from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, PermissionDenied, ValidationFailed
-from services.runs.app.engine import Engine
 from services.runs.app.runs import RunQueries, RunView, authorize_run
+from services.runs.app.transitions import Transitions
+from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
 from services.runs.domain import machine
-from services.runs.domain.errors import CheckpointNotFound, InvalidTransition, RunNotFound
-from services.runs.domain.model import CheckpointStatus, Decision, StepStatus
+from services.runs.domain.errors import CheckpointNotFound, RunNotFound
+from services.runs.domain.model import CheckpointStatus, Decision
 from services.runs.domain.names import CheckpointName, RunName, parse_org
-from services.runs.store.checkpoints import CheckpointQuery, CheckpointRecord
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord
 
 MAX_COMMENT = 4000
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -37,9 +36,9 @@ class Decided:
 
 
 class CheckpointService:
-    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork], engine: Engine, queries: RunQueries) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, transitions: Transitions, queries: RunQueries) -> None:
         self._uow = uow_factory
-        self._engine = engine
+        self._transitions = transitions
         self._queries = queries
 
     async def get(self, name: str) -> CheckpointRecord:
@@ -106,9 +105,10 @@ class CheckpointService:
                     f"deciding this checkpoint needs the {required} role", metadata={"required_role": required}
                 )
             now = utcnow()
-            step = run.steps.get(checkpoint.step_id)
-            if checkpoint.status is not CheckpointStatus.OPEN or step is None or step.status is not StepStatus.WAITING:
-                raise InvalidTransition(f"checkpoint {parsed}", checkpoint.status.value, "decide it again")
+            output = {"comment": comment, "payload": payload, "decided_by": principal.subject}
+            # The state machine refuses a checkpoint that is not open (or whose step no longer waits) before
+            # anything is written; the conditional write below settles a race with a concurrent decision.
+            machine.decide(run, checkpoint.step_id, decision, output, now, checkpoint=(str(parsed), checkpoint.status))
             recorded = await uow.checkpoints.record_decision(
                 checkpoint.checkpoint_id,
                 _STATUS_AFTER[decision],
@@ -118,11 +118,11 @@ class CheckpointService:
                 principal.subject,
                 now,
             )
-            if not recorded:
-                raise InvalidTransition(f"checkpoint {parsed}", "already decided", "decide it again")
-            output = {"comment": comment, "payload": payload, "decided_by": principal.subject}
-            machine.decide(run, checkpoint.step_id, decision, output, now)
-            await self._engine.commit(uow, [run], now)
+            if not recorded:  # decided meanwhile (by a concurrent call): nothing of the above is written
+                current = await uow.checkpoints.get(checkpoint.checkpoint_id)
+                decided = current.status if current is not None else CheckpointStatus.CLOSED
+                raise machine.refused_decision(str(parsed), decided)
+            await self._transitions.commit(uow, [run], now)
         async with self._uow() as uow:
             return Decided(await self._load(uow, parsed), await self._queries.view(uow, parsed.run))
 

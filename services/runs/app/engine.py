@@ -1,4 +1,5 @@
-"""The execution engine of one runs replica.
+"""The worker of one runs replica: its loops, the tick that claims and dispatches due work, agent calls and their
+heartbeats.
 
 One loop finds due work with a single indexed query (`run_steps.due_at <= now`), claims it under each run's row
 lock (skipping runs another replica holds), and dispatches it:
@@ -9,11 +10,12 @@ lock (skipping runs another replica holds), and dispatches it:
 - checkpoint steps open a checkpoint and wait, holding no task, timer or memory;
 - agent steps get a lease and an asyncio task; a heartbeat extends the leases of this replica's steps, and the
   result is written under the same fence (run, step, attempt, owner), so a step taken over by another replica
-  can never succeed twice.
+  can never succeed twice; streamed output goes to the log as it arrives (`deltas.DeltaStream`).
 
 When idle the loop sleeps until the next due time or a wake-up (a local commit, or another replica's
-announcement over LISTEN/NOTIFY); it never polls per run. Every transition is one transaction that changes state
-and appends events; announcements go out after commit.
+announcement over LISTEN/NOTIFY); it never polls per run. Every transition goes through `transitions.Transitions`
+(the write path the use cases share): one transaction that changes state and appends events, announced after
+commit. The loops run under the process's supervisor (restarted with back-off; NOT_SERVING while they cannot run).
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
@@ -32,17 +32,19 @@ from services.common.db import is_connection_failure, utcnow
 from services.common.logs import get_logger
 from services.common.supervisor import Liveness, Supervisor
 from services.common.templating import DEFAULT_LIMITS, TemplateLimits, TemplateRenderError
-from services.runs.app.executor import StepExecutor, StepFailed, StepRequest
-from services.runs.app.notify import Announcement, Broker
+from services.runs.app.broker import Announcement, Broker
+from services.runs.app.deltas import DeltaStream
+from services.runs.app.executor import InputRequired, StepExecutor, StepFailed, StepRequest
 from services.runs.app.rendering import Renderer
+from services.runs.app.transitions import Transitions
+from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
+from services.runs.config import EngineConfig
 from services.runs.domain import machine
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
     CheckpointStatus,
     Decision,
-    EventType,
     NewCheckpoint,
-    NewEvent,
     RunState,
     RunStatus,
     StepSpec,
@@ -55,9 +57,6 @@ from services.runs.domain.rendering import (
     render_step_text,
     step_sources,
 )
-from services.runs.executors import InputRequired
-from services.runs.store.runs import Notify, StoredEvent
-from services.runs.store.uow import RunsUnitOfWork
 
 log = get_logger("agentorch.runs.engine")
 CONTENDED_PAUSE_SECONDS = 0.05
@@ -66,42 +65,33 @@ CONTENDED_PAUSE_SECONDS = 0.05
 TICK_RENDER_SECONDS = 0.2
 
 
-@dataclass(frozen=True)
-class EngineSettings:
-    lease_seconds: float = 30.0
-    batch_size: int = 200
-    max_concurrency: int = 200
-    idle_wait_seconds: float = 5.0
-    delta_interval_seconds: float = 0.25
-    retention_days: int = 0  # 0 keeps finished runs forever
-    retention_interval_seconds: float = 3600.0
-    template_limits: TemplateLimits = DEFAULT_LIMITS
-
-
 class Engine:
+    """The worker of one replica (see the module docstring). `start(supervisor)` runs its loops; `tick()` is one
+    pass over due work; every write goes through `transitions`, the write path the use cases share."""
+
     def __init__(
         self,
-        uow_factory: Callable[[], RunsUnitOfWork],
+        uow_factory: UnitOfWorkFactory,
+        transitions: Transitions,
         executor: StepExecutor,
         broker: Broker,
-        settings: EngineSettings | None = None,
+        settings: EngineConfig | None = None,
         *,
+        template_limits: TemplateLimits = DEFAULT_LIMITS,
         worker_id: str | None = None,
-        notify: Notify | None = None,
     ) -> None:
         self._uow = uow_factory
+        self._transitions = transitions
         self._executor = executor
-        self._broker = broker
-        self._settings = settings or EngineSettings()
+        self._settings = settings or EngineConfig()
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:12]}"
-        self.notify = notify  # announces commits to other replicas (LISTEN/NOTIFY); None with one process
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._supervisor: Supervisor | None = None
         self._loops: list[str] = []  # names of the supervised loops
         self._stopping = False
         self._by_run: dict[str, set[asyncio.Task[None]]] = {}  # agent calls in flight, per run
-        self._renderer = Renderer(self._settings.template_limits)
+        self._renderer = Renderer(template_limits)
         self._tick_rendered_from = 0.0  # the renderer's `spent` when the current tick began
         broker.on_work(self.wake)
         broker.on_announcement(self._on_announcement)
@@ -140,36 +130,6 @@ class Engine:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._renderer.close()
-
-    # --- transitions ------------------------------------------------------------------------------------------------
-
-    async def commit(self, uow: RunsUnitOfWork, runs: Sequence[RunState], now: dt.datetime) -> list[StoredEvent]:
-        """Write the runs' changes and events, commit, then announce (the caller holds the run locks)."""
-        for run in runs:
-            for checkpoint in run.checkpoints_opened:
-                await uow.checkpoints.insert(run.run_id, run.organization_slug, checkpoint, now)
-            run.checkpoints_opened.clear()
-        stored = await uow.runs.save_many(runs, now, self.notify)
-        await self.commit_stored(uow, stored)
-        return stored
-
-    async def commit_stored(self, uow: RunsUnitOfWork, stored: Sequence[StoredEvent]) -> None:
-        """Commit a transaction whose events were written (and announced to other replicas, with `notify`), then
-        announce them in this process."""
-        await uow.commit()
-        self._broker.publish(stored)
-
-    async def transition(self, run_id: str, change: Callable[[RunState, dt.datetime], bool | None]) -> RunState | None:
-        """Apply `change` to the locked run in one transaction; `change` returns False to write nothing."""
-        async with self._uow() as uow:
-            run = await uow.runs.load(run_id)
-            if run is None:
-                return None
-            now = utcnow()
-            if change(run, now) is False:
-                return run
-            await self.commit(uow, [run], now)
-            return run
 
     # --- the loop ---------------------------------------------------------------------------------------------------
 
@@ -265,7 +225,7 @@ class Engine:
                     handled += changed
                     touched.append(run)
             if touched:
-                await self.commit(uow, touched, now)
+                await self._transitions.commit(uow, touched, now)
         for request in dispatch:
             self._spawn(request)
         return handled
@@ -432,7 +392,7 @@ class Engine:
 
     async def _execute(self, request: StepRequest) -> None:
         run_id = request.run.rsplit("/", 1)[-1]
-        stream = _DeltaStream(self, run_id, request, self._settings.delta_interval_seconds)
+        stream = DeltaStream(self._transitions, self.worker_id, run_id, request, self._settings.delta_interval_seconds)
         asked: InputRequired | None = None
         try:
             call = self._executor.execute(request, stream.emit)
@@ -476,7 +436,7 @@ class Engine:
             # lease lasts (heartbeats keep it while they can), then let another replica take the step over.
             async for attempt in self._recording_retries():
                 with attempt:
-                    await self.transition(run_id, report)
+                    await self._transitions.apply(run_id, report)
         except Exception:
             log.exception("could not record a step result; the lease will expire and the step be retried")
 
@@ -501,42 +461,3 @@ def _input_checkpoint(request: StepRequest, question: str) -> NewCheckpoint:
         due_at=None,
         on_expiry="reject",
     )
-
-
-class _DeltaStream:
-    """Partial output of an agent call, appended to the run's log as STEP_OUTPUT_DELTA events, at most one
-    transaction per `interval` per step; what remains when the call ends goes into the result's transaction."""
-
-    def __init__(self, engine: Engine, run_id: str, request: StepRequest, interval: float) -> None:
-        self._engine, self._run_id, self._request, self._interval = engine, run_id, request, interval
-        self._pending: list[str] = []
-        self._taken = 0
-        self._last_flush = 0.0
-
-    async def emit(self, delta: str) -> None:
-        if not delta:
-            return
-        self._pending.append(delta)
-        now = asyncio.get_running_loop().time()
-        if now - self._last_flush >= self._interval:
-            self._last_flush = now
-            try:
-                self._taken = 0
-                await self._engine.transition(self._run_id, lambda run, _: self.flush_into(run))
-                del self._pending[: self._taken]
-            except Exception as exc:
-                if not is_connection_failure(exc):
-                    raise
-                # The database is away: keep the text; the next flush (or the result's transaction) writes it.
-                log.warning("could not write streamed output yet; keeping it", step=self._request.idempotency_key)
-
-    def flush_into(self, run: RunState) -> bool:
-        """Append the pending text as one event if this worker still holds the attempt; False writes nothing."""
-        request = self._request
-        if not self._pending or not machine.holds(run, request.step_id, request.attempt, self._engine.worker_id):
-            return False
-        text, self._taken = "".join(self._pending), len(self._pending)  # dropped from pending once committed
-        run.events.append(
-            NewEvent(EventType.STEP_OUTPUT_DELTA, request.step_id, {"attempt": request.attempt, "delta": text})
-        )
-        return True

@@ -2,7 +2,8 @@
 
 The engine renders the prompt and inputs, then calls `execute` with everything the call needs and nothing it
 should not see (credentials are aliases, resolved by the executor at call time, never stored in run state).
-Executors raise StepFailed; `retryable=False` for errors that another attempt cannot fix.
+Executors raise StepFailed; `retryable=False` for errors that another attempt cannot fix; InputRequired when the
+agent asks a person a question (the engine turns it into a human checkpoint).
 """
 
 from __future__ import annotations
@@ -43,15 +44,22 @@ class StepFailed(Exception):
         self.retryable = retryable
 
 
+class InputRequired(StepFailed):
+    """The agent needs an answer from a person before it can finish (A2A `input-required`).
+
+    `question` is what the agent asked; `context` says where to send the answer (agent, protocol, task and context
+    ids). It is a non-retryable StepFailed, so an engine that does not know it fails the step with a clear message;
+    the engine turns it into a human checkpoint.
+    """
+
+    def __init__(self, question: str, context: dict[str, Any], *, message: str | None = None) -> None:
+        super().__init__(message or f"the agent needs input: {question}", retryable=False)
+        self.question = question
+        self.context = context
+
+
 Emit = Callable[[str], Awaitable[None]]
 
 
 class StepExecutor(Protocol):
     async def execute(self, request: StepRequest, emit: Emit) -> StepResult: ...
-
-
-class UnconfiguredExecutor:
-    """Used until agent protocols are wired: every agent step fails with a clear, non-retryable error."""
-
-    async def execute(self, request: StepRequest, emit: Emit) -> StepResult:
-        raise StepFailed(f"agent {request.agent_slug!r}: no executor is configured for its protocol", retryable=False)

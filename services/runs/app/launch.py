@@ -3,9 +3,9 @@ and write the run with its first event in one transaction. Idempotent per (organ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,20 +13,21 @@ from services.common import authz
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
-from services.runs.app.engine import Engine
+from services.runs.app.registry import Registry, ResolvedDefinition
 from services.runs.app.runs import RunView
-from services.runs.clients.registry import RegistryClient, ResolvedDefinition
+from services.runs.app.transitions import Transitions
+from services.runs.app.unit_of_work import DuplicateRequest, UnitOfWorkFactory
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
 from services.runs.domain.errors import AdHocCredentialsNeedAdmin, InvalidLaunch, LaunchRejected, RunNotFound
 from services.runs.domain.inputs import resolve_inputs
-from services.runs.domain.model import OriginType, RunState, RunStatus, StepState
+from services.runs.domain.model import OriginType, RunSpec, RunState, RunStatus, StepState
 from services.runs.domain.names import parse_org
-from services.runs.store.runs import DuplicateRequest, RunRecord
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.domain.records import RunRecord
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_REQUEST_ID = 128
+AGENT_LOOKUPS = 8  # registry calls in flight at once while a launch pins its agents
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ class LaunchRequest:
 
 
 class Launcher:
-    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork], registry: RegistryClient, engine: Engine) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, registry: Registry, transitions: Transitions) -> None:
         self._uow = uow_factory
         self._registry = registry
-        self._engine = engine
+        self._transitions = transitions
 
     async def launch(self, request: LaunchRequest) -> str | RunView:
         """Returns the new run as written (no need to read it back), or, for a repeated request_id, the existing
@@ -71,13 +72,7 @@ class Launcher:
         inputs, violations = resolve_inputs(spec.parameters, request.prompt_inputs)
         if violations:
             raise InvalidLaunch(violations)
-        agents: dict[str, Any] = {}
-        for slug in spec.referenced_agents():
-            agent = await self._registry.agent(principal, org, slug)
-            if agent is None:
-                step = next(s.id for s in spec.steps if s.agent == slug)
-                raise LaunchRejected(f"agent {slug!r} (used by step {step!r}) does not exist in organization {org!r}")
-            agents[slug] = agent
+        agents = await self._agents(principal, org, spec)
         run = RunState(
             run_id=str(uuid.uuid4()),
             organization_slug=org,
@@ -101,19 +96,38 @@ class Launcher:
             created_at=created,
             updated_at=created,
         )
-        async with self._uow() as uow:
-            machine.create(run, created)
-            try:
-                stored = await uow.runs.insert(run, record, created, self._engine.notify)
-            except DuplicateRequest:
-                await uow.connection.rollback()
-                async with self._uow() as again:
-                    existing = await again.runs.find_by_request(org, request.request_id)
-                if existing is None:
-                    raise RunNotFound(request.request_id) from None
-                return existing
-            await self._engine.commit_stored(uow, stored)
+        machine.create(run, created)
+        try:
+            async with self._uow() as uow:
+                await self._transitions.create(uow, run, record, created)
+        except DuplicateRequest:  # the same request_id, launched concurrently: answer with that run
+            async with self._uow() as again:
+                existing = await again.runs.find_by_request(org, request.request_id)
+            if existing is None:
+                raise RunNotFound(request.request_id) from None
+            return existing
         return RunView(run, record, [])  # a new run has no checkpoint open yet: only the engine opens them
+
+    async def _agents(self, principal: Principal, org: str, spec: RunSpec) -> dict[str, Any]:
+        """The registry snapshot of every agent the definition calls, fetched concurrently (at most AGENT_LOOKUPS
+        at once). The first failure in the definition's order is raised, as if they were fetched one by one."""
+        slugs = spec.referenced_agents()
+        bound = asyncio.Semaphore(AGENT_LOOKUPS)
+
+        async def fetch(slug: str) -> dict[str, Any] | None:
+            async with bound:
+                return await self._registry.agent(principal, org, slug)
+
+        found = await asyncio.gather(*(fetch(slug) for slug in slugs), return_exceptions=True)
+        agents: dict[str, Any] = {}
+        for slug, agent in zip(slugs, found, strict=True):
+            if isinstance(agent, BaseException):
+                raise agent
+            if agent is None:
+                step = next(s.id for s in spec.steps if s.agent == slug)
+                raise LaunchRejected(f"agent {slug!r} (used by step {step!r}) does not exist in organization {org!r}")
+            agents[slug] = agent
+        return agents
 
     def _validate(self, request: LaunchRequest) -> str:
         violations: list[FieldViolation] = []

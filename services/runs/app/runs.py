@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
-from services.runs.app.engine import Engine
+from services.runs.app.transitions import Transitions
+from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
 from services.runs.domain import machine
-from services.runs.domain.errors import InvalidTransition, RunNotFound
+from services.runs.domain.errors import RunNotFound
 from services.runs.domain.model import OriginType, RunState, RunStatus
 from services.runs.domain.names import RunName, parse_org
-from services.runs.store.runs import RunRecord, StoredEvent
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.domain.records import RunRecord, StoredEvent
 
 MAX_REASON = 1000
 DEFAULT_EVENT_PAGE = 100
@@ -43,7 +43,7 @@ def authorize_run(principal: Principal, name: RunName, role: str) -> None:
 
 
 class RunQueries:
-    def __init__(self, uow_factory: Callable[[], RunsUnitOfWork]) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
         self._uow = uow_factory
 
     async def get(self, name: str) -> RunView:
@@ -123,58 +123,29 @@ class RunQueries:
 
 
 class RunControls:
-    def __init__(self, engine: Engine, queries: RunQueries, uow_factory: Callable[[], RunsUnitOfWork]) -> None:
-        self._engine = engine
+    """Operator controls. Which run states accept each one is the state machine's (machine.RULES): a refused control
+    is an InvalidTransition naming the run's state, and writes nothing."""
+
+    def __init__(self, transitions: Transitions, queries: RunQueries, uow_factory: UnitOfWorkFactory) -> None:
+        self._transitions = transitions
         self._queries = queries
         self._uow = uow_factory
 
     async def cancel(self, name: str, reason: str) -> RunView:
         if len(reason) > MAX_REASON:
             raise ValidationFailed.single("reason", f"must be at most {MAX_REASON} characters")
-
-        def change(run: RunState, now: dt.datetime) -> None:
-            if run.status.final:
-                raise InvalidTransition(f"run {run.name}", run.status.value, "cancel it")
-            machine.cancel(run, reason, now)
-
-        return await self._control(name, change)
+        return await self._control(name, lambda run, now: machine.cancel(run, reason, now))
 
     async def pause(self, name: str) -> RunView:
-        def change(run: RunState, now: dt.datetime) -> None:
-            if run.status not in (RunStatus.PENDING, RunStatus.RUNNING) and not (
-                run.status is RunStatus.PAUSED and run.status_reason == machine.WAITING_FOR_CHECKPOINT
-            ):
-                raise InvalidTransition(f"run {run.name}", run.status.value, "pause it")
-            machine.pause(run, now)
-
-        return await self._control(name, change)
+        return await self._control(name, machine.pause)
 
     async def resume(self, name: str) -> RunView:
-        def change(run: RunState, now: dt.datetime) -> None:
-            if run.status is not RunStatus.PAUSED or run.status_reason != machine.PAUSED_BY_OPERATOR:
-                raise InvalidTransition(
-                    f"run {run.name}",
-                    f"{run.status.value} ({run.status_reason or 'not paused by an operator'})",
-                    "resume it",
-                )
-            machine.resume(run, now)
-
-        return await self._control(name, change)
+        return await self._control(name, machine.resume)
 
     async def retry(self, name: str, from_step: str) -> RunView:
-        def change(run: RunState, now: dt.datetime) -> None:
-            if run.status not in (RunStatus.FAILED, RunStatus.CANCELLED):
-                raise InvalidTransition(f"run {run.name}", run.status.value, "retry it (only failed or cancelled runs)")
-            step = from_step or machine.first_failed_step(run)
-            if step is None:
-                raise InvalidTransition(f"run {run.name}", run.status.value, "retry it: no step failed; name from_step")
-            if step not in run.steps:
-                raise ValidationFailed.single("from_step", f"is not a step of this run (steps: {', '.join(run.steps)})")
-            machine.retry_from(run, step, now)
+        return await self._control(name, lambda run, now: machine.retry_from(run, from_step, now))
 
-        return await self._control(name, change)
-
-    async def _control(self, name: str, change: Callable[[RunState, dt.datetime], None]) -> RunView:
+    async def _control(self, name: str, change: Callable[[RunState, dt.datetime], object]) -> RunView:
         principal = authz.require_principal()
         parsed = RunName.parse(name)
         authorize_run(principal, parsed, "operator")
@@ -184,7 +155,7 @@ class RunControls:
                 raise RunNotFound(str(parsed))
             change(run, now)
 
-        if await self._engine.transition(parsed.run_id, guarded) is None:
+        if await self._transitions.apply(parsed.run_id, guarded) is None:
             raise RunNotFound(str(parsed))
         async with self._uow() as uow:
             return await self._queries.view(uow, parsed)

@@ -9,19 +9,19 @@ buffer, and never slows the engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from services.common import authz
 from services.common.db import utcnow
 from services.common.errors import OrganizationNotFound, ValidationFailed
-from services.runs.app.notify import Broker
+from services.runs.app.broker import Broker
 from services.runs.app.runs import RunQueries, RunView, authorize_run
+from services.runs.app.unit_of_work import UnitOfWorkFactory
 from services.runs.domain.errors import RunNotFound
 from services.runs.domain.model import RunStatus
 from services.runs.domain.names import RunName, parse_org
-from services.runs.store.runs import StoredEvent
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.domain.records import StoredEvent
 
 PAGE = 500
 
@@ -35,7 +35,7 @@ class Heartbeat:
 class Watcher:
     def __init__(
         self,
-        uow_factory: Callable[[], RunsUnitOfWork],
+        uow_factory: UnitOfWorkFactory,
         broker: Broker,
         queries: RunQueries,
         heartbeat_seconds: float = 15.0,

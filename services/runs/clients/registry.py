@@ -6,7 +6,6 @@ and roles. Registry errors become runs errors with the same meaning (and field p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -19,21 +18,16 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.common import errors
 from services.common.context import Principal
 from services.common.principals import KeyRing
+from services.runs.app.registry import ResolvedDefinition
 from services.runs.domain.definition import integral
 from services.runs.domain.errors import InvalidLaunch, LaunchRejected
 
 RPC_TIMEOUT = 10.0
 
 
-@dataclass(frozen=True)
-class ResolvedDefinition:
-    definition: dict[str, Any]
-    prompt_templates: list[dict[str, str]]
-    origin: str  # the orchestration version or plan resource name; "" for ad hoc
-    orchestration: str  # the orchestration resource name (without version) or ""
-
-
 class RegistryClient:
+    """The `app.registry.Registry` the runs service uses: the registry's gRPC API."""
+
     def __init__(self, channel: grpc.aio.Channel, keys: KeyRing) -> None:
         self._stub = pb_grpc.RegistryServiceStub(channel)
         self._keys = keys

@@ -19,11 +19,42 @@ class CheckpointNotFound(RunsError, errors.NotFound):
         super().__init__(f"checkpoint {name!r} not found", metadata={"resource": name})
 
 
-class InvalidTransition(RunsError, errors.FailedPrecondition):
-    """An operation the run's (or checkpoint's) current status does not allow."""
+class InvalidTransition(RunsError, errors.InvalidTransition):
+    """An action the run's (or checkpoint's) current state does not accept (domain/machine.py decides which).
 
-    def __init__(self, what: str, status: str, action: str) -> None:
-        super().__init__(f"{what} is {status}; cannot {action}", metadata={"status": status})
+    `what` names the resource in the message ("run organizations/o/runs/r"), `resource` is its name; `status_reason`
+    tells a paused run's two states apart (operator, checkpoint); `why` says which states would accept the action.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        resource: str,
+        current_status: str,
+        action: str,
+        *,
+        status_reason: str = "",
+        why: str = "",
+        again: bool = False,
+    ) -> None:
+        shown = (
+            f"{current_status} ({status_reason})" if status_reason and current_status == "paused" else current_status
+        )
+        message = f"{what} is {shown}; cannot {action} it{' again' if again else ''}" + (f" ({why})" if why else "")
+        super().__init__(
+            message,
+            resource=resource,
+            current_status=current_status,
+            action=action,
+            status_reason=status_reason,
+        )
+
+
+class UnknownStep(RunsError, errors.ValidationFailed):
+    """RetryRun's from_step names no step of the run."""
+
+    def __init__(self, steps: tuple[str, ...]) -> None:
+        super().__init__([errors.FieldViolation("from_step", f"is not a step of this run (steps: {', '.join(steps)})")])
 
 
 class LaunchRejected(RunsError, errors.FailedPrecondition):

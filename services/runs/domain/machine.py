@@ -22,14 +22,23 @@ Phases run in order: a step becomes ready when every step of earlier phases has 
 on_failure=continue counts as ended) and its depends_on steps have too. Transitions that report a worker's result
 are fenced: a result from a worker that lost its lease, or for an attempt that is no longer current, changes
 nothing (returns False), so a step never succeeds twice.
+
+What people ask of a run (cancel, pause, resume, retry, decide a checkpoint) is refused here, by the transition
+itself, when the run's state does not accept it: `RULES` lists the states each action accepts (as Prefect's
+orchestration rules declare their FROM_STATES), and a refusal is an `InvalidTransition` carrying the current state
+and the refused action (FAILED_PRECONDITION, with a typed detail clients read).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from dataclasses import dataclass
 from typing import Any
 
+from services.runs.domain.errors import InvalidTransition, UnknownStep
 from services.runs.domain.model import (
+    CheckpointStatus,
     Decision,
     EventType,
     NewCheckpoint,
@@ -45,6 +54,58 @@ PAUSED_BY_OPERATOR = "operator"
 WAITING_FOR_CHECKPOINT = "checkpoint"
 
 
+class Action(enum.StrEnum):
+    """What a person (an operator, an approver) asks of a run."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    RETRY = "retry"
+    DECIDE = "decide"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The run states an action accepts: any of `statuses`, or `paused` for one of `paused_because` (a run paused
+    by an operator and one waiting on its checkpoints accept different actions). `only` explains a refusal."""
+
+    statuses: frozenset[RunStatus]
+    paused_because: frozenset[str] = frozenset()
+    only: str = ""
+
+    def accepts(self, status: RunStatus, reason: str) -> bool:
+        return status in self.statuses or (status is RunStatus.PAUSED and reason in self.paused_because)
+
+
+RULES: dict[Action, Rule] = {
+    Action.CANCEL: Rule(frozenset({RunStatus.PENDING, RunStatus.RUNNING, RunStatus.PAUSED})),
+    Action.PAUSE: Rule(
+        frozenset({RunStatus.PENDING, RunStatus.RUNNING}),
+        frozenset({WAITING_FOR_CHECKPOINT}),
+        "only a pending or running run, or one waiting on a checkpoint",
+    ),
+    Action.RESUME: Rule(frozenset(), frozenset({PAUSED_BY_OPERATOR}), "only a run paused by an operator"),
+    Action.RETRY: Rule(frozenset({RunStatus.FAILED, RunStatus.CANCELLED}), only="only failed or cancelled runs"),
+}
+
+
+def accepts(run: RunState, action: Action) -> bool:
+    """Whether the run's current state accepts `action` (cancel, pause, resume, retry; see `RULES`)."""
+    return RULES[action].accepts(run.status, run.status_reason)
+
+
+def check(run: RunState, action: Action) -> None:
+    """Refuse `action` (InvalidTransition) unless the run's current state accepts it."""
+    if not accepts(run, action):
+        raise _refused(run, action, RULES[action].only)
+
+
+def _refused(run: RunState, action: Action, why: str) -> InvalidTransition:
+    return InvalidTransition(
+        f"run {run.name}", run.name, run.status.value, action.value, status_reason=run.status_reason, why=why
+    )
+
+
 def idempotency_key(run: RunState, step_id: str, attempt: int) -> str:
     return f"{run.run_id}/{step_id}/{attempt}"
 
@@ -55,7 +116,6 @@ def idempotency_key(run: RunState, step_id: str, attempt: int) -> str:
 def create(run: RunState, now: dt.datetime) -> None:
     """A new run: record its creation and make its first steps due."""
     run.events.append(NewEvent(EventType.RUN_CREATED, data={"step_count": len(run.spec.steps)}))
-    run.run_dirty = True
     advance(run, now)
 
 
@@ -152,7 +212,6 @@ def advance(run: RunState, now: dt.datetime) -> None:
         return
     gate = _open_phase(run)
     run.current_phase = max(run.current_phase, gate)
-    run.run_dirty = True
     frozen = _frozen(run)
     for spec in run.spec.steps:
         state = run.steps[spec.id]
@@ -217,12 +276,38 @@ def await_input(
     return True
 
 
+def check_decision(run: RunState, step_id: str, checkpoint: str, status: CheckpointStatus) -> None:
+    """Refuse a decision (InvalidTransition) unless the checkpoint (`checkpoint`, its resource name) is open and its
+    step waits on it: a checkpoint is decided exactly once."""
+    state = run.steps.get(step_id)
+    if status is not CheckpointStatus.OPEN or state is None or state.status is not StepStatus.WAITING:
+        raise refused_decision(checkpoint, status)
+
+
+def refused_decision(checkpoint: str, status: CheckpointStatus) -> InvalidTransition:
+    """The refusal of a decision on `checkpoint` (its resource name), found in `status`."""
+    return InvalidTransition(f"checkpoint {checkpoint}", checkpoint, status.value, Action.DECIDE.value, again=True)
+
+
 def decide(
-    run: RunState, step_id: str, decision: Decision, output: dict[str, Any], now: dt.datetime, *, expired: bool = False
+    run: RunState,
+    step_id: str,
+    decision: Decision,
+    output: dict[str, Any],
+    now: dt.datetime,
+    *,
+    expired: bool = False,
+    checkpoint: tuple[str, CheckpointStatus] | None = None,
 ) -> None:
-    """Apply a decision to a waiting step (the caller checked that its checkpoint is open)."""
+    """Apply a decision to a waiting step. `checkpoint` (resource name, status as stored) is checked first: a
+    decision on a checkpoint that is not open, or whose step no longer waits, is refused (`check_decision`)."""
+    if checkpoint is not None:
+        check_decision(run, step_id, *checkpoint)
     state = run.steps[step_id]
-    assert state.status is StepStatus.WAITING, state.status
+    if state.status is not StepStatus.WAITING:
+        raise InvalidTransition(
+            f"step {step_id!r} of run {run.name}", run.name, state.status.value, Action.DECIDE.value, again=True
+        )
     data = {"checkpoint": state.checkpoint_id, "decision": decision.value, "expired": expired, **output}
     run.events.append(NewEvent(EventType.CHECKPOINT_DECIDED, step_id, data))
     if run.spec.step(step_id).kind == "agent" and decision is not Decision.REJECT:
@@ -312,10 +397,15 @@ def _send_back(run: RunState, step_id: str, now: dt.datetime) -> None:
 
 
 def cancel(run: RunState, reason: str, now: dt.datetime) -> None:
+    """End the run, cancelled; refused once it ended."""
+    check(run, Action.CANCEL)
     _end(run, RunStatus.CANCELLED, reason or "cancelled by an operator", now)
 
 
 def pause(run: RunState, now: dt.datetime) -> None:
+    """Start no step until `resume` (running attempts finish); refused unless pending, running or only waiting on
+    checkpoints."""
+    check(run, Action.PAUSE)
     for state in run.steps.values():
         if state.status is StepStatus.READY:
             run.touch(state.step_id).due_at = None
@@ -323,6 +413,8 @@ def pause(run: RunState, now: dt.datetime) -> None:
 
 
 def resume(run: RunState, now: dt.datetime) -> None:
+    """Undo an operator's pause: what is ready is due now. Refused for a run an operator did not pause."""
+    check(run, Action.RESUME)
     for state in run.steps.values():
         if state.status is StepStatus.READY and state.due_at is None:
             run.touch(state.step_id).due_at = now
@@ -331,8 +423,17 @@ def resume(run: RunState, now: dt.datetime) -> None:
 
 
 def retry_from(run: RunState, step_id: str, now: dt.datetime) -> list[str]:
-    """Reset `step_id`, the steps after it and every step that did not succeed; keep other outputs. Attempt
-    numbers continue from where they were, so every new attempt has a new idempotency key."""
+    """Reset `step_id` ("": the first step that failed or was cancelled), the steps after it and every step that did
+    not succeed; keep other outputs. Attempt numbers continue from where they were, so every new attempt has a new
+    idempotency key. Refused unless the run failed or was cancelled; UnknownStep for a step the run does not have."""
+    check(run, Action.RETRY)
+    if not step_id:
+        first = first_failed_step(run)
+        if first is None:
+            raise _refused(run, Action.RETRY, "no step failed; name from_step")
+        step_id = first
+    if step_id not in run.steps:
+        raise UnknownStep(tuple(run.steps))
     origin = run.spec.step(step_id)
     after = _dependents(run, step_id)
     reset = [
@@ -456,7 +557,7 @@ def _set_status(run: RunState, status: RunStatus, reason: str | None = None) -> 
     if status is run.status and reason == run.status_reason:
         return
     previous = run.status
-    run.status, run.status_reason, run.run_dirty = status, reason, True
+    run.status, run.status_reason = status, reason
     run.events.append(
         NewEvent(EventType.RUN_STATUS_CHANGED, data={"from": previous.value, "to": status.value, "reason": reason})
     )

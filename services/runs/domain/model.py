@@ -196,8 +196,8 @@ class NewCheckpoint:
 
 @dataclass
 class RunState:
-    """A run and its steps as loaded for one transaction; `events`, `dirty` and `checkpoints_opened` say what to
-    write back."""
+    """A run and its steps as loaded for one transaction; `events`, `dirty` (the steps changed),
+    `checkpoints_opened` and `checkpoints_closed` say what to write back (the run's row is written every time)."""
 
     run_id: str
     organization_slug: str
@@ -213,16 +213,12 @@ class RunState:
     agents: dict[str, Any] = field(default_factory=dict)  # the agents' registry snapshot, pinned at launch
     events: list[NewEvent] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
-    run_dirty: bool = False
     checkpoints_opened: list[NewCheckpoint] = field(default_factory=list)
     checkpoints_closed: list[tuple[str, str]] = field(default_factory=list)  # (checkpoint_id, status)
 
     @property
     def name(self) -> str:
         return f"organizations/{self.organization_slug}/runs/{self.run_id}"
-
-    def step(self, step_id: str) -> StepState:
-        return self.steps[step_id]
 
     def touch(self, step_id: str) -> StepState:
         self.dirty.add(step_id)

@@ -18,17 +18,9 @@ from typing import Any
 
 import httpx
 
-from services.runs.app.executor import Emit, StepFailed, StepResult
-from services.runs.executors import InputRequired
-from services.runs.executors.http import (
-    AgentCall,
-    is_event_stream,
-    iter_sse,
-    malformed,
-    parse_json,
-    post,
-    read_limited,
-)
+from services.runs.app.executor import Emit, InputRequired, StepFailed, StepResult
+from services.runs.executors.sse import is_event_stream, iter_sse
+from services.runs.executors.transport import AgentCall, malformed, parse_json, post, read_limited
 
 A2A_VERSION = "1.0"
 TERMINAL = frozenset({"completed", "failed", "canceled", "rejected"})

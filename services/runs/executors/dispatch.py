@@ -20,22 +20,14 @@ import httpx
 from services.common.jsondepth import depth_violation
 from services.common.logs import get_logger
 from services.common.netpolicy import EgressPolicy
-from services.runs.app.executor import Emit, StepFailed, StepRequest, StepResult
+from services.runs.app.executor import Emit, InputRequired, StepFailed, StepRequest, StepResult
 from services.runs.clients.credentials import CredentialResolver, CredentialUnavailable
-from services.runs.executors import InputRequired
 from services.runs.executors.a2a import A2AProtocol
+from services.runs.executors.config import AgentConfig, parse_config
 from services.runs.executors.egress import Resolver
-from services.runs.executors.http import (
-    AgentCall,
-    AgentConfig,
-    Redactor,
-    credential_value,
-    destination,
-    new_client,
-    parse_config,
-    secret_forms,
-)
 from services.runs.executors.openai import OpenAIProtocol
+from services.runs.executors.secrets import Redactor, credential_value, secret_forms
+from services.runs.executors.transport import AgentCall, destination, new_client
 
 log = get_logger("agentorch.runs.executors")
 

@@ -8,7 +8,7 @@ check) and the Host header still use the name. A refusal happens before any conn
 error is the same whether something listens at that address and port or not: no port-scan oracle.
 
 Wiring: `guarded_transport(policy)` is an httpx transport whose connection pool (httpcore) uses that backend;
-`new_client` in executors.http builds the agent client on it. Environment proxies and .netrc are not used
+`new_client` in executors.transport builds the agent client on it. Environment proxies and .netrc are not used
 (`trust_env=False` on the client): through a proxy, the address checked would be the proxy's, not the agent's.
 """
 

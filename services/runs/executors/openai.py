@@ -15,15 +15,8 @@ from typing import Any
 import httpx
 
 from services.runs.app.executor import Emit, StepResult
-from services.runs.executors.http import (
-    AgentCall,
-    is_event_stream,
-    iter_sse,
-    malformed,
-    parse_json,
-    post,
-    read_limited,
-)
+from services.runs.executors.sse import is_event_stream, iter_sse
+from services.runs.executors.transport import AgentCall, malformed, parse_json, post, read_limited
 
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 

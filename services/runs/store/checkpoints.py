@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,74 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord
 from services.runs.store.tables import checkpoints
 
 c = checkpoints.c
 
 
-@dataclass(frozen=True)
-class CheckpointRecord:
-    checkpoint_id: str
-    run_id: str
-    organization_slug: str
-    step_id: str
-    title: str
-    context: str
-    deliverables: list[str]
-    assignees: list[str]
-    role: str
-    status: CheckpointStatus
-    on_expiry: str
-    opened_at: dt.datetime
-    due_at: dt.datetime | None
-    decision: str
-    comment: str
-    payload: dict[str, Any]
-    decided_by: str
-    decided_at: dt.datetime | None
-
-    @property
-    def name(self) -> str:
-        return f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
-
-
-@dataclass(frozen=True)
-class CheckpointQuery:
-    organization_slug: str
-    run_id: str = ""
-    status: CheckpointStatus | None = None
-    assignee: str = ""
-    role: str = ""
-    overdue_at: dt.datetime | None = None
-
-
-class CheckpointRepository:
+class SqlCheckpointRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
 
     async def insert(self, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> None:
-        await self._conn.execute(
-            checkpoints.insert().values(
-                id=new.checkpoint_id,
-                run_id=run_id,
-                organization_slug=organization_slug,
-                step_id=new.step_id,
-                title=new.title,
-                context=new.context,
-                deliverables=list(new.deliverables),
-                assignees=list(new.assignees),
-                role=new.role,
-                status=CheckpointStatus.OPEN.value,
-                on_expiry=new.on_expiry,
-                opened_at=now,
-                due_at=new.due_at,
-                decision="",
-                comment="",
-                payload={},
-                decided_by="",
-                decided_at=None,
-            )
-        )
+        row = dataclasses.asdict(CheckpointRecord.opened(run_id, organization_slug, new, now))
+        row["id"], row["status"] = row.pop("checkpoint_id"), CheckpointStatus.OPEN.value
+        await self._conn.execute(checkpoints.insert().values(**row))
 
     async def get(self, checkpoint_id: str) -> CheckpointRecord | None:
         row = (await self._conn.execute(sa.select(checkpoints).where(c.id == checkpoint_id))).first()

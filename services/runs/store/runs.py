@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,8 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc, utcnow
+from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.definition import read_definition
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
+from services.runs.domain.records import RunRecord, StoredEvent, number_events
 from services.runs.store import pg_batch
 from services.runs.store.pinned import Pinned, PinnedCache
 from services.runs.store.tables import checkpoints, run_events, run_steps, runs
@@ -49,50 +50,9 @@ _CLOSE_CHECKPOINT = checkpoints.update().where(checkpoints.c.id == sa.bindparam(
 
 
 NOTIFY_CHANNEL = "agentorch_runs"
-# Builds the LISTEN/NOTIFY payloads announcing committed events to other replicas (pg_notify is transactional:
-# delivered at commit, and only then).
-Notify = Callable[[Sequence["StoredEvent"]], Sequence[str]]
 
 
-class DuplicateRequest(Exception):
-    """A run with this (organization, request_id) exists already."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What a run was launched with (immutable), next to its state."""
-
-    origin_type: OriginType
-    origin: str
-    orchestration: str
-    definition: dict[str, Any]
-    prompt_templates: list[dict[str, str]]
-    agents: dict[str, Any]
-    metadata: dict[str, Any]
-    request_id: str | None
-    created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    run_id: str
-    organization_slug: str
-    sequence: int
-    type: str
-    step_id: str
-    data: dict[str, Any]
-    run_status: str
-    created_at: dt.datetime
-
-    @property
-    def final(self) -> bool:
-        """Whether the run had ended with this event."""
-        return RunStatus(self.run_status).final
-
-
-class RunRepository:
+class SqlRunRepository:
     """Loads and saves runs for transitions, several at once where the engine batches them.
 
     A transition touches a run's mutable columns only: the pinned part (definition, inputs, agents) comes from the
@@ -110,7 +70,7 @@ class RunRepository:
     ) -> list[StoredEvent]:
         """A new run with its steps and first events (DuplicateRequest if its request_id was seen), announced
         with `notify`'s payloads at commit."""
-        stored = _number_events(run, now)
+        stored = number_events(run, now)
         try:
             if self._postgresql:
                 await self._insert_pg(run, record, stored, now, notify)
@@ -119,7 +79,6 @@ class RunRepository:
         except IntegrityError:
             raise DuplicateRequest from None
         run.dirty.clear()
-        run.run_dirty = False
         self._remember(run)
         return stored
 
@@ -290,9 +249,8 @@ class RunRepository:
             run.dirty.clear()
             closed += [{"b_id": cid, "status": status} for cid, status in run.checkpoints_closed]
             run.checkpoints_closed.clear()
-            stored += _number_events(run, written)
+            stored += number_events(run, written)
             run_rows.append(_run_columns(run, now))
-            run.run_dirty = False
             self._remember(run)
         if step_rows:
             await self._conn.execute(_UPDATE_STEP, step_rows)
@@ -310,7 +268,7 @@ class RunRepository:
         stored: list[StoredEvent] = []
         written = utcnow()  # the events' time: when they are written, right before the commit
         for run in states:
-            stored += _number_events(run, written)
+            stored += number_events(run, written)
         events = pg_batch.Columns(7)
         for ev in stored:
             events.add(ev.run_id, ev.sequence, ev.type, ev.step_id, pg_batch.jsonb(ev.data), ev.run_status, written)
@@ -319,7 +277,6 @@ class RunRepository:
         for run in states:
             run.dirty.clear()
             run.checkpoints_closed.clear()
-            run.run_dirty = False
             self._remember(run)
         return stored
 
@@ -533,27 +490,6 @@ def _pin(row: Any) -> Pinned:
         inputs=row["prompt_inputs"],
         agents=row["agents"],
     )
-
-
-def _number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
-    """Give the run's new events their sequence numbers (the run's row lock makes them gap-free)."""
-    stored = [
-        StoredEvent(
-            run.run_id,
-            run.organization_slug,
-            run.last_sequence + i,
-            event.type.value,
-            event.step_id,
-            event.data,
-            run.status.value,
-            now,
-        )
-        for i, event in enumerate(run.events, start=1)
-    ]
-    if stored:
-        run.last_sequence = stored[-1].sequence
-    run.events.clear()
-    return stored
 
 
 def _run_columns(run: RunState, now: dt.datetime) -> dict[str, Any]:

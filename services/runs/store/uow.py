@@ -1,23 +1,26 @@
-"""The runs service's unit of work: one transaction, with its repositories."""
+"""The runs service's unit of work on SQLAlchemy (SQLite or PostgreSQL): one transaction, with its repositories.
+
+It implements `services.runs.app.unit_of_work.RunsUnitOfWork`, the protocol the use cases are written against.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import UnitOfWork
-from services.runs.store.checkpoints import CheckpointRepository
+from services.runs.store.checkpoints import SqlCheckpointRepository
 from services.runs.store.pinned import PinnedCache
-from services.runs.store.runs import RunRepository
+from services.runs.store.runs import SqlRunRepository
 
 
-class RunsUnitOfWork(UnitOfWork):
-    runs: RunRepository
-    checkpoints: CheckpointRepository
+class SqlRunsUnitOfWork(UnitOfWork):
+    runs: SqlRunRepository
+    checkpoints: SqlCheckpointRepository
 
     def __init__(self, engine: AsyncEngine, *, read_only: bool = False, pinned: PinnedCache | None = None) -> None:
         super().__init__(engine, read_only=read_only)
         self._pinned = pinned
 
     def _open(self) -> None:
-        self.runs = RunRepository(self.connection, self._pinned)
-        self.checkpoints = CheckpointRepository(self.connection)
+        self.runs = SqlRunRepository(self.connection, self._pinned)
+        self.checkpoints = SqlCheckpointRepository(self.connection)

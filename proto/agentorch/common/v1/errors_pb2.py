@@ -24,13 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n agentorch/common/v1/errors.proto\x12\x13\x61gentorch.common.v1*\xa4\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45RROR_REASON_VALIDATION_FAILED\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12\x1e\n\x1a\x45RROR_REASON_ETAG_MISMATCH\x10\x04\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x05\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x06\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x07\x12#\n\x1f\x45RROR_REASON_RESOURCE_EXHAUSTED\x10\x08\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\t\x12#\n\x1f\x45RROR_REASON_INVALID_PAGE_TOKEN\x10\n\x12\x1c\n\x18\x45RROR_REASON_UNAVAILABLE\x10\x0b\x12\"\n\x1e\x45RROR_REASON_MALFORMED_REQUEST\x10\x0c\x12 \n\x1c\x45RROR_REASON_ROUTE_NOT_FOUND\x10\r\x12#\n\x1f\x45RROR_REASON_METHOD_NOT_ALLOWED\x10\x0e\x12 \n\x1c\x45RROR_REASON_CLIENT_TOO_SLOW\x10\x0f\x12\x30\n,ERROR_REASON_TOO_MANY_FAILED_AUTHENTICATIONS\x10\x10\x12!\n\x1d\x45RROR_REASON_TOO_MANY_STREAMS\x10\x11\x12%\n!ERROR_REASON_CREDENTIAL_NOT_BOUND\x10\x12\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n agentorch/common/v1/errors.proto\x12\x13\x61gentorch.common.v1\"d\n\x11InvalidTransition\x12\x10\n\x08resource\x18\x01 \x01(\t\x12\x16\n\x0e\x63urrent_status\x18\x02 \x01(\t\x12\x15\n\rstatus_reason\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t*\xa4\x05\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\"\n\x1e\x45RROR_REASON_VALIDATION_FAILED\x10\x01\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\x02\x12\x1f\n\x1b\x45RROR_REASON_ALREADY_EXISTS\x10\x03\x12\x1e\n\x1a\x45RROR_REASON_ETAG_MISMATCH\x10\x04\x12$\n ERROR_REASON_FAILED_PRECONDITION\x10\x05\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x06\x12 \n\x1c\x45RROR_REASON_UNAUTHENTICATED\x10\x07\x12#\n\x1f\x45RROR_REASON_RESOURCE_EXHAUSTED\x10\x08\x12\x19\n\x15\x45RROR_REASON_INTERNAL\x10\t\x12#\n\x1f\x45RROR_REASON_INVALID_PAGE_TOKEN\x10\n\x12\x1c\n\x18\x45RROR_REASON_UNAVAILABLE\x10\x0b\x12\"\n\x1e\x45RROR_REASON_MALFORMED_REQUEST\x10\x0c\x12 \n\x1c\x45RROR_REASON_ROUTE_NOT_FOUND\x10\r\x12#\n\x1f\x45RROR_REASON_METHOD_NOT_ALLOWED\x10\x0e\x12 \n\x1c\x45RROR_REASON_CLIENT_TOO_SLOW\x10\x0f\x12\x30\n,ERROR_REASON_TOO_MANY_FAILED_AUTHENTICATIONS\x10\x10\x12!\n\x1d\x45RROR_REASON_TOO_MANY_STREAMS\x10\x11\x12%\n!ERROR_REASON_CREDENTIAL_NOT_BOUND\x10\x12\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.common.v1.errors_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ERRORREASON']._serialized_start=58
-  _globals['_ERRORREASON']._serialized_end=734
+  _globals['_ERRORREASON']._serialized_start=160
+  _globals['_ERRORREASON']._serialized_end=836
+  _globals['_INVALIDTRANSITION']._serialized_start=57
+  _globals['_INVALIDTRANSITION']._serialized_end=157
 # @@protoc_insertion_point(module_scope)

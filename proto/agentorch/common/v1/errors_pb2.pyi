@@ -1,6 +1,7 @@
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
-from typing import ClassVar as _ClassVar
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -44,3 +45,15 @@ ERROR_REASON_CLIENT_TOO_SLOW: ErrorReason
 ERROR_REASON_TOO_MANY_FAILED_AUTHENTICATIONS: ErrorReason
 ERROR_REASON_TOO_MANY_STREAMS: ErrorReason
 ERROR_REASON_CREDENTIAL_NOT_BOUND: ErrorReason
+
+class InvalidTransition(_message.Message):
+    __slots__ = ("resource", "current_status", "status_reason", "action")
+    RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    resource: str
+    current_status: str
+    status_reason: str
+    action: str
+    def __init__(self, resource: _Optional[str] = ..., current_status: _Optional[str] = ..., status_reason: _Optional[str] = ..., action: _Optional[str] = ...) -> None: ...

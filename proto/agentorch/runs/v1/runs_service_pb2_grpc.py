@@ -163,20 +163,23 @@ class RunsServiceServicer:
 
     def CancelRun(self, request, context):
         """Cancels a run: running attempts are abandoned, open checkpoints closed. FAILED_PRECONDITION once it ended.
+        Every control refused by the run's state answers FAILED_PRECONDITION with an
+        `agentorch.common.v1.InvalidTransition` detail (the run's status, its reason, the refused action).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PauseRun(self, request, context):
-        """Stops starting new steps (running attempts finish). FAILED_PRECONDITION unless pending or running.
+        """Stops starting new steps (running attempts finish). FAILED_PRECONDITION unless pending, running, or paused
+        with only human checkpoints left.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeRun(self, request, context):
-        """Resumes an operator-paused run.
+        """Resumes an operator-paused run. FAILED_PRECONDITION for any other run (one waiting on checkpoints too).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -184,7 +187,8 @@ class RunsServiceServicer:
 
     def RetryRun(self, request, context):
         """Re-runs a failed (or cancelled) run from a step: that step and every step after it run again with new
-        attempt numbers; earlier outputs are kept.
+        attempt numbers; earlier outputs are kept. FAILED_PRECONDITION for a run that neither failed nor was
+        cancelled; INVALID_ARGUMENT (`from_step`) for a step the run does not have.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -205,7 +209,8 @@ class RunsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecideCheckpoint(self, request, context):
-        """Decides an open checkpoint, exactly once: a second or concurrent decision gets FAILED_PRECONDITION.
+        """Decides an open checkpoint, exactly once: a second or concurrent decision gets FAILED_PRECONDITION, with an
+        `agentorch.common.v1.InvalidTransition` detail whose `current_status` is the checkpoint's (`approved`, …).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

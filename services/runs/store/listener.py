@@ -1,8 +1,9 @@
-"""Announcements across replicas over PostgreSQL LISTEN/NOTIFY.
+"""Announcements across replicas over PostgreSQL LISTEN/NOTIFY (the store side: it holds an asyncpg connection).
 
-`payloads` gives the `pg_notify` calls that the committing transaction makes itself, so a notification is delivered
-exactly when (and only if) the events are. Each replica keeps one dedicated asyncpg connection listening on the
-channel, as a supervised task (`run`), and feeds what other replicas announce into its in-process broker.
+`payloads` is the app layer's `Notify` (app/unit_of_work.py): the `pg_notify` calls that the committing transaction
+makes itself, so a notification is delivered exactly when (and only if) the events are. Each replica keeps one
+dedicated asyncpg connection listening on the channel, as a supervised task (`run`), and feeds what other replicas
+announce into its in-process broker (`Broker.announce`).
 
 The connection can die without anyone noticing (a restart, a failover, a half-open TCP connection): the task
 round-trips a `SELECT 1` every `keepalive_seconds` and ends with an error when the connection is lost or does not
@@ -26,8 +27,9 @@ from sqlalchemy.engine import make_url
 from services.common.db import utcnow
 from services.common.logs import get_logger
 from services.common.supervisor import Liveness
-from services.runs.app.notify import Announcement, Broker, announcements
-from services.runs.store.runs import NOTIFY_CHANNEL, StoredEvent
+from services.runs.app.broker import Announcement, Broker, announcements
+from services.runs.domain.records import StoredEvent
+from services.runs.store.runs import NOTIFY_CHANNEL
 
 log = get_logger("agentorch.runs.listener")
 # Runs changed this long before the connection was last known good are re-announced too (commit vs clock).

@@ -5,8 +5,8 @@ An announcement carries no event data, only "run R of organization O has events 
 the events from their run's shared feed (feeds.py: filled by the committing transaction in this process, or by one
 log read per announcement from another replica) or, when behind it, from the log at their own pace: a slow
 watcher never holds anything up and never misses an event. Across replicas, announcements travel over PostgreSQL
-LISTEN/NOTIFY (`pg_listener.py`); on the embedded database there is one process, and the in-process broker is all
-there is.
+LISTEN/NOTIFY (`store/listener.py` feeds what other replicas announce into `Broker.announce`); on the embedded
+database there is one process, and the in-process broker is all there is.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from services.runs.app.feeds import LogReader, RunFeed
-from services.runs.store.runs import StoredEvent
-from services.runs.store.uow import RunsUnitOfWork
+from services.runs.app.broker.feeds import LogReader, RunFeed
+from services.runs.app.unit_of_work import UnitOfWorkFactory
+from services.runs.domain.records import StoredEvent
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class Broker:
                 del index[key]
 
 
-async def reannounce(broker: Broker, uow_factory: Callable[[], RunsUnitOfWork], since: dt.datetime) -> None:
+async def reannounce(broker: Broker, uow_factory: UnitOfWorkFactory, since: dt.datetime) -> None:
     """Announce again the latest state of every watched run, and of the watched organizations' runs changed since
     `since`: what a replica whose LISTEN connection was lost may have missed from other replicas."""
     run_ids, organizations = broker.watched()

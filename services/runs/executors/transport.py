@@ -1,6 +1,5 @@
-"""What the agent protocols share: the agent config, the call context, HTTP with bounded retries, SSE, redaction.
+"""One agent call over HTTP: the pooled client, a JSON POST with bounded retries, error answers and bounded bodies.
 
-- `AgentConfig` is the registry agent's `config` JSON (docs/agents.md), validated strictly.
 - `AgentCall` carries one step's call: request, config, the credential headers (secret; never logged) and a
   `Redactor` that scrubs every resolved secret out of text that leaves the executor.
 - `post` sends one JSON POST and hands the 2xx response to a consumer. It retries 429, 5xx and connection errors
@@ -9,246 +8,36 @@
   from a well-formed HTTP answer: what an endpoint sends back (a banner, a page) never reaches the step's
   error, so an endpoint cannot be used to read or probe what answers at an address.
 - `new_client` is the pooled client; its connections go only where the egress policy allows (executors.egress).
-- `read_limited` and `iter_sse` read bodies, stopping at `max_response_bytes`.
+- `read_limited` reads a body, stopping at `max_response_bytes` (`sse.iter_sse` does the same for event streams).
 """
 
 from __future__ import annotations
 
-import base64
-import codecs
 import datetime as dt
 import email.utils
 import json
 import random
-import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
 from services.common.logs import get_logger
 from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import StepFailed, StepRequest
-from services.runs.clients.credentials import ResolvedCredential
+from services.runs.executors.config import AgentConfig
 from services.runs.executors.egress import DestinationRefused, Resolver, guarded_transport
+from services.runs.executors.secrets import Redactor
 
 log = get_logger("agentorch.runs.executors")
 
 T = TypeVar("T")
 
-MiB = 1024 * 1024
 ERROR_BODY_BYTES = 4096  # how much of an error response is read to explain it
 ERROR_DETAIL_CHARS = 300
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
-_RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection", "idempotency-key"}
-
-
-class AgentConfig(BaseModel):
-    """The `config` of a registry agent: how the runs service calls it. See docs/agents.md."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    protocol: Literal["a2a", "openai"]
-    endpoint: str | None = None
-    model: str | None = Field(None, min_length=1, max_length=256)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    system_prompt: str | None = None
-    stream: bool = True
-    timeout_seconds: float = Field(60.0, gt=0, le=3600)
-    max_response_bytes: int = Field(MiB, ge=1024, le=64 * MiB)
-    max_attempts: int = Field(3, ge=1, le=10)
-    backoff_seconds: float = Field(0.5, ge=0, le=60)
-    max_backoff_seconds: float = Field(10.0, ge=0, le=300)
-    credential_header: str = "Authorization"
-    credential_scheme: str | None = Field(None, max_length=64)
-    credential_headers: dict[str, str] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value
-
-    @field_validator("credential_header")
-    @classmethod
-    def _header_name(cls, value: str) -> str:
-        return _check_header(value)
-
-    @field_validator("credential_scheme")
-    @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
-        if value and not _TOKEN.match(value):
-            raise ValueError("must be a single word such as Bearer, Basic or Token, or empty for the bare value")
-        return value
-
-    @field_validator("credential_headers")
-    @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for header in value.values():
-            _check_header(header)
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _static_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, header_value in value.items():
-            _check_header(name)
-            if "\r" in header_value or "\n" in header_value:
-                raise ValueError(f"the value of header {name!r} must be one line")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AgentConfig:
-        if self.protocol == "openai":
-            if not self.endpoint:
-                raise ValueError("the openai protocol needs `endpoint` (the API base URL, e.g. http://host:port/v1)")
-            if not self.model:
-                raise ValueError("the openai protocol needs `model`")
-            reserved = {"model", "messages", "stream"} & set(self.parameters)
-            if reserved:
-                raise ValueError(f"`parameters` cannot set {', '.join(sorted(reserved))} (set by the executor)")
-        secret_headers = {self.credential_header.lower(), *(h.lower() for h in self.credential_headers.values())}
-        clash = secret_headers & {h.lower() for h in self.headers}
-        if clash:
-            raise ValueError(f"`headers` cannot set {', '.join(sorted(clash))}: it carries a credential")
-        return self
-
-
-def _check_header(name: str) -> str:
-    if not _TOKEN.match(name):
-        raise ValueError(f"{name!r} is not a valid HTTP header name")
-    if name.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by the executor")
-    return name
-
-
-def parse_config(label: str, raw: Mapping[str, Any]) -> AgentConfig:
-    """The agent's config, or a non-retryable StepFailed listing every problem (paths and reasons, no values)."""
-    try:
-        return AgentConfig.model_validate(dict(raw))
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else f"config: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise StepFailed(f"{label}: invalid agent config: {problems}", retryable=False) from None
-
-
-# --- secrets --------------------------------------------------------------------------------------------------------
-
-
-def credential_value(header: str, scheme: str | None, credential: ResolvedCredential) -> str:
-    """The header value that presents `credential`.
-
-    `scheme` None picks by type: basic_auth → `Basic <base64(user:password)>`; otherwise `Bearer <value>` in an
-    Authorization header and the bare value in any other header. "" sends the bare value; `Basic` base64-encodes.
-    """
-    value = credential.secret.reveal()
-    if scheme is None:
-        if credential.type == "basic_auth":
-            scheme = "Basic"
-        else:
-            scheme = "Bearer" if header.lower() in ("authorization", "proxy-authorization") else ""
-    if scheme.lower() == "basic":
-        return f"{scheme} {base64.b64encode(value.encode()).decode()}"
-    return f"{scheme} {value}" if scheme else value
-
-
-class Redactor:
-    """Replaces every known secret (and the header forms built from it) with `[redacted]`."""
-
-    MASK = "[redacted]"
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._needles = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def text(self, value: str) -> str:
-        for needle in self._needles:
-            if needle in value:
-                value = value.replace(needle, self.MASK)
-        return value
-
-    def stream(self) -> StreamScrubber:
-        """A scrubber for text that arrives in pieces (streamed output), where a secret may span pieces."""
-        return StreamScrubber(self)
-
-    @property
-    def needles(self) -> tuple[str, ...]:
-        return tuple(self._needles)
-
-    def scrub(self, value: Any) -> Any:
-        if not self._needles:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {self.scrub(k): self.scrub(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self.scrub(v) for v in value)
-        return value
-
-
-class StreamScrubber:
-    """Scrubs a stream of text pieces so that no secret gets through, even one split across pieces.
-
-    Scrubbing each piece alone lets `sk-12` + `34` through. `feed` holds back the end of what it was given — at most
-    one character less than the longest secret form, and never the middle of a secret seen whole — and returns the
-    rest, scrubbed; `flush` returns what was held back once the stream ends. A secret in the stream is then always
-    whole inside one returned piece: one that started before a cut and ended after it would either be complete in
-    the buffer (and the cut moved before it) or longer than the longest secret form.
-    """
-
-    def __init__(self, redactor: Redactor) -> None:
-        self._redactor = redactor
-        self._needles = redactor.needles
-        self._hold = max((len(n) for n in self._needles), default=1) - 1
-        self._buffer = ""
-
-    def feed(self, piece: str) -> str:
-        if not self._needles:
-            return piece
-        self._buffer += piece
-        cut = self._safe_cut(len(self._buffer) - self._hold)
-        if cut <= 0:
-            return ""
-        ready, self._buffer = self._buffer[:cut], self._buffer[cut:]
-        return self._redactor.text(ready)
-
-    def flush(self) -> str:
-        rest, self._buffer = self._buffer, ""
-        return self._redactor.text(rest)
-
-    def _safe_cut(self, cut: int) -> int:
-        """Move `cut` left until no whole secret in the buffer straddles it."""
-        moved = True
-        while moved and cut > 0:
-            moved = False
-            for needle in self._needles:
-                start = self._buffer.find(needle, max(0, cut - len(needle) + 1))
-                while 0 <= start < cut:
-                    if start + len(needle) > cut:
-                        cut, moved = start, True
-                        break
-                    start = self._buffer.find(needle, start + 1)
-        return cut
-
-
-def secret_forms(credential: ResolvedCredential, header_value: str) -> list[str]:
-    """Every spelling of a secret that could show up in text: the value, its base64, the full header value."""
-    value = credential.secret.reveal()
-    return [value, base64.b64encode(value.encode()).decode(), header_value]
-
-
-# --- the call -------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -509,9 +298,6 @@ def malformed(call: AgentCall, what: str) -> StepFailed:
     return call.fail(f"malformed response: {what}", retryable=False)
 
 
-# --- bodies ---------------------------------------------------------------------------------------------------------
-
-
 async def read_limited(call: AgentCall, response: httpx.Response) -> bytes:
     body = bytearray()
     async for chunk in response.aiter_bytes():
@@ -526,83 +312,3 @@ def parse_json(call: AgentCall, body: bytes | str, what: str = "the body") -> An
         return json.loads(body)
     except ValueError:
         raise malformed(call, f"{what} is not JSON") from None
-
-
-def is_event_stream(response: httpx.Response) -> bool:
-    content_type = str(response.headers.get("content-type", ""))
-    return content_type.split(";")[0].strip().lower() == "text/event-stream"
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    data: str
-    event: str = "message"
-    id: str | None = None
-
-
-class SSEDecoder:
-    """Incremental Server-Sent Events decoder (the WHATWG framing: `field: value` lines, a blank line dispatches;
-    CRLF, LF or CR line ends; `:` comments). Text is fed as it arrives; events come out when complete."""
-
-    _LINE_END = re.compile(r"\r\n|\r|\n")
-
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._data: list[str] = []
-        self._event = ""
-        self._id: str | None = None
-
-    def feed(self, text: str) -> list[SSEEvent]:
-        self._buffer += text
-        events: list[SSEEvent] = []
-        position = 0
-        while match := self._LINE_END.search(self._buffer, position):
-            if match.group() == "\r" and match.end() == len(self._buffer):
-                break  # a CR at the end may be the first half of a CRLF: wait for more
-            event = self._line(self._buffer[position : match.start()])
-            if event is not None:
-                events.append(event)
-            position = match.end()
-        self._buffer = self._buffer[position:]
-        return events
-
-    def close(self) -> list[SSEEvent]:
-        """End of stream: a last event without its blank line is still dispatched (lenient with servers)."""
-        events = self.feed("\n") if self._buffer else []
-        end = self._line("")
-        return [*events, end] if end is not None else events
-
-    def _line(self, line: str) -> SSEEvent | None:
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None
-            event = SSEEvent(data="\n".join(self._data), event=self._event or "message", id=self._id)
-            self._data, self._event = [], ""
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id" and "\0" not in value:
-            self._id = value
-        return None
-
-
-async def iter_sse(call: AgentCall, response: httpx.Response) -> AsyncIterator[SSEEvent]:
-    """The events of an SSE response, stopping with a non-retryable StepFailed beyond max_response_bytes."""
-    decoder = SSEDecoder()
-    text = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    total = 0
-    async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > call.config.max_response_bytes:
-            raise too_large(call)
-        for event in decoder.feed(text.decode(chunk)):
-            yield event
-    for event in decoder.feed(text.decode(b"", final=True)) + decoder.close():
-        yield event

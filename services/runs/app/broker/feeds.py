@@ -19,7 +19,7 @@ from itertools import islice
 from typing import Any
 
 from services.common.logs import get_logger
-from services.runs.store.runs import StoredEvent
+from services.runs.domain.records import StoredEvent
 
 log = get_logger("agentorch.runs.feeds")
 

@@ -1,0 +1,133 @@
+"""Read models: what was committed about a run, as the use cases and the api layer read it.
+
+The store builds these from its rows and the app layer hands them out; the api layer converts them to protobuf. They
+live in the domain so that neither of the outer layers imports the other (api never imports store/).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run was launched with (immutable), next to its state."""
+
+    origin_type: OriginType
+    origin: str
+    orchestration: str
+    definition: dict[str, Any]
+    prompt_templates: list[dict[str, str]]
+    agents: dict[str, Any]
+    metadata: dict[str, Any]
+    request_id: str | None
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event of the run's log, with its sequence number and the run's status when it was written."""
+
+    run_id: str
+    organization_slug: str
+    sequence: int
+    type: str
+    step_id: str
+    data: dict[str, Any]
+    run_status: str
+    created_at: dt.datetime
+
+    @property
+    def final(self) -> bool:
+        """Whether the run had ended with this event."""
+        return RunStatus(self.run_status).final
+
+
+def number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
+    """Take the run's new events, numbered after its last sequence, each with the run's status: what a store writes
+    under the run's row lock (which makes the numbers gap-free)."""
+    stored = [
+        StoredEvent(
+            run.run_id,
+            run.organization_slug,
+            run.last_sequence + i,
+            event.type.value,
+            event.step_id,
+            event.data,
+            run.status.value,
+            now,
+        )
+        for i, event in enumerate(run.events, start=1)
+    ]
+    if stored:
+        run.last_sequence = stored[-1].sequence
+    run.events.clear()
+    return stored
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    checkpoint_id: str
+    run_id: str
+    organization_slug: str
+    step_id: str
+    title: str
+    context: str
+    deliverables: list[str]
+    assignees: list[str]
+    role: str
+    status: CheckpointStatus
+    on_expiry: str
+    opened_at: dt.datetime
+    due_at: dt.datetime | None
+    decision: str
+    comment: str
+    payload: dict[str, Any]
+    decided_by: str
+    decided_at: dt.datetime | None
+
+    @property
+    def name(self) -> str:
+        return f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
+
+    @classmethod
+    def opened(cls, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> CheckpointRecord:
+        """A checkpoint as it is stored when it opens: open, undecided."""
+        return cls(
+            checkpoint_id=new.checkpoint_id,
+            run_id=run_id,
+            organization_slug=organization_slug,
+            step_id=new.step_id,
+            title=new.title,
+            context=new.context,
+            deliverables=list(new.deliverables),
+            assignees=list(new.assignees),
+            role=new.role,
+            status=CheckpointStatus.OPEN,
+            on_expiry=new.on_expiry,
+            opened_at=now,
+            due_at=new.due_at,
+            decision="",
+            comment="",
+            payload={},
+            decided_by="",
+            decided_at=None,
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointQuery:
+    """The approvals inbox's filter (ListCheckpoints)."""
+
+    organization_slug: str
+    run_id: str = ""
+    status: CheckpointStatus | None = None
+    assignee: str = ""
+    role: str = ""
+    overdue_at: dt.datetime | None = None
