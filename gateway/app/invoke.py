@@ -23,7 +23,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as reg
@@ -37,10 +36,11 @@ from gateway.domain import invoke as modes
 from gateway.domain.errors import RecipeUnavailable
 from gateway.domain.invoke import InvalidInvoke, InvokeCommand, PromptTemplate
 from gateway.escalations import definition_credentials
-from services.common import authz, context
+from services.common import authz, context, names
 from services.common.context import Principal
 from services.common.errors import FieldViolation, PermissionDenied
 from services.common.principals import KeyRing
+from services.common.remote_errors import RemoteError
 
 ISSUER = "gateway"
 #: Run statuses at which a pass-through stops following its run: ended, or paused (an agent's question opened a
@@ -401,8 +401,8 @@ class _Mode:
     async def origin_agent(self, run: run_pb2.Run) -> str:
         """The agent of the run's origin ("" for an ad hoc run)."""
         if run.origin_type == run_pb2.ORIGIN_TYPE_SAVED_ORCHESTRATION:
-            match = modes.ORCHESTRATION_RE.match(run.origin)
-            return match.group(3) if match else ""
+            match = names.ORCHESTRATION_VERSION.match(run.origin)
+            return match["agent"] if match else ""
         if run.origin_type == run_pb2.ORIGIN_TYPE_PLAN:
             plan = (await self.b.registry.GetPlan(reg.GetPlanRequest(name=run.origin), **self.b.options())).plan
             return str(plan.agent_slug)
@@ -471,14 +471,8 @@ def version_result(
 
 def rejected(error: grpc.aio.AioRpcError) -> dict[str, Any]:
     """The validation outcome of a plan the registry would not convert, with its field violations if any."""
-    outcome: dict[str, Any] = {"valid": False, "code": error.code().name, "message": error.details() or ""}
-    violations = []
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    violations += [{"field": v.field, "description": v.description} for v in bad.field_violations]
-    if violations:
-        outcome["violations"] = violations
+    remote = RemoteError.from_call(error)
+    outcome: dict[str, Any] = {"valid": False, "code": remote.code.name, "message": remote.message}
+    if remote.violations:
+        outcome["violations"] = [{"field": v.field, "description": v.description} for v in remote.violations]
     return outcome

@@ -20,6 +20,7 @@ from cli.commands.base import definition_file, parse_inputs
 from cli.gateway_client import UsageError
 from cli.render import format_error, label, pairs, progress_bar, table, when
 from cli.watch import LineView, RunModel, StreamLost, TerminalView, follow, frame
+from services.common.remote_errors import RemoteError
 
 RUN = f"organizations/acme/runs/{uuid.uuid4()}"
 CHECKPOINT_ID = str(uuid.uuid4())
@@ -73,12 +74,12 @@ def test_errors_are_one_line_then_each_field_violation() -> None:
     )
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason="VALIDATION_FAILED"))
     status.details.add().Pack(bad)
-    assert format_error("INVALID_ARGUMENT", "invalid request", status) == [
+    assert format_error(RemoteError(grpc.StatusCode.INVALID_ARGUMENT, "invalid request", status.details)) == [
         "agentorch: INVALID_ARGUMENT: invalid request",
         "  orchestration_id: must be a slug",
         "  version.definition: required",
     ]
-    assert format_error("NOT_FOUND", "", None) == ["agentorch: NOT_FOUND: no details"]
+    assert format_error(RemoteError(grpc.StatusCode.NOT_FOUND, "")) == ["agentorch: NOT_FOUND: no details"]
 
 
 def test_launch_inputs_are_text_unless_typed(tmp_path: Path) -> None:

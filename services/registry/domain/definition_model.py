@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.names import ALIAS_RE, ALIAS_RULE
+
 CURRENT_SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
@@ -42,8 +44,8 @@ STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 STEP_ID_RULE = "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter"
 PARAMETER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 PARAMETER_NAME_RULE = "must be 1-64 letters, digits or '_', not starting with a digit"
-CREDENTIAL_ALIAS_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
-CREDENTIAL_ALIAS_RULE = "must be 1-128 lowercase letters, digits, '_', '.' or '-', starting with a letter"
+CREDENTIAL_ALIAS_RE = ALIAS_RE  # the vault's alias grammar: a definition names credentials by alias
+CREDENTIAL_ALIAS_RULE = ALIAS_RULE
 TEMPLATE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 TEMPLATE_NAME_RULE = "must be 1-63 lowercase letters, digits, '_', '.' or '-', starting with a letter"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.names import SLUG_RE, SLUG_RULE
 from services.registry.domain.definition_fields import Reader, index, join
 from services.registry.domain.definition_model import (
     CHECKPOINT_ROLES,
@@ -50,7 +51,6 @@ from services.registry.domain.definition_model import (
     Step,
 )
 from services.registry.domain.definition_parameters import parse_parameters
-from services.registry.domain.names import SLUG_RE, SLUG_RULE
 
 TOP_FIELDS = ("schema_version", "parameters", "phases")
 PHASE_FIELDS = ("id", "title", "steps")
