@@ -19,8 +19,6 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import OrganizationNotFound, PermissionDenied
 
-MAX_CREATE_ATTEMPTS = 3
-
 
 @dataclass(frozen=True)
 class CreatedKey:

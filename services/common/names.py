@@ -30,7 +30,6 @@ API_KEY_ID = r"[0-9a-f]{16}"
 ANY = "-"
 
 SLUG_RE = re.compile(rf"^{SLUG}$")
-UUID_RE = re.compile(rf"^{UUID}$")
 ALIAS_RE = re.compile(rf"^{ALIAS}$")
 VERSION_LABEL_RE = re.compile(rf"^{VERSION_LABEL}$")
 API_KEY_ID_RE = re.compile(rf"^{API_KEY_ID}$")

@@ -101,7 +101,6 @@ async def _seed(plat: Platform, org: str) -> World:
     return World(org, {name: request(org, orchestration.name) for name, request in LISTS.items()})
 
 
-ORG_AGENTS = "organizations/{}/agents/-"
 #: How to ask each List for a first page of one item, in the world `_seed` makes.
 LISTS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "/agentorch.registry.v1.RegistryService/ListAgents": lambda org, _: {"parent": f"organizations/{org}"},

@@ -25,7 +25,7 @@ from typing import Any
 from services.common.errors import FieldViolation, ValidationFailed
 from services.common.names import SLUG_RE, SLUG_RULE
 from services.registry.domain.definition import PromptTemplate, analyze_template, validate_definition
-from services.registry.domain.definition_model import MAX_TITLE_CHARS, STEP_ID_RE
+from services.registry.domain.definition.model import MAX_TITLE_CHARS, STEP_ID_RE
 from services.registry.domain.errors import InvalidPlan
 
 PLAN_FIELDS = ("title", "summary", "parameters", "steps", "phases", "prompt_templates")
