@@ -23,8 +23,7 @@ from services.credentials.api.convert import (
     type_to_pb,
 )
 from services.credentials.app.vault import VaultService
-from services.credentials.domain.credential import SecretValue
-from services.credentials.store.audit import AuditQuery
+from services.credentials.domain.credential import AuditQuery, SecretValue
 
 
 class CredentialsServicer(pb_grpc.CredentialsServiceServicer):

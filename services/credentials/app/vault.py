@@ -29,6 +29,7 @@ from services.credentials.domain.credential import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
+    AuditQuery,
     Credential,
     CredentialMetadata,
     CredentialName,
@@ -48,7 +49,6 @@ from services.credentials.domain.errors import (
     KeyNotInRing,
     NotAResolver,
 )
-from services.credentials.store.audit import AuditQuery
 from services.credentials.store.uow import VaultUnitOfWork
 
 MAX_REF_LENGTH = 300

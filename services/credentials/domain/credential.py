@@ -147,6 +147,18 @@ class AuditEvent:
     sequence: int = 0
 
 
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit events to list: an organization's, optionally of one alias, action, outcome or time range."""
+
+    organization_slug: str
+    alias: str = ""
+    action: AuditAction | None = None
+    outcome: AuditOutcome | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
 def metadata_violations(metadata: CredentialMetadata, prefix: str = "credential") -> list[FieldViolation]:
     violations = []
     if len(metadata.description) > MAX_DESCRIPTION:
