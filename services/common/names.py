@@ -49,7 +49,7 @@ class InvalidName(ValidationFailed):
 
 
 class NamePattern:
-    """A resource-name pattern, `organizations/{org}/runs/{run}`: literal collection segments and variables.
+    """A resource-name pattern, `organizations/{org}/runs/{run_id}`: literal collection segments and variables.
 
     `grammar` gives a variable's regular expression (default: a slug). `match` and `parse` return the variables'
     values by name; `format` builds a name from them.
