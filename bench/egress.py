@@ -21,7 +21,7 @@ import httpx
 from google.protobuf import struct_pb2
 
 from agentorch.runs.v1 import runs_service_pb2
-from gateway import escalations
+from gateway.edge import escalations
 from reference_agents import openai_agent, serving
 from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import StepRequest

@@ -24,9 +24,6 @@ class Window:
     cpu: dict[str, dict[str, float]]
     commits: int
 
-    def cpu_summary(self) -> str:
-        return ", ".join(f"{name} {v['cores']:.2f}" for name, v in self.cpu.items())
-
 
 def processes(cluster: RunsCluster, **extra: int) -> dict[str, int]:
     session = cluster.session

@@ -13,8 +13,8 @@ from typing import Any, TextIO
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+
+from services.common.remote_errors import RemoteError
 
 
 def as_dict(message: Message) -> dict[str, Any]:
@@ -127,24 +127,19 @@ def error_lines(error: grpc.RpcError) -> list[str]:
     """`agentorch: NOT_FOUND: run ... not found`, then `  field: description` for each field violation."""
     if not isinstance(error, grpc.Call):
         return [f"agentorch: ERROR: {error}"]
-    try:
-        status = rpc_status.from_call(error)
-    except ValueError:  # details that do not match the call's status: show the message only
-        status = None
-    return format_error(error.code().name, error.details() or "", status)
+    return format_error(RemoteError.from_call(error))
 
 
-def format_error(code: str, message: str, status: status_pb2.Status | None) -> list[str]:
+def format_error(error: RemoteError) -> list[str]:
     """The message once, then one line per field violation. Services end a validation message with a summary of
     its violations (`invalid request: a: x; b: y`), for clients that show only the message: that summary is cut
     here, since the violations follow in full."""
-    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
-    for detail in status.details if status is not None else ():
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            violations += bad.field_violations
-    message = _without_summary(message, [f"{v.field}: {v.description}" for v in violations])
-    return [f"agentorch: {code}: {message or 'no details'}", *(f"  {v.field}: {v.description}" for v in violations)]
+    violations = error.violations
+    message = _without_summary(error.message, [f"{v.field}: {v.description}" for v in violations])
+    return [
+        f"agentorch: {error.code.name}: {message or 'no details'}",
+        *(f"  {v.field}: {v.description}" for v in violations),
+    ]
 
 
 def _without_summary(message: str, violations: Sequence[str]) -> str:

@@ -23,18 +23,19 @@ from agentorch.registry.v1 import registry_service_pb2
 from agentorch.runs.v1 import runs_service_pb2
 from gateway.api.servicer import GatewayServicer
 from gateway.app.api_keys import ApiKeyService
-from gateway.app.invoke import InvokeService
+from gateway.app.invoke_service import InvokeService
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.authenticator import Authenticator
-from gateway.auth.failures import FailedAttempts
 from gateway.auth.jwt import JwtVerifier
 from gateway.auth.peppers import load_peppers
-from gateway.authz_matrix import BLOCKED
+from gateway.clients.invoke import InvokeBackends
 from gateway.config import GatewaySettings
-from gateway.edge import EdgeInterceptor
+from gateway.edge.authz_matrix import BLOCKED
+from gateway.edge.failed_auth import FailedAttempts
+from gateway.edge.interceptor import EdgeInterceptor
+from gateway.edge.proxy import Proxy
+from gateway.edge.ratelimit import RateLimiter, StreamSlots
 from gateway.http.server import HttpFront
-from gateway.proxy import Proxy
-from gateway.ratelimit import RateLimiter, StreamSlots
 from gateway.store.uow import GatewayUnitOfWork
 from services.common.bootstrap import open_database
 from services.common.channels import internal_channel
@@ -88,7 +89,7 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
             channels[name] = channel
 
         api_keys = ApiKeyService(uow, peppers, on_revoke=verifier.invalidate)
-        invoke = InvokeService(channels["registry"], channels["runs"], signer, settings.invoke)
+        invoke = InvokeService(InvokeBackends(channels["registry"], channels["runs"], signer, settings.invoke))
         servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys, invoke)
         services = [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
         for name, descriptor in REEXPOSED.items():

@@ -36,6 +36,7 @@ from bench.processes import REPO
 from bench.procstat import rss_kb
 from bench.stats import latency_ms, rate, ratio
 from bench.window import Window, as_json, measure
+from services.common.remote_errors import RemoteError
 
 SLOW_SECONDS = 0.5
 WATCHED_STEPS = 10
@@ -212,16 +213,7 @@ class _Stalled:
 
 
 def _reason(error: grpc.aio.AioRpcError) -> str:
-    from google.rpc import error_details_pb2, status_pb2
-
-    raw = dict(error.trailing_metadata() or ()).get("grpc-status-details-bin")
-    if not isinstance(raw, bytes):
-        return ""
-    for detail in status_pb2.Status.FromString(raw).details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return str(info.reason)
-    return ""
+    return RemoteError.from_call(error).reason
 
 
 async def _until_ended(cluster: RunsCluster, run: str, within: float) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf import json_format, timestamp_pb2
 
 from agentorch.gateway.v1 import gateway_service_pb2 as pb
-from gateway.app.invoke import InvokeResult
+from gateway.app.invoke_service import InvokeResult
 from gateway.domain.api_keys import ApiKey
 from gateway.domain.invoke import InvokeCommand, PromptTemplate
 from services.common.timestamps import to_datetime

@@ -13,9 +13,9 @@ from agentorch.gateway.v1 import gateway_service_pb2 as pb
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as pb_grpc
 from gateway.api.convert import api_key_message, invoke_command, invoke_response, optional_time
 from gateway.app.api_keys import ApiKeyService
-from gateway.app.invoke import InvokeService
+from gateway.app.invoke_service import InvokeService
 from gateway.auth import caller as caller_context
-from gateway.proxy import relay_error
+from gateway.edge.proxy import relay_error
 from services.common import authz
 
 

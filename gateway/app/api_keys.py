@@ -14,12 +14,10 @@ from gateway.domain import api_keys as domain
 from gateway.domain.api_keys import ApiKey, PepperRing
 from gateway.domain.errors import ApiKeyNotFound
 from gateway.store.uow import GatewayUnitOfWork
-from services.common import authz, pagination
+from services.common import authz, names, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import InvalidPageToken, OrganizationNotFound, PermissionDenied, ValidationFailed
-
-MAX_CREATE_ATTEMPTS = 3
+from services.common.errors import OrganizationNotFound, PermissionDenied
 
 
 @dataclass(frozen=True)
@@ -82,18 +80,12 @@ class ApiKeyService:
         return CreatedKey(key, token)
 
     async def list_page(self, caller: Principal, parent: str, page_size: int, page_token: str) -> KeyPage:
-        org = domain.parse_parent(parent)
-        if org is None:
-            raise ValidationFailed.single("parent", "must look like organizations/{org}")
+        org = names.parse_org(parent)
         _authorize_org(caller, org, "admin")
-        page = pagination.page_request(page_size, page_token, "api_keys", org)
-        after = _cursor(page.after)
+        paging = pagination.Paging(page_size, page_token, pagination.TIME_AND_ID, "api_keys", org)
         async with self._uow() as uow:
-            rows = await uow.api_keys.list_page(org, after=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (rows[-1].created_at.isoformat(), rows[-1].key_id) if more and rows else None
-        return KeyPage(rows, pagination.next_page_token(page, last))
+            rows = await uow.api_keys.list_page(org, after=paging.after, limit=paging.limit)
+        return KeyPage(*paging.page(rows, lambda key: (key.created_at, key.key_id)))
 
     async def revoke(self, caller: Principal, name: str) -> ApiKey:
         """Idempotent: revoking a revoked key returns it unchanged."""
@@ -115,14 +107,3 @@ class ApiKeyService:
 
 def _authorize_org(principal: Principal, org: str, role: str) -> None:
     authz.authorize(principal, org, role, hidden=lambda: OrganizationNotFound(org))
-
-
-def _cursor(after: tuple[str, ...] | None) -> tuple[dt.datetime, str] | None:
-    if after is None:
-        return None
-    if len(after) != 2:
-        raise InvalidPageToken("is not a token this service issued")
-    try:
-        return dt.datetime.fromisoformat(after[0]), after[1]
-    except ValueError:
-        raise InvalidPageToken("is not a token this service issued") from None

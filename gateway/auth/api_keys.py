@@ -26,11 +26,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.auth.failures import FailedAttempts
 from gateway.config import ApiKeySettings, FailedAuthSettings
 from gateway.domain import api_keys as domain
 from gateway.domain.api_keys import ApiKey, PepperRing
 from gateway.domain.errors import InvalidCredential
+from gateway.edge.failed_auth import FailedAttempts
 from gateway.store.api_keys import StoredKey
 from gateway.store.uow import GatewayUnitOfWork
 from services.common.context import Principal

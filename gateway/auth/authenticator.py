@@ -1,7 +1,7 @@
 """Who is calling: `authorization: Bearer <token>`, where the token is an API key (`ak_...`) or a JWT.
 
 Failed authentications are limited per client address (and, for API keys, per key id) before any verification
-work (gateway.auth.failures); `client` is the caller's address as the edge sees it (the gRPC peer, or the HTTP
+work (gateway.edge.failed_auth); `client` is the caller's address as the edge sees it (the gRPC peer, or the HTTP
 client's address that the gateway's own HTTP front relays).
 """
 
@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.caller import Caller
-from gateway.auth.failures import FailedAttempts
 from gateway.auth.jwt import JwtVerifier
 from gateway.config import FailedAuthSettings
 from gateway.domain.api_keys import looks_like_api_key
 from gateway.domain.errors import InvalidCredential
+from gateway.edge.failed_auth import FailedAttempts
 from services.common.errors import Unauthenticated
 
 AUTHORIZATION = "authorization"

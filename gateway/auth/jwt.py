@@ -19,9 +19,8 @@ import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from gateway.config import JwtSettings
-from gateway.domain.api_keys import SLUG_RE
 from gateway.domain.errors import InvalidCredential
-from services.common import authz
+from services.common import authz, names
 from services.common.context import Principal
 from services.common.errors import Unauthenticated, Unavailable
 
@@ -160,7 +159,7 @@ class JwtVerifier:
         if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_LENGTH:
             raise Unauthenticated(f"the bearer token needs a {s.subject_claim!r} claim of 1-{MAX_SUBJECT_LENGTH} chars")
         organization = claim(claims, s.organization_claim)
-        if not isinstance(organization, str) or not _is_slug(organization):
+        if not isinstance(organization, str) or not names.is_slug(organization):
             raise Unauthenticated(f"the bearer token needs an organization slug in its {s.organization_claim!r} claim")
         if s.platform_organization and organization == s.platform_organization:
             organization = ""
@@ -191,7 +190,3 @@ def role_names(value: Any) -> frozenset[str]:
     """Known role names from a list (or a single string); anything else is ignored."""
     items = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     return frozenset(r.lower() for r in items if isinstance(r, str) and r.lower() in authz.ROLES)
-
-
-def _is_slug(value: str) -> bool:
-    return SLUG_RE.match(value) is not None

@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from services.common import authz
+from services.common import authz, names
 from services.common.context import Principal
 from services.common.errors import FieldViolation, PermissionDenied, ValidationFailed
 
@@ -31,8 +31,6 @@ KEY_ID_BYTES = 8  # 16 hex characters
 SECRET_BYTES = 32
 MAX_TOKEN_LENGTH = 200
 MAX_DISPLAY_NAME = 200
-SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 
 HMAC_SCHEME = "hmac-sha256"
@@ -108,7 +106,12 @@ def parse_token(token: str) -> KeyToken | None:
     if len(token) > MAX_TOKEN_LENGTH:
         return None
     parts = token.split("_", 2)
-    if len(parts) != 3 or parts[0] != PREFIX or not KEY_ID_RE.match(parts[1]) or not _SECRET_RE.match(parts[2]):
+    if (
+        len(parts) != 3
+        or parts[0] != PREFIX
+        or not names.API_KEY_ID_RE.match(parts[1])
+        or not _SECRET_RE.match(parts[2])
+    ):
         return None
     return KeyToken(parts[1], parts[2])
 
@@ -209,9 +212,11 @@ def validate_new_key(
 ) -> NewKey:
     """Validate a new key, reporting every violation at once."""
     violations: list[FieldViolation] = []
-    org = parse_parent(parent)
-    if org is None:
-        violations.append(FieldViolation("parent", "must look like organizations/{org}"))
+    org: str | None = None
+    try:
+        org = names.parse_org(parent)
+    except names.InvalidName as exc:
+        violations.append(exc.violation)
     name = display_name.strip()
     if not name:
         violations.append(FieldViolation("api_key.display_name", "is required"))
@@ -241,23 +246,7 @@ def check_role_ceiling(creator: Principal, roles: Sequence[str]) -> None:
         )
 
 
-def parse_parent(parent: str) -> str | None:
-    """`organizations/{org}` → org, or None."""
-    parts = parent.split("/")
-    if len(parts) == 2 and parts[0] == "organizations" and SLUG_RE.match(parts[1]):
-        return parts[1]
-    return None
-
-
 def parse_key_name(name: str) -> tuple[str, str]:
-    """`organizations/{org}/apiKeys/{key_id}` → (org, key_id), or ValidationFailed naming `name`."""
-    parts = name.split("/")
-    if (
-        len(parts) == 4
-        and parts[0] == "organizations"
-        and parts[2] == "apiKeys"
-        and SLUG_RE.match(parts[1])
-        and KEY_ID_RE.match(parts[3])
-    ):
-        return parts[1], parts[3]
-    raise ValidationFailed.single("name", "must look like organizations/{org}/apiKeys/{key_id}")
+    """`organizations/{org}/apiKeys/{key_id}` → (org, key_id), or InvalidName naming `name`."""
+    found = names.API_KEY.parse(name)
+    return found["org"], found["key_id"]

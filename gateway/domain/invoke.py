@@ -8,12 +8,12 @@ whether the caller may see them, is for the services to say.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from gateway.domain.errors import GatewayError
+from services.common import names
 from services.common.errors import FieldViolation, ValidationFailed
 
 PLAN = "AGENT_MODE_PLAN"
@@ -30,18 +30,6 @@ DECISIONS: Mapping[str, str] = {
     "reject": "DECISION_REJECT",
     "request_changes": "DECISION_REQUEST_CHANGES",
 }
-
-_SLUG = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_LABEL = r"[A-Za-z0-9.+_-]{1,64}"
-ORG_RE = re.compile(rf"^organizations/({_SLUG})$")
-ORCHESTRATION_RE = re.compile(
-    rf"^(organizations/({_SLUG})/agents/({_SLUG})/orchestrations/({_SLUG}))(?:/versions/({_LABEL}))?$"
-)
-PLAN_RE = re.compile(rf"^organizations/({_SLUG})/plans/({_UUID})$")
-RUN_RE = re.compile(rf"^organizations/({_SLUG})/runs/({_UUID})$")
-CHECKPOINT_RE = re.compile(rf"^organizations/({_SLUG})/runs/({_UUID})/checkpoints/({_UUID})$")
-SLUG_RE = re.compile(rf"^{_SLUG}$")
 
 ANSWER_STEP = "answer"
 MESSAGE_PARAMETER = "message"
@@ -212,10 +200,10 @@ def route(command: InvokeCommand) -> Action:
     if command.mode not in MODES:
         raise InvalidInvoke([FieldViolation("mode", f"must be one of {', '.join(short(m) for m in MODES)}")])
     check = _Check(command)
-    match = ORG_RE.match(command.parent)
+    match = names.ORGANIZATION.match(command.parent)
     if not match:
         check.bad("parent", "must look like organizations/{org}")
-    org = match.group(1) if match else ""
+    org = match["org"] if match else ""
     action = _ROUTES[command.mode](command, check, org)
     check.raise_if_any()
     assert action is not None
@@ -241,7 +229,7 @@ class _Check:
                 self.bad(name, f"required by mode {mode}")
 
     def slug(self, path: str, value: str) -> None:
-        if value and not SLUG_RE.match(value):
+        if value and not names.is_slug(value):
             self.bad(path, "must be 1-63 lowercase letters, digits or hyphens, starting with a letter")
 
     def within(self, path: str, name_org: str, org: str) -> None:
@@ -309,12 +297,13 @@ def _execute(c: InvokeCommand, check: _Check, org: str) -> Action | None:
     check.allow("prompt_inputs", "request_id", required=("target",))
     if not c.target:
         return None
-    if match := ORCHESTRATION_RE.match(c.target):
-        check.within("target", match.group(2), org)
-        version = match.group(5) or ""
-        return Launch(org, orchestration=match.group(1), version=version, prompt_inputs=inputs, request_id=c.request_id)
-    if match := PLAN_RE.match(c.target):
-        check.within("target", match.group(1), org)
+    if match := names.ORCHESTRATION.match(c.target) or names.ORCHESTRATION_VERSION.match(c.target):
+        check.within("target", match["org"], org)
+        version = match.pop("version", "")
+        orchestration = names.ORCHESTRATION.format(**match)
+        return Launch(org, orchestration=orchestration, version=version, prompt_inputs=inputs, request_id=c.request_id)
+    if match := names.PLAN.match(c.target):
+        check.within("target", match["org"], org)
         return Launch(org, plan=c.target, prompt_inputs=inputs, request_id=c.request_id)
     check.bad(
         "target",
@@ -333,13 +322,13 @@ def _continue(c: InvokeCommand, check: _Check, org: str) -> Action | None:
             check.bad("decision", f"must be one of {', '.join(DECISIONS)}")
         if not c.checkpoint:
             return None
-        match = CHECKPOINT_RE.match(c.checkpoint)
+        match = names.CHECKPOINT.match(c.checkpoint)
         if not match:
-            check.bad("checkpoint", "must look like organizations/{org}/runs/{run_id}/checkpoints/{checkpoint_id}")
+            check.bad("checkpoint", f"must look like {names.CHECKPOINT.template}")
             return None
-        check.within("checkpoint", match.group(1), org)
+        check.within("checkpoint", match["org"], org)
         return Decide(c.checkpoint, decision or "", c.comment)
-    if CHECKPOINT_RE.match(c.checkpoint):
+    if names.CHECKPOINT.match(c.checkpoint):
         check.bad("decision", f"required to decide a checkpoint: one of {', '.join(DECISIONS)}")
         return None
     if c.target and c.checkpoint:
@@ -351,26 +340,26 @@ def _continue(c: InvokeCommand, check: _Check, org: str) -> Action | None:
     if not run:
         check.bad("checkpoint", "give a checkpoint and a decision, or a run to resume (in target)")
         return None
-    match = RUN_RE.match(run)
+    match = names.RUN.match(run)
     if not match:
-        check.bad(path, "must look like organizations/{org}/runs/{run_id} (a run to resume)")
+        check.bad(path, f"must look like {names.RUN.template} (a run to resume)")
         return None
-    check.within(path, match.group(1), org)
+    check.within(path, match["org"], org)
     return Resume(run)
 
 
 def _save_recipe(c: InvokeCommand, check: _Check, org: str) -> Action | None:
     check.slug("orchestration_id", c.orchestration_id)
-    if match := PLAN_RE.match(c.target):
+    if match := names.PLAN.match(c.target):
         check.allow("display_name", "label", "comment", required=("target", "orchestration_id"), what="plan")
-        check.within("target", match.group(1), org)
+        check.within("target", match["org"], org)
         return SavePlanRecipe(c.target, c.orchestration_id, c.display_name, c.label, c.comment)
     check.allow("agent_slug", "display_name", "label", "comment", required=("target", "orchestration_id"))
     check.slug("agent_slug", c.agent_slug)
     if not c.target:
         return None
-    if match := RUN_RE.match(c.target):
-        check.within("target", match.group(1), org)
+    if match := names.RUN.match(c.target):
+        check.within("target", match["org"], org)
         return SaveRunRecipe(org, c.target, c.orchestration_id, c.agent_slug, c.display_name, c.label, c.comment)
     check.bad("target", "must be a plan (organizations/{org}/plans/{id}) or a run (organizations/{org}/runs/{id})")
     return None

@@ -25,7 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import HttpSettings
-from gateway.edge import CLIENT_ADDRESS_HEADER, RELAY_HEADER
+from gateway.edge.interceptor import CLIENT_ADDRESS_HEADER, RELAY_HEADER
 from gateway.http import errors, sse, translate
 from gateway.http.routes import Match, Route, Router
 from services.common import context

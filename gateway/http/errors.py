@@ -17,12 +17,11 @@ from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, json_format
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from services.common.errors import FieldViolation
 from services.common.grpc_errors import ERROR_DOMAIN
-
-DETAILS_TRAILER = "grpc-status-details-bin"
+from services.common.remote_errors import RemoteError
 
 HTTP_STATUS: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
@@ -60,29 +59,27 @@ def http_status(code: grpc.StatusCode) -> int:
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> HttpError:
-    """The HTTP answer for a failed gRPC call: its code, message and google.rpc.Status details."""
-    details = status_pb2.Status()
-    for key, value in error.trailing_metadata() or ():
-        if key == DETAILS_TRAILER and isinstance(value, bytes):
-            try:
-                details = status_pb2.Status.FromString(value)
-            except Exception:  # a malformed trailer: answer with code and message only
-                details = status_pb2.Status()
-            break
-    return from_status(error.code(), error.details() or "", details.details)
+    """The HTTP answer for a failed gRPC call: its code, message and google.rpc.Status details (a malformed
+    trailer: code and message only)."""
+    return from_remote(RemoteError.from_call(error))
 
 
 def from_status(
     code: grpc.StatusCode, message: str, details: Sequence[any_pb2.Any], *, http: int | None = None
 ) -> HttpError:
+    return from_remote(RemoteError(code, message, details), http=http)
+
+
+def from_remote(error: RemoteError, *, http: int | None = None) -> HttpError:
+    code = error.code
     status = http or http_status(code)
-    rendered = [_detail(d) for d in details]
+    rendered = [_detail(d) for d in error.details]
     headers: dict[str, str] = {}
-    if code in _RETRYABLE and (delay := _retry_delay(details)) is not None:
+    if code in _RETRYABLE and (delay := error.retry_delay) is not None:
         headers["retry-after"] = str(max(1, math.ceil(delay)))
     if code is grpc.StatusCode.UNAUTHENTICATED:
         headers["www-authenticate"] = "Bearer"
-    body = {"error": {"code": status, "status": code.name, "message": message, "details": rendered}}
+    body = {"error": {"code": status, "status": code.name, "message": error.message, "details": rendered}}
     return HttpError(status, body, code.name, headers)
 
 
@@ -157,11 +154,3 @@ def _detail(detail: any_pb2.Any) -> dict[str, Any]:
 
 
 _RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
-
-
-def _retry_delay(details: Sequence[any_pb2.Any]) -> float | None:
-    for detail in details:
-        info = error_details_pb2.RetryInfo()
-        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
-    return None

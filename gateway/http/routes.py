@@ -33,7 +33,7 @@ from agentorch.credentials.v1 import credentials_service_pb2  # noqa: F401  (reg
 from agentorch.gateway.v1 import gateway_service_pb2  # noqa: F401
 from agentorch.registry.v1 import registry_service_pb2  # noqa: F401
 from agentorch.runs.v1 import runs_service_pb2  # noqa: F401
-from gateway.authz_matrix import CREDENTIALS, GATEWAY, MATRIX, REGISTRY, RUNS
+from gateway.edge.authz_matrix import CREDENTIALS, GATEWAY, MATRIX, REGISTRY, RUNS
 
 _FIELD_PATH = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$")
 _LITERAL = re.compile(r"^[A-Za-z0-9._~-]+$")

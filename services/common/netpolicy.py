@@ -57,7 +57,7 @@ _LOCALHOST_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localho
 _LOCALHOST_ADDRESSES = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")  # decimal, octal or hex IPv4 forms (`2130706433`, `0x7f.1`, `127.1`)
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+HOST_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")  # a DNS name: dot-separated labels
 
 
 def category(address: IPAddress) -> str | None:
@@ -138,7 +138,7 @@ class NetworkAllowlist:
                 pass
             name = entry.removeprefix("*.").rstrip(".")
             numeric = name.rsplit(".", 1)[-1].isdigit()  # not a name (a top-level label is never all digits)
-            if not entry or not _NAME.match(name) or numeric or literal_address(name) is not None:
+            if not entry or not HOST_NAME_RE.match(name) or numeric or literal_address(name) is not None:
                 raise ValueError(
                     f"{raw!r} is neither a network (CIDR such as 10.0.0.0/8 or an address) nor a host name "
                     "(exact, or *.suffix)"

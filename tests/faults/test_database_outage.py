@@ -15,7 +15,6 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 
@@ -34,7 +33,7 @@ from tests.support.gateway import Platform, mint, new_org, platform
 from tests.support.http import client
 from tests.support.postgres import Cluster
 from tests.support.registry import agent_message
-from tests.support.rpc import error_info, status_of
+from tests.support.rpc import error_info, retry_delay
 from tests.support.runs import checkpoint_step, definition, launch_ad_hoc, step, wait_for_status
 from tests.support.servers import RunningServer
 
@@ -73,13 +72,7 @@ def assert_database_unavailable(error: grpc.aio.AioRpcError, method: str) -> Non
     info = error_info(error)
     assert info.reason == "UNAVAILABLE"
     assert info.metadata["dependency"] == "database"
-    delays = []
-    for detail in status_of(error).details:
-        retry = error_details_pb2.RetryInfo()
-        if detail.Unpack(retry):
-            delays.append(retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9)
-    assert delays, "no RetryInfo"
-    assert delays[0] > 0
+    assert retry_delay(error) > 0
 
 
 async def test_a_stopped_database_is_unavailable_then_not_serving_then_recovers_by_itself(

@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from google.protobuf.descriptor import MethodDescriptor
 
-from gateway.authz_matrix import BLOCKED, MATRIX
 from gateway.bootstrap import DESCRIPTOR as GATEWAY
 from gateway.bootstrap import REEXPOSED
+from gateway.edge.authz_matrix import BLOCKED, MATRIX
 from services.common.principals import METADATA_KEY
 from tests.support.badinput import CORRUPT, call_raw, described, everything_bad, methods, new_message, path_of
 from tests.support.gateway import Platform, bearer, mint, module_platform, new_org, organization_contents

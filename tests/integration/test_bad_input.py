@@ -36,9 +36,9 @@ from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.registry.v1 import registry_service_pb2_grpc as rpb_grpc
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
-from gateway.authz_matrix import BLOCKED, MATRIX
 from gateway.bootstrap import DESCRIPTOR as GATEWAY
 from gateway.bootstrap import REEXPOSED
+from gateway.edge.authz_matrix import BLOCKED, MATRIX
 from services.common.context import REQUEST_ID_HEADER
 from services.common.jsondepth import MAX_JSON_DEPTH
 from services.common.timestamps import MAX_SECONDS, MIN_SECONDS

@@ -13,7 +13,6 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from google.protobuf import timestamp_pb2
-from google.rpc import error_details_pb2
 
 from agentorch.gateway.v1 import gateway_service_pb2 as gw
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as gw_grpc
@@ -28,7 +27,7 @@ from services.common.settings import DatabaseSettings
 from tests.support.gateway import SECRET, Platform, mint, new_org, platform, sibling, unsigned
 from tests.support.principals import KEY_RING
 from tests.support.registry import agent_message
-from tests.support.rpc import channel_as, error_info, status_of
+from tests.support.rpc import bad_request_fields, channel_as, error_info, retry_delay
 
 HOUR = 3600
 
@@ -285,8 +284,7 @@ async def test_key_requests_are_validated(gateway: Platform) -> None:
             admin.CreateApiKey(gw.CreateApiKeyRequest(parent=f"organizations/{org}", api_key=key)),
             grpc.StatusCode.INVALID_ARGUMENT,
         )
-        violations = next(b for d in status_of(error).details if (b := error_details_pb2.BadRequest()) and d.Unpack(b))
-        assert {v.field for v in violations.field_violations} == fields
+        assert bad_request_fields(error) == fields
     listed = await admin.ListApiKeys(gw.ListApiKeysRequest(parent=f"organizations/{org}"))
     assert list(listed.api_keys) == []
 
@@ -358,9 +356,7 @@ async def test_rate_limits_apply_per_principal_with_retry_info(database: Databas
             await stub.WhoAmI(gw.WhoAmIRequest())
         error = await expect(stub.WhoAmI(gw.WhoAmIRequest()), grpc.StatusCode.RESOURCE_EXHAUSTED)
         assert error_info(error).reason == "RESOURCE_EXHAUSTED"
-        retry = next(r for d in status_of(error).details if (r := error_details_pb2.RetryInfo()) and d.Unpack(r))
-        delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
-        assert 0 < delay <= 2.0
+        assert 0 < retry_delay(error) <= 2.0
         # The limit is per principal: someone else is not affected.
         other = gw_grpc.GatewayServiceStub(await gateway.channel(mint(org, "viewer", subject="bob@example.com")))
         await other.WhoAmI(gw.WhoAmIRequest())

@@ -12,7 +12,6 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from google.rpc import error_details_pb2
 from pydantic import SecretStr
 
 from agentorch.gateway.v1 import gateway_service_pb2 as gw
@@ -25,7 +24,7 @@ from gateway.config import ApiKeySettings, BackendSettings, FailedAuthSettings, 
 from services.common.settings import DatabaseSettings
 from tests.support.gateway import SECRET, bearer, gateway_settings, mint, new_org, platform
 from tests.support.http import SseReader, client, error_reason, http_url, launch
-from tests.support.rpc import channel_as, error_info, status_of
+from tests.support.rpc import channel_as, error_info, retry_delay
 from tests.support.servers import RunningServer, running
 
 NOWHERE = BackendSettings(registry="127.0.0.1:1", runs="127.0.0.1:1", credentials="127.0.0.1:1")
@@ -44,14 +43,6 @@ async def expect(call: object, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
         await call  # type: ignore[misc]
     assert caught.value.code() == code, (caught.value.code(), caught.value.details())
     return caught.value
-
-
-def retry_delay(error: grpc.aio.AioRpcError) -> float:
-    for detail in status_of(error).details:
-        info = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
-    raise AssertionError("no RetryInfo in the status details")
 
 
 async def who_am_i(gateway: RunningServer, token: str) -> gw.WhoAmIResponse:

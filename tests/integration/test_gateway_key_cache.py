@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app.api_keys import ApiKeyService, CreatedKey
 from gateway.auth.api_keys import ApiKeyVerifier
-from gateway.auth.failures import FailedAttempts
 from gateway.bootstrap import MIGRATIONS, NAME
 from gateway.config import ApiKeySettings, FailedAuthSettings
 from gateway.domain import api_keys as domain
 from gateway.domain.errors import InvalidCredential, TooManyFailedAuthentications
+from gateway.edge.failed_auth import FailedAttempts
 from gateway.store.tables import api_keys
 from gateway.store.uow import GatewayUnitOfWork
 from services.common import db

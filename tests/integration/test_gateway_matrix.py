@@ -2,7 +2,7 @@
 required one is stopped at the gateway (PERMISSION_DENIED), and a caller with the role gets through to the
 backend (whose own answer may be a success, NOT_FOUND or a validation error, but never a denial).
 
-Parametrized over gateway.authz_matrix.MATRIX, so a method added there is covered here without a line of test.
+Parametrized over gateway.edge.authz_matrix.MATRIX, so a method added there is covered here without a line of test.
 One platform per database for the whole module: each case is a single call.
 """
 
@@ -21,9 +21,9 @@ from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from pydantic import SecretStr
 
-from gateway.authz_matrix import MATRIX, Rule
 from gateway.bootstrap import DESCRIPTOR as GATEWAY
 from gateway.bootstrap import REEXPOSED
+from gateway.edge.authz_matrix import MATRIX, Rule
 from services.common import authz
 from services.common.settings import DatabaseSettings
 from tests.support.gateway import JWT, Platform, bearer, drop_schemas, mint, new_org, platform
@@ -189,7 +189,7 @@ async def test_calls_without_credentials_are_unauthenticated_everywhere_but_publ
 
 
 def escalating_request(path: str, org: str) -> bytes:
-    """A request of `path` that triggers its escalation (gateway.escalations)."""
+    """A request of `path` that triggers its escalation (gateway.edge.escalations)."""
     if path.endswith("/CreateRun"):
         step = {"id": "s", "kind": "agent", "agent": "ghost", "prompt": "hi", "credentials": ["vendor.key"]}
         definition = {"schema_version": 1, "phases": [{"id": "p", "steps": [step]}]}

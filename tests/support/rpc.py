@@ -1,40 +1,49 @@
-"""Helpers to read agentorch's error details (ErrorInfo, BadRequest) off a failed call."""
+"""Assertions on agentorch's error details (ErrorInfo, BadRequest, RetryInfo) of a failed call, read with the
+platform's own reader (services.common.remote_errors); each fails the test when the detail is missing."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
+from grpc_status.rpc_status import GRPC_DETAILS_METADATA_KEY
 
-DETAILS_KEY = "grpc-status-details-bin"
+from services.common.remote_errors import RemoteError
 
-
-def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
-    for key, value in error.trailing_metadata() or ():
-        if key == DETAILS_KEY:
-            return status_pb2.Status.FromString(value)
-    raise AssertionError(f"no {DETAILS_KEY} in the trailers of {error.code()}: {error.details()}")
+DETAILS_KEY = GRPC_DETAILS_METADATA_KEY
 
 
-def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    for detail in status_of(error).details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info
-    raise AssertionError("no ErrorInfo in the status details")
+def remote(error: grpc.RpcError) -> RemoteError:
+    read = RemoteError.from_call(error)
+    if not read.details:
+        raise AssertionError(f"no {DETAILS_KEY} details in the trailers of {read.code}: {read.message}")
+    return read
 
 
-def error_reason(error: grpc.aio.AioRpcError) -> str:
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo:
+    info = remote(error).error_info
+    if info is None:
+        raise AssertionError("no ErrorInfo in the status details")
+    return info
+
+
+def error_reason(error: grpc.RpcError) -> str:
     return error_info(error).reason
 
 
-def bad_request_fields(error: grpc.aio.AioRpcError) -> set[str]:
-    for detail in status_of(error).details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            return {v.field for v in bad.field_violations}
-    raise AssertionError("no BadRequest in the status details")
+def bad_request_fields(error: grpc.RpcError) -> set[str]:
+    read = remote(error)
+    if read.detail(error_details_pb2.BadRequest) is None:
+        raise AssertionError("no BadRequest in the status details")
+    return {v.field for v in read.violations}
+
+
+def retry_delay(error: grpc.RpcError) -> float:
+    delay = remote(error).retry_delay
+    if delay is None:
+        raise AssertionError("no RetryInfo in the status details")
+    return delay
 
 
 class _AddMetadata:

@@ -8,7 +8,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 from pydantic import SecretStr
 
 from agentorch.registry.v1 import orchestration_pb2 as opb
@@ -111,10 +110,6 @@ async def wait_for_status(
         return (await stub.GetRun(pb.GetRunRequest(name=name))).run
 
     return await asyncio.wait_for(follow(), timeout)
-
-
-def grpc_code(error: BaseException) -> grpc.StatusCode | None:
-    return error.code() if isinstance(error, grpc.aio.AioRpcError) else None
 
 
 # --- definitions, launches and reads shared by the runs tests ------------------------------------------------------

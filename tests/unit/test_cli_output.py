@@ -24,6 +24,7 @@ from cli.main import build_parser, main
 from cli.ports import OFFSETS, PURPOSES
 from cli.render import format_error, label, pairs, progress_bar, table, when
 from cli.watch import JsonView, LineView, RunModel, StreamLost, TerminalView, follow, frame
+from services.common.remote_errors import RemoteError
 
 RUN = f"organizations/acme/runs/{uuid.uuid4()}"
 CHECKPOINT_ID = str(uuid.uuid4())
@@ -77,12 +78,12 @@ def test_errors_are_one_line_then_each_field_violation() -> None:
     )
     status.details.add().Pack(error_details_pb2.ErrorInfo(reason="VALIDATION_FAILED"))
     status.details.add().Pack(bad)
-    assert format_error("INVALID_ARGUMENT", "invalid request", status) == [
+    assert format_error(RemoteError(grpc.StatusCode.INVALID_ARGUMENT, "invalid request", status.details)) == [
         "agentorch: INVALID_ARGUMENT: invalid request",
         "  orchestration_id: must be a slug",
         "  version.definition: required",
     ]
-    assert format_error("NOT_FOUND", "", None) == ["agentorch: NOT_FOUND: no details"]
+    assert format_error(RemoteError(grpc.StatusCode.NOT_FOUND, "")) == ["agentorch: NOT_FOUND: no details"]
 
 
 def test_a_validation_error_names_each_violation_once() -> None:
@@ -95,12 +96,12 @@ def test_a_validation_error_names_each_violation_once() -> None:
     status = status_pb2.Status(code=3)
     status.details.add().Pack(error_details_pb2.BadRequest(field_violations=violations))
     summary = "; ".join(f"{v.field}: {v.description}" for v in violations[:5]) + "; and 2 more"
-    lines = format_error("INVALID_ARGUMENT", f"invalid request: {summary}", status)
+    lines = format_error(RemoteError(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", status.details))
     assert lines == [
         "agentorch: INVALID_ARGUMENT: invalid request",
         *(f"  steps[{i}].id: duplicate id s{i}" for i in range(7)),
     ]
-    assert format_error("INVALID_ARGUMENT", "definition rejected", status)[0] == (
+    assert format_error(RemoteError(grpc.StatusCode.INVALID_ARGUMENT, "definition rejected", status.details))[0] == (
         "agentorch: INVALID_ARGUMENT: definition rejected"
     )
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from services.common.errors import FieldViolation
 from services.registry.domain.definition import PromptTemplate, analyze_template, validate_definition
-from services.registry.domain.definition_parse import ALL_STEP_FIELDS, CHECKPOINT_FIELDS, RETRY_FIELDS
+from services.registry.domain.definition.structure import ALL_STEP_FIELDS, CHECKPOINT_FIELDS, RETRY_FIELDS
 from services.registry.domain.errors import InvalidDefinition
 from tests.unit.test_definition_support import TEMPLATES, echo, example
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.errors import FieldViolation
-from services.registry.domain.definition import Definition, PromptTemplate, validate_definition
+from services.registry.domain.definition import Definition, Parameter, PromptTemplate, Step, validate_definition
 from services.registry.domain.errors import InvalidDefinition
 
 S = "definition.phases[0].steps"
@@ -126,3 +126,17 @@ def only(document: Any, templates: tuple[PromptTemplate, ...] = TEMPLATES) -> Fi
 
 def valid(document: Any, templates: tuple[PromptTemplate, ...] = TEMPLATES) -> Definition:
     return validate_definition(document, templates)
+
+
+def step_ids(definition: Definition) -> tuple[str, ...]:
+    return tuple(step.id for step in definition.steps)
+
+
+def step_of(definition: Definition, step_id: str) -> Step:
+    """The step with this id (KeyError if there is none)."""
+    return {step.id: step for step in definition.steps}[step_id]
+
+
+def parameter_of(definition: Definition, name: str) -> Parameter:
+    """The parameter with this name (KeyError if there is none)."""
+    return {parameter.name: parameter for parameter in definition.parameters}[name]

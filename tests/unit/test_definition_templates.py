@@ -16,7 +16,7 @@ from services.registry.domain.definition import (
     sandbox,
     template_variables,
 )
-from services.registry.domain.definition_model import MAX_PROMPT_TEMPLATES, MAX_TEMPLATE_BYTES
+from services.registry.domain.definition.model import MAX_PROMPT_TEMPLATES, MAX_TEMPLATE_BYTES
 from services.registry.domain.templates import DEFAULT_LIMITS
 from tests.unit.test_definition_support import S, doc, echo, example, only, paths, valid, violations
 

@@ -10,7 +10,7 @@ from google.protobuf.descriptor import Descriptor
 
 from agentorch.registry.v1 import agent_pb2, orchestration_pb2, registry_service_pb2
 from agentorch.runs.v1 import run_pb2, runs_service_pb2
-from gateway.authz_matrix import INVOKE_CREDENTIALS_ROLE, INVOKE_MODES
+from gateway.edge.authz_matrix import INVOKE_CREDENTIALS_ROLE, INVOKE_MODES
 from services.common.authz import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]

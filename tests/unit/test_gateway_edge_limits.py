@@ -18,14 +18,14 @@ from pydantic import SecretStr
 
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.authenticator import Authenticator
-from gateway.auth.failures import FailedAttempts
 from gateway.auth.jwt import JwtVerifier
 from gateway.auth.peppers import PepperConfigError, load_peppers
 from gateway.config import ApiKeySettings, FailedAuthSettings, GatewaySettings, HttpSettings
 from gateway.domain.api_keys import PepperRing
 from gateway.domain.errors import TooManyFailedAuthentications, TooManyStreams
-from gateway.edge import EdgeInterceptor
-from gateway.ratelimit import StreamSlots
+from gateway.edge.failed_auth import FailedAttempts
+from gateway.edge.interceptor import EdgeInterceptor
+from gateway.edge.ratelimit import StreamSlots
 from services.common.settings import ServerSettings
 from tests.support.gateway import JWT, SECRET, mint
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 
-from gateway.authz_matrix import BLOCKED
+from gateway.edge.authz_matrix import BLOCKED
 from gateway.http.routes import (
     METHODS,
     ROUTES,

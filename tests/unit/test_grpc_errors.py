@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from sqlalchemy import exc as sa_exc
 
 from agentorch.common.v1 import errors_pb2
 from services.common import errors
 from services.common.grpc_errors import ERROR_DOMAIN, internal_status, is_lost_database_connection, to_grpc_status
+from services.common.remote_errors import RemoteError
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -19,12 +21,8 @@ def details(status: grpc.Status) -> status_pb2.Status:
     return status_pb2.Status.FromString(raw)
 
 
-def unpack(status: grpc.Status, kind: type) -> object | None:
-    for any_ in details(status).details:
-        message = kind()
-        if any_.Unpack(message):
-            return message
-    return None
+def unpack(status: grpc.Status, kind: type[Message]) -> object | None:
+    return RemoteError.from_status(status).detail(kind)
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from services.registry.domain.agent import (
     validate_agent,
 )
 from services.registry.domain.errors import InvalidAgent
-from services.registry.domain.names import AgentName, parse_parent
+from services.registry.domain.names import AgentName
 
 slugs = st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 
@@ -70,12 +70,6 @@ def test_malformed_names_name_the_field(name: str) -> None:
     parsed = AgentName.parse(name)
     assert isinstance(parsed, FieldViolation)
     assert parsed.field == "name"
-
-
-def test_parent_parsing() -> None:
-    assert parse_parent("") == ""
-    assert parse_parent("organizations/acme") == "acme"
-    assert isinstance(parse_parent("organizations/"), FieldViolation)
 
 
 @pytest.mark.parametrize(

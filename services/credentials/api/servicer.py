@@ -12,6 +12,7 @@ from agentorch.credentials.v1 import credentials_service_pb2 as pb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
 from services.common.db import utcnow
 from services.common.enums import check_enum
+from services.common.names import parse_org
 from services.common.timestamps import to_datetime
 from services.credentials.api.convert import (
     action_from_pb,
@@ -21,9 +22,8 @@ from services.credentials.api.convert import (
     outcome_from_pb,
     type_to_pb,
 )
-from services.credentials.app.vault import VaultService, parse_org
-from services.credentials.domain.credential import SecretValue
-from services.credentials.store.audit import AuditQuery
+from services.credentials.app.vault import VaultService
+from services.credentials.domain.credential import AuditQuery, SecretValue
 
 
 class CredentialsServicer(pb_grpc.CredentialsServiceServicer):

@@ -20,6 +20,7 @@ from services.common.errors import (
     ValidationFailed,
 )
 from services.common.fieldmask import check_update_mask
+from services.common.names import InvalidName, parse_org
 from services.credentials.config import VaultSettings
 from services.credentials.domain.binding import Destination, is_agent_name
 from services.credentials.domain.credential import (
@@ -28,6 +29,7 @@ from services.credentials.domain.credential import (
     AuditAction,
     AuditEvent,
     AuditOutcome,
+    AuditQuery,
     Credential,
     CredentialMetadata,
     CredentialName,
@@ -37,7 +39,6 @@ from services.credentials.domain.credential import (
     describe_binding,
     metadata_violations,
     normalized_binding,
-    parse_parent,
     value_violations,
 )
 from services.credentials.domain.crypto import Binding, MissingKey, OpenFailed, VaultKeyRing
@@ -48,7 +49,6 @@ from services.credentials.domain.errors import (
     KeyNotInRing,
     NotAResolver,
 )
-from services.credentials.store.audit import AuditQuery
 from services.credentials.store.uow import VaultUnitOfWork
 
 MAX_REF_LENGTH = 300
@@ -78,13 +78,6 @@ def parse_name(name: str, field: str = "name") -> CredentialName:
     return parsed
 
 
-def parse_org(parent: str) -> str:
-    org = parse_parent(parent)
-    if isinstance(org, FieldViolation):
-        raise ValidationFailed([org])
-    return org
-
-
 class VaultService:
     def __init__(self, uow_factory: Callable[[], VaultUnitOfWork], keys: VaultKeyRing, settings: VaultSettings) -> None:
         self._uow = uow_factory
@@ -96,19 +89,21 @@ class VaultService:
     async def create(self, parent: str, alias: str, metadata: CredentialMetadata, value: SecretValue) -> Credential:
         principal = authz.require_principal()
         violations: list[FieldViolation] = []
-        org = parse_parent(parent)
-        if isinstance(org, FieldViolation):
-            violations.append(org)
+        org: str | None = None
+        try:
+            org = parse_org(parent)
+        except InvalidName as exc:
+            violations.append(exc.violation)
         if (v := alias_violation(alias)) is not None:
             violations.append(v)
         violations += metadata_violations(metadata)
-        if isinstance(org, str):
+        if org is not None:
             metadata, binding_violations = normalized_binding(metadata, org)
             violations += binding_violations
         violations += value_violations(value.reveal())
         if violations:
             raise ValidationFailed(violations)
-        assert isinstance(org, str)
+        assert org is not None
         name = CredentialName(org, alias)
         self._authorize(principal, name, "admin")
         now = utcnow()
@@ -145,14 +140,10 @@ class VaultService:
         principal = authz.require_principal()
         org = parse_org(parent)
         authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
-        page = pagination.page_request(page_size, page_token, "credentials", org)
+        paging = pagination.Paging(page_size, page_token, pagination.TEXT, "credentials", org)
         async with self._uow() as uow:
-            rows = await uow.credentials.list_page(
-                org, after_alias=page.after[0] if page.after else None, limit=page.size + 1
-            )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, pagination.next_page_token(page, (rows[-1].name.alias,) if more and rows else None)
+            rows = await uow.credentials.list_page(org, after_alias=paging.after, limit=paging.limit)
+        return paging.page(rows, lambda credential: credential.name.alias)
 
     async def update(self, name: str, changes: CredentialMetadata, paths: Sequence[str], etag: str) -> Credential:
         principal = authz.require_principal()
@@ -232,17 +223,10 @@ class VaultService:
         org = query.organization_slug
         authz.authorize(principal, org, "admin", hidden=lambda: OrganizationNotFound(org))
         fingerprint = [org, query.alias, str(query.action), str(query.outcome), str(query.start), str(query.end)]
-        page = pagination.page_request(page_size, page_token, "audit", *fingerprint)
-        after: int | None = None
-        if page.after:
-            if not page.after[0].isdigit():
-                raise ValidationFailed.single("page_token", "is not a token this service issued")
-            after = int(page.after[0])
+        paging = pagination.Paging(page_size, page_token, pagination.NUMBER, "audit", *fingerprint)
         async with self._uow() as uow:
-            rows = await uow.audit.list_page(query, after=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        return rows, pagination.next_page_token(page, (str(rows[-1].sequence),) if more and rows else None)
+            rows = await uow.audit.list_page(query, after=paging.after, limit=paging.limit)
+        return paging.page(rows, lambda event: event.sequence)
 
     # --- internal ---------------------------------------------------------------------------------------------------
 

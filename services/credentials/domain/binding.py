@@ -12,20 +12,15 @@ Pure: no I/O. Validation reports every bad entry at once with its field path; me
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.common import names
 from services.common.errors import FieldViolation
+from services.common.netpolicy import HOST_NAME_RE
 
 MAX_ENTRIES = 20
 MAX_ENTRY_LENGTH = 253
-_SLUG = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_ORG_AGENT = re.compile(rf"^organizations/({_SLUG})/agents/({_SLUG})$")
-_PLATFORM_AGENT = re.compile(rf"^agents/({_SLUG})$")
-_BARE_SLUG = re.compile(rf"^{_SLUG}$")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOST_NAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 AGENT_RULE = (
     "must be an agent of this organization (organizations/{org}/agents/{slug}, or its slug) or a platform-wide "
     "agent (agents/{slug})"
@@ -57,12 +52,12 @@ class HostPattern:
         if host.startswith("*."):
             suffix = host[2:]
             # a wildcard covers names under a registered-looking domain (two labels at least), never an address
-            if not _HOST_NAME.match(suffix) or "." not in suffix or _is_address(suffix):
+            if not HOST_NAME_RE.match(suffix) or "." not in suffix or _is_address(suffix):
                 return None
             return cls(host, port)
         if _is_address(host):
             return cls(str(ipaddress.ip_address(host)), port)
-        if not _HOST_NAME.match(host) or host.replace(".", "").isdigit():
+        if not HOST_NAME_RE.match(host) or host.replace(".", "").isdigit():
             return None
         return cls(host, port)
 
@@ -91,7 +86,7 @@ class Destination:
             return None
         if _is_address(host):
             return cls(str(ipaddress.ip_address(host)), port)
-        if not _HOST_NAME.match(host):
+        if not HOST_NAME_RE.match(host):
             return None
         return cls(host, port)
 
@@ -155,16 +150,17 @@ def normalize_hosts(entries: Sequence[str], field: str) -> tuple[tuple[str, ...]
 
 def is_agent_name(text: str) -> bool:
     """A resolution's `agent`: an organization's or a platform-wide agent resource name."""
-    return bool(_ORG_AGENT.match(text) or _PLATFORM_AGENT.match(text))
+    return names.agent_of(text) is not None
 
 
 def _agent_name(organization_slug: str, entry: str) -> str | None:
-    if _BARE_SLUG.match(entry):
-        return f"organizations/{organization_slug}/agents/{entry}"
-    match = _ORG_AGENT.match(entry)
-    if match:
-        return entry if match.group(1) == organization_slug else None
-    return entry if _PLATFORM_AGENT.match(entry) else None
+    if names.is_slug(entry):
+        return names.AGENT.format(org=organization_slug, agent=entry)
+    found = names.agent_of(entry)
+    if found is None:
+        return None
+    org, _ = found
+    return entry if org in ("", organization_slug) else None
 
 
 def _count_violation(entries: Sequence[str], field: str) -> list[FieldViolation]:

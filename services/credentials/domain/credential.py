@@ -9,12 +9,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from services.common import names
 from services.common.errors import FieldViolation
+from services.common.names import ALIAS_RE, ALIAS_RULE
 from services.credentials.domain.binding import CredentialBinding, normalize_agents, normalize_hosts
 
-ALIAS_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
-ALIAS_RULE = "must be 1-128 lowercase letters, digits, '_', '.' or '-', starting with a letter"
-ORG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 PROVIDER_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 MAX_DESCRIPTION = 1000
@@ -83,12 +82,13 @@ class CredentialName:
 
     @classmethod
     def parse(cls, name: str, field_name: str = "name") -> CredentialName | FieldViolation:
+        found = names.CREDENTIAL.match(name)
+        if found is not None:
+            return cls(found["org"], found["alias"])
         parts = name.split("/")
         if len(parts) != 4 or parts[0] != "organizations" or parts[2] != "credentials":
-            return FieldViolation(field_name, "must look like organizations/{org}/credentials/{alias}")
-        if not ORG_RE.match(parts[1]) or not ALIAS_RE.match(parts[3]):
-            return FieldViolation(field_name, f"has a malformed organization or alias (an alias {ALIAS_RULE})")
-        return cls(parts[1], parts[3])
+            return FieldViolation(field_name, f"must look like {names.CREDENTIAL.template}")
+        return FieldViolation(field_name, f"has a malformed organization or alias (an alias {ALIAS_RULE})")
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,18 @@ class AuditEvent:
     agent: str = ""
     destination: str = ""
     sequence: int = 0
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Which audit events to list: an organization's, optionally of one alias, action, outcome or time range."""
+
+    organization_slug: str
+    alias: str = ""
+    action: AuditAction | None = None
+    outcome: AuditOutcome | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
 
 
 def metadata_violations(metadata: CredentialMetadata, prefix: str = "credential") -> list[FieldViolation]:
@@ -211,10 +223,3 @@ def alias_violation(alias: str, field_name: str = "alias") -> FieldViolation | N
     if not ALIAS_RE.match(alias):
         return FieldViolation(field_name, ALIAS_RULE)
     return None
-
-
-def parse_parent(parent: str, field_name: str = "parent") -> str | FieldViolation:
-    parts = parent.split("/")
-    if len(parts) == 2 and parts[0] == "organizations" and ORG_RE.match(parts[1]):
-        return parts[1]
-    return FieldViolation(field_name, "must look like organizations/{org}")

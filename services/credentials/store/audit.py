@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import utc
-from services.credentials.domain.credential import AuditAction, AuditEvent, AuditOutcome
+from services.credentials.domain.credential import AuditAction, AuditEvent, AuditOutcome, AuditQuery
 from services.credentials.store.tables import audit_events
 
 a = audit_events.c
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    organization_slug: str
-    alias: str = ""
-    action: AuditAction | None = None
-    outcome: AuditOutcome | None = None
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
 
 
 class AuditRepository:

@@ -11,6 +11,7 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import EtagMismatch, OrganizationNotFound, ValidationFailed
 from services.common.fieldmask import check_update_mask
+from services.common.names import parse_org
 from services.common.netpolicy import EgressPolicy
 from services.registry.domain.agent import (
     MUTABLE_AGENT_FIELDS,
@@ -20,7 +21,7 @@ from services.registry.domain.agent import (
     validate_agent,
 )
 from services.registry.domain.errors import AgentInUse, AgentNotFound, DestinationNeedsAdmin
-from services.registry.domain.names import AgentName, parse_parent
+from services.registry.domain.names import AgentName
 from services.registry.store.uow import RegistryUnitOfWork
 
 
@@ -77,9 +78,7 @@ class AgentService:
 
     async def list_page(self, parent: str, page_size: int, page_token: str) -> AgentPage:
         principal = authz.require_principal()
-        org = parse_parent(parent)
-        if not isinstance(org, str):
-            raise ValidationFailed([org])
+        org = parse_org(parent, allow_platform=True)
         authz.authorize(
             principal,
             org,
@@ -87,14 +86,10 @@ class AgentService:
             hidden=lambda: OrganizationNotFound(org),
             shared_read=True,
         )
-        page = pagination.page_request(page_size, page_token, "agents", org)
-        after = page.after[0] if page.after else None
+        paging = pagination.Paging(page_size, page_token, pagination.TEXT, "agents", org)
         async with self._uow() as uow:
-            rows = await uow.agents.list_page(org, after_slug=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (rows[-1].spec.slug,) if more and rows else None
-        return AgentPage(rows, pagination.next_page_token(page, last))
+            rows = await uow.agents.list_page(org, after_slug=paging.after, limit=paging.limit)
+        return AgentPage(*paging.page(rows, lambda agent: agent.spec.slug))
 
     async def update(self, name: str, changes: AgentSpec, paths: Sequence[str], etag: str) -> Agent:
         principal = authz.require_principal()

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.common import authz, pagination
+from services.common import authz, names, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import (
@@ -31,7 +31,7 @@ from services.registry.domain.errors import (
     VersionNotFound,
 )
 from services.registry.domain.filters import OrchestrationFilter, parse_filter
-from services.registry.domain.names import SLUG_RE, AgentName, slug_violation
+from services.registry.domain.names import AgentName
 from services.registry.domain.orchestration import (
     MUTABLE_ORCHESTRATION_FIELDS,
     Change,
@@ -49,7 +49,7 @@ from services.registry.domain.orchestration import (
 )
 from services.registry.store.uow import RegistryUnitOfWork
 
-ANY_AGENT = "-"
+ANY_AGENT = names.ANY
 
 
 @dataclass(frozen=True)
@@ -96,25 +96,7 @@ def parse_version_ref(name: str, field: str = "name") -> VersionRef:
 
 def parse_org_agent(parent: str, field: str = "parent", *, allow_any: bool = False) -> AgentName:
     """`organizations/{org}/agents/{agent}`; with allow_any, `organizations/{org}/agents/-` means every agent."""
-    parts = parent.split("/")
-    valid = (
-        len(parts) == 4
-        and parts[0] == "organizations"
-        and parts[2] == "agents"
-        and bool(SLUG_RE.match(parts[1]))
-        and (bool(SLUG_RE.match(parts[3])) or (allow_any and parts[3] == ANY_AGENT))
-    )
-    if not valid:
-        suffix = " (agents/- for every agent)" if allow_any else ""
-        raise ValidationFailed.single(field, "must look like organizations/{org}/agents/{agent}" + suffix)
-    return AgentName(parts[1], parts[3])
-
-
-def parse_org(parent: str, field: str = "parent") -> str:
-    parts = parent.split("/")
-    if len(parts) == 2 and parts[0] == "organizations" and SLUG_RE.match(parts[1]):
-        return parts[1]
-    raise ValidationFailed.single(field, "must look like organizations/{org}")
+    return AgentName(*names.parse_org_agent(parent, field, allow_any=allow_any))
 
 
 def authorize(principal: Principal, name: OrchestrationName, role: str) -> None:
@@ -230,7 +212,7 @@ class OrchestrationService:
             agent = parse_org_agent(parent)
         except ValidationFailed as exc:
             violations += exc.violations
-        if (v := slug_violation("orchestration_id", orchestration_id)) is not None:
+        if (v := names.slug_violation("orchestration_id", orchestration_id)) is not None:
             violations.append(v)
         violations += metadata_violations(meta.display_name, meta.description, "orchestration")
         violations += tag_violations(meta.tags, "orchestration.tags")
@@ -272,20 +254,20 @@ class OrchestrationService:
                 raise ValidationFailed.single("filter", "names an agent other than the parent's")
             criteria = dataclasses.replace(criteria, agent=agent.slug)
         authz.authorize(principal, agent.organization_slug, "viewer", hidden=lambda: AgentNotFound(parent))
-        page = pagination.page_request(
-            page_size, page_token, "orchestrations", agent.organization_slug, criteria.fingerprint, str(show_deleted)
+        paging = pagination.Paging(
+            page_size,
+            page_token,
+            pagination.TEXT_PAIR,
+            "orchestrations",
+            agent.organization_slug,
+            criteria.fingerprint,
+            str(show_deleted),
         )
-        after = (page.after[0], page.after[1]) if page.after and len(page.after) == 2 else None
-        if page.after and after is None:
-            raise ValidationFailed.single("page_token", "is not a token this service issued")
         async with self._uow() as uow:
             rows = await uow.orchestrations.list_page(
-                agent.organization_slug, criteria, show_deleted=show_deleted, after=after, limit=page.size + 1
+                agent.organization_slug, criteria, show_deleted=show_deleted, after=paging.after, limit=paging.limit
             )
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (rows[-1].name.agent_slug, rows[-1].name.slug) if more and rows else None
-        return OrchestrationPage(rows, pagination.next_page_token(page, last))
+        return OrchestrationPage(*paging.page(rows, lambda o: (o.name.agent_slug, o.name.slug)))
 
     async def update(
         self, name: str, display_name: str, description: str, paths: Sequence[str], etag: str
@@ -323,20 +305,12 @@ class OrchestrationService:
     async def list_versions(self, parent: str, page_size: int, page_token: str) -> VersionPage:
         principal = authz.require_principal()
         target = parse_orchestration_name(parent, "parent")
-        page = pagination.page_request(page_size, page_token, "versions", str(target))
-        before: int | None = None
-        if page.after:
-            if not page.after[0].isdigit():
-                raise ValidationFailed.single("page_token", "is not a token this service issued")
-            before = int(page.after[0])
+        paging = pagination.Paging(page_size, page_token, pagination.NUMBER, "versions", str(target))
         authorize(principal, target, "viewer")
         async with self._uow() as uow:
             row_id, _ = await self._load(uow, target)
-            rows = await uow.orchestrations.list_versions(row_id, target, before=before, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (str(rows[-1].number),) if more and rows else None
-        return VersionPage(rows, pagination.next_page_token(page, last))
+            rows = await uow.orchestrations.list_versions(row_id, target, before=paging.after, limit=paging.limit)
+        return VersionPage(*paging.page(rows, lambda version: version.number))
 
     async def get_version(self, name: str) -> OrchestrationVersion:
         principal = authz.require_principal()
@@ -408,7 +382,7 @@ class OrchestrationService:
         except ValidationFailed as exc:
             violations += exc.violations
         slug = target_id or ref.orchestration.slug
-        if target_id and (v := slug_violation("target_orchestration_id", target_id)) is not None:
+        if target_id and (v := names.slug_violation("target_orchestration_id", target_id)) is not None:
             violations.append(v)
         violations += version_note_violations(VersionContent({}, (), label, change_note), "version")
         if violations:
@@ -448,7 +422,7 @@ class OrchestrationService:
     async def validate(self, parent: str, content: VersionContent) -> Definition:
         """Validate a definition as a save would, without saving; for ad hoc launches."""
         principal = authz.require_principal()
-        org = parse_org(parent)
+        org = names.parse_org(parent)
         authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         return validate_definition(content.definition, content.prompt_templates)
 

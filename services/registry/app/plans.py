@@ -8,7 +8,6 @@ a new version of one; each saved version names the plan in `source_plan`, which 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,8 @@ from typing import Any
 from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
-from services.common.errors import EtagMismatch, FieldViolation, InvalidPageToken, ValidationFailed
+from services.common.errors import EtagMismatch, FieldViolation, ValidationFailed
+from services.common.names import InvalidName, parse_org, slug_violation
 from services.registry.app.orchestrations import NewOrchestration, Saved, VersionWriter, content_violations
 from services.registry.domain.errors import (
     AgentNotFound,
@@ -24,7 +24,7 @@ from services.registry.domain.errors import (
     PlanNotDraft,
     PlanNotFound,
 )
-from services.registry.domain.names import AgentName, parse_parent, slug_violation
+from services.registry.domain.names import AgentName
 from services.registry.domain.orchestration import (
     MAX_DESCRIPTION,
     MAX_DISPLAY_NAME,
@@ -70,10 +70,12 @@ def parse_plan_name(name: str, field: str = "name") -> PlanName:
 
 
 def _organization(parent: str, field: str = "parent") -> str | FieldViolation:
-    org = parse_parent(parent, field)
-    if org == "":
+    if not parent:
         return FieldViolation(field, "is required: organizations/{org} (plans always belong to an organization)")
-    return org
+    try:
+        return parse_org(parent, field)
+    except InvalidName as exc:
+        return exc.violation
 
 
 def _clip(text: str, limit: int) -> str:
@@ -152,16 +154,19 @@ class PlanService:
         assert isinstance(org, str)
         authz.authorize(principal, org, "viewer", hidden=lambda: PlanNotFound(f"organizations/{org}/plans/-"))
         criteria = PlanFilter(conversation_id, agent_slug, status)
-        page = pagination.page_request(
-            page_size, page_token, "plans", org, conversation_id, agent_slug, status.value if status else ""
+        paging = pagination.Paging(
+            page_size,
+            page_token,
+            pagination.TIME_AND_ID,
+            "plans",
+            org,
+            conversation_id,
+            agent_slug,
+            status.value if status else "",
         )
-        before = _page_key(page.after) if page.after else None
         async with self._uow() as uow:
-            rows = await uow.plans.list(org, criteria, before=before, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (rows[-1].created_at.isoformat(), rows[-1].name.plan_id) if more and rows else None
-        return PlanPage(rows, pagination.next_page_token(page, last))
+            rows = await uow.plans.list(org, criteria, before=paging.after, limit=paging.limit)
+        return PlanPage(*paging.page(rows, lambda plan: (plan.created_at, plan.name.plan_id)))
 
     async def decide(self, name: str, *, approve: bool, comment: str, etag: str) -> Plan:
         principal = authz.require_principal()
@@ -248,18 +253,6 @@ class PlanService:
                 plan, saved_versions=tuple(await uow.orchestrations.versions_from_plan(str(name)))
             )
         return plan
-
-
-def _page_key(after: tuple[str, ...]) -> tuple[dt.datetime, str]:
-    if len(after) != 2:
-        raise InvalidPageToken("is not a token this service issued")
-    try:
-        created_at = dt.datetime.fromisoformat(after[0])
-    except ValueError:
-        raise InvalidPageToken("is not a token this service issued") from None
-    if created_at.tzinfo is None:
-        raise InvalidPageToken("is not a token this service issued")
-    return created_at, after[1]
 
 
 async def _agent_exists(uow: RegistryUnitOfWork, organization_slug: str, agent_slug: str) -> bool:

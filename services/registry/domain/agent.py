@@ -19,9 +19,10 @@ import yaml
 
 from services.common.errors import FieldViolation
 from services.common.jsondepth import MAX_JSON_DEPTH, depth_violation
+from services.common.names import slug_violation
 from services.common.netpolicy import EgressPolicy
 from services.registry.domain.errors import InvalidAgent
-from services.registry.domain.names import AgentName, slug_violation
+from services.registry.domain.names import AgentName
 
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 4000

@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.errors import FieldViolation
+from services.common.names import SLUG_RE, SLUG_RULE, VERSION_LABEL_RE
 from services.registry.domain.definition import PromptTemplate
-from services.registry.domain.names import SLUG_RE, SLUG_RULE, slug_violation
 
 MAX_DISPLAY_NAME = 200
 MAX_DESCRIPTION = 4000
 MAX_CHANGE_NOTE = 2000
 MAX_TAGS = 50
 TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,62}$")
-LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+LABEL_RE = VERSION_LABEL_RE
 MUTABLE_ORCHESTRATION_FIELDS = ("display_name", "description")
 
 
@@ -173,10 +173,6 @@ def version_note_violations(content: VersionContent, prefix: str) -> list[FieldV
     if len(content.change_note) > MAX_CHANGE_NOTE:
         violations.append(FieldViolation(f"{prefix}.change_note", f"must be at most {MAX_CHANGE_NOTE} characters"))
     return violations
-
-
-def slug_field_violation(field: str, value: str) -> FieldViolation | None:
-    return slug_violation(field, value)
 
 
 # --- diff ---------------------------------------------------------------------------------------------------------

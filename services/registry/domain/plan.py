@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.errors import FieldViolation
-from services.registry.domain.names import SLUG_RE, SLUG_RULE, slug_violation
+from services.common.names import SLUG_RE, SLUG_RULE, slug_violation
 
 MAX_CONVERSATION_ID_CHARS = 200
 MAX_PLAN_BYTES = 512 * 1024

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -64,21 +63,12 @@ class CheckpointService:
             authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         query = CheckpointQuery(**{**query.__dict__, "organization_slug": org})
         fingerprint = [org, query.run_id, str(query.status), query.assignee, query.role, str(bool(query.overdue_at))]
-        page = pagination.page_request(page_size, page_token, "checkpoints", *fingerprint)
-        after: tuple[dt.datetime, str] | None = None
-        if page.after:
-            try:
-                after = (dt.datetime.fromisoformat(page.after[0]), page.after[1])
-            except (ValueError, IndexError):
-                raise ValidationFailed.single("page_token", "is not a token this service issued") from None
+        paging = pagination.Paging(page_size, page_token, pagination.TIME_AND_ID, "checkpoints", *fingerprint)
         async with self._uow() as uow:
             if run is not None and await uow.runs.organization_of(run.run_id) != org:
                 raise RunNotFound(str(run))
-            rows = await uow.checkpoints.list_page(query, after=after, limit=page.size + 1)
-        more = len(rows) > page.size
-        rows = rows[: page.size]
-        last = (rows[-1].opened_at.isoformat(), rows[-1].checkpoint_id) if more and rows else None
-        return rows, pagination.next_page_token(page, last)
+            rows = await uow.checkpoints.list_page(query, after=paging.after, limit=paging.limit)
+        return paging.page(rows, lambda c: (c.opened_at, c.checkpoint_id))
 
     async def decide(self, name: str, decision: Decision | None, comment: str, payload: dict[str, Any]) -> Decided:
         principal = authz.require_principal()

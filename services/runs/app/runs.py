@@ -75,13 +75,7 @@ class RunQueries:
             str(criteria.start),
             str(criteria.end),
         ]
-        page = pagination.page_request(page_size, page_token, "runs", *fingerprint)
-        before: tuple[dt.datetime, str] | None = None
-        if page.after:
-            try:
-                before = (dt.datetime.fromisoformat(page.after[0]), page.after[1])
-            except (ValueError, IndexError):
-                raise ValidationFailed.single("page_token", "is not a token this service issued") from None
+        paging = pagination.Paging(page_size, page_token, pagination.TIME_AND_ID, "runs", *fingerprint)
         async with self._uow() as uow:
             ids = await uow.runs.list_runs(
                 org,
@@ -90,16 +84,12 @@ class RunQueries:
                 origin_type=criteria.origin_type,
                 start=criteria.start,
                 end=criteria.end,
-                before=before,
-                limit=page.size + 1,
+                before=paging.after,
+                limit=paging.limit,
             )
-            more = len(ids) > page.size
-            views = [await self.view(uow, RunName(org, run_id)) for run_id in ids[: page.size]]
-        last = None
-        if more and views:
-            created = views[-1].record.created_at
-            last = (created.isoformat(), views[-1].state.run_id)
-        return views, pagination.next_page_token(page, last)
+            views = [await self.view(uow, RunName(org, run_id)) for run_id in ids[: paging.size]]
+        more = len(ids) > paging.size
+        return views, paging.token_after(views, lambda v: (v.record.created_at, v.state.run_id), more=more)
 
     async def events(self, name: str, after: int, page_size: int) -> tuple[list[StoredEvent], bool]:
         principal = authz.require_principal()

@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from agentorch.credentials.v1 import credential_pb2
 from agentorch.credentials.v1 import credentials_service_pb2 as pb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
 from services.common.context import Principal
 from services.common.principals import KeyRing
+from services.common.remote_errors import RemoteError
 
 RPC_TIMEOUT = 10.0
 NOT_BOUND = "CREDENTIAL_NOT_BOUND"
@@ -133,7 +132,9 @@ def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) 
             alias, f"no such credential in organization {organization_slug!r}", retryable=False
         )
     if code == grpc.StatusCode.PERMISSION_DENIED:
-        if _reason(exc) == NOT_BOUND:  # the vault's message names alias, agent and destination, never a value
+        if (
+            RemoteError.from_call(exc).reason == NOT_BOUND
+        ):  # the vault's message names alias, agent and destination, never a value
             return CredentialUnavailable(alias, f"not bound to this agent ({exc.details()})", retryable=False)
         return CredentialUnavailable(
             alias, "the vault refused to resolve it for the runs service (is service:runs a resolver?)", retryable=False
@@ -147,13 +148,3 @@ def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) 
             alias, "the vault did not accept the runs service identity (principal keys differ?)", retryable=False
         )
     return CredentialUnavailable(alias, f"the vault is unavailable ({code.name}); retry later", retryable=True)
-
-
-def _reason(exc: grpc.aio.AioRpcError) -> str:
-    """The ErrorInfo reason of a vault error ("" without one)."""
-    status = rpc_status.from_call(exc)
-    for detail in status.details if status is not None else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return str(info.reason)
-    return ""

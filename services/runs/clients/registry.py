@@ -10,7 +10,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
@@ -18,6 +17,7 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.common import errors
 from services.common.context import Principal
 from services.common.principals import KeyRing
+from services.common.remote_errors import RemoteError
 from services.runs.app.registry import ResolvedDefinition
 from services.runs.domain.definition import integral
 from services.runs.domain.errors import InvalidLaunch, LaunchRejected
@@ -105,12 +105,13 @@ def _plain(struct: Any) -> dict[str, Any]:
 
 
 def _translate(exc: grpc.aio.AioRpcError, field: str) -> errors.ServiceError:
-    code, details = exc.code(), exc.details() or ""
+    remote = RemoteError.from_call(exc)
+    code, details = remote.code, remote.message
     if code == grpc.StatusCode.NOT_FOUND:
         return errors.NotFound(details)
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         violations = [
-            errors.FieldViolation(f"{field}.{v.field}" if v.field else field, v.description) for v in _bad_request(exc)
+            errors.FieldViolation(f"{field}.{v.field}" if v.field else field, v.description) for v in remote.violations
         ]
         return InvalidLaunch(violations or [errors.FieldViolation(field, details)])
     if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -120,14 +121,3 @@ def _translate(exc: grpc.aio.AioRpcError, field: str) -> errors.ServiceError:
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return errors.Unavailable(f"the registry is unavailable ({code.name}); retry later")
     return errors.ServiceError(f"registry call failed: {code.name}")
-
-
-def _bad_request(exc: grpc.aio.AioRpcError) -> list[Any]:
-    for key, value in exc.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    return list(bad.field_violations)
-    return []

@@ -1,21 +1,13 @@
-"""Resource names of the runs service."""
+"""Resource names of the runs service (the grammar itself is shared: services.common.names)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from services.common.errors import FieldViolation, ValidationFailed
+from services.common import names
+from services.common.names import parse_org
 
-SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def parse_org(parent: str, field: str = "parent") -> str:
-    parts = parent.split("/")
-    if len(parts) == 2 and parts[0] == "organizations" and SLUG_RE.match(parts[1]):
-        return parts[1]
-    raise ValidationFailed.single(field, "must look like organizations/{org}")
+__all__ = ["CheckpointName", "RunName", "parse_org"]
 
 
 @dataclass(frozen=True)
@@ -24,15 +16,12 @@ class RunName:
     run_id: str
 
     def __str__(self) -> str:
-        return f"organizations/{self.organization_slug}/runs/{self.run_id}"
+        return names.RUN.format(org=self.organization_slug, run_id=self.run_id)
 
     @classmethod
     def parse(cls, name: str, field: str = "name") -> RunName:
-        parts = name.split("/")
-        shaped = len(parts) == 4 and parts[0] == "organizations" and parts[2] == "runs"
-        if shaped and SLUG_RE.match(parts[1]) and UUID_RE.match(parts[3]):
-            return cls(parts[1], parts[3])
-        raise ValidationFailed([FieldViolation(field, "must look like organizations/{org}/runs/{run_id}")])
+        found = names.RUN.parse(name, field)
+        return cls(found["org"], found["run_id"])
 
 
 @dataclass(frozen=True)
@@ -45,12 +34,5 @@ class CheckpointName:
 
     @classmethod
     def parse(cls, name: str, field: str = "name") -> CheckpointName:
-        head, sep, checkpoint_id = name.rpartition("/checkpoints/")
-        if sep and UUID_RE.match(checkpoint_id):
-            try:
-                return cls(RunName.parse(head, field), checkpoint_id)
-            except ValidationFailed:
-                pass
-        raise ValidationFailed(
-            [FieldViolation(field, "must look like organizations/{org}/runs/{run_id}/checkpoints/{checkpoint_id}")]
-        )
+        found = names.CHECKPOINT.parse(name, field)
+        return cls(RunName(found["org"], found["run_id"]), found["checkpoint_id"])

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$agentorch/common/v1/pagination.proto\x12\x13\x61gentorch.common.v1\"6\n\nPageCursor\x12\r\n\x05\x61\x66ter\x18\x01 \x03(\t\x12\x19\n\x11query_fingerprint\x18\x02 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$agentorch/common/v1/pagination.proto\x12\x13\x61gentorch.common.v1\"G\n\nPageCursor\x12\r\n\x05\x61\x66ter\x18\x01 \x03(\t\x12\x19\n\x11query_fingerprint\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\rb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.common.v1.paginat
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PAGECURSOR']._serialized_start=61
-  _globals['_PAGECURSOR']._serialized_end=115
+  _globals['_PAGECURSOR']._serialized_end=132
 # @@protoc_insertion_point(module_scope)

@@ -7,9 +7,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class PageCursor(_message.Message):
-    __slots__ = ("after", "query_fingerprint")
+    __slots__ = ("after", "query_fingerprint", "version")
     AFTER_FIELD_NUMBER: _ClassVar[int]
     QUERY_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     after: _containers.RepeatedScalarFieldContainer[str]
     query_fingerprint: str
-    def __init__(self, after: _Optional[_Iterable[str]] = ..., query_fingerprint: _Optional[str] = ...) -> None: ...
+    version: int
+    def __init__(self, after: _Optional[_Iterable[str]] = ..., query_fingerprint: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from services.common.errors import FieldViolation
-from services.registry.domain.definition_model import MAX_TEMPLATE_BYTES, is_integer, is_number
+from services.registry.domain.definition.model import MAX_TEMPLATE_BYTES, is_integer, is_number
 
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_SHOWN_CHARS = 60

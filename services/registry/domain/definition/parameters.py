@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from services.registry.domain.definition_fields import Reader, index, join
-from services.registry.domain.definition_model import (
+from services.registry.domain.definition.model import (
     MAX_DESCRIPTION_CHARS,
     MAX_ENUM_VALUES,
     MAX_PARAMETERS,
@@ -17,6 +16,7 @@ from services.registry.domain.definition_model import (
     is_integer,
     matches_type,
 )
+from services.registry.domain.definition.reader import Reader, index, join
 
 PARAMETER_FIELDS = ("name", "type", "required", "default", "description", "enum")
 

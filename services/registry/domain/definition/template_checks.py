@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from services.registry.domain.definition_fields import Reader, index, join, utf8_size
-from services.registry.domain.definition_graph import Ordering
-from services.registry.domain.definition_model import (
+from services.registry.domain.definition.dependencies import Ordering
+from services.registry.domain.definition.model import (
     MAX_DESCRIPTION_CHARS,
     MAX_PROMPT_TEMPLATES,
     MAX_TEMPLATE_BYTES,
     TEMPLATE_NAME_RE,
     TEMPLATE_NAME_RULE,
 )
-from services.registry.domain.definition_parse import StepSite
+from services.registry.domain.definition.reader import Reader, index, join, utf8_size
+from services.registry.domain.definition.structure import StepSite
 from services.registry.domain.templates import PromptTemplate, Reference, TemplateAnalysis, analyze_template
 
 # Stands for a template whose source is already reported as unusable: steps naming it get no further violation.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway import escalations
+from gateway.edge import escalations
 from services.common import authz
 from services.common.context import Principal
 
@@ -42,7 +42,7 @@ class Rule:
 
     `role`: the minimum role, or None for any authenticated caller. `public`: no credentials at all.
     `platform`: only platform principals (no organization) with `role`. `note`: shown in the documentation.
-    `escalation`: requests of the method that need a higher role (gateway.escalations), checked on the request.
+    `escalation`: requests of the method that need a higher role (gateway.edge.escalations), checked on the request.
     """
 
     role: str | None

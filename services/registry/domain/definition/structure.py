@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.registry.domain.definition_fields import Reader, index, join
-from services.registry.domain.definition_model import (
+from services.common.names import SLUG_RE, SLUG_RULE
+from services.registry.domain.definition.model import (
     CHECKPOINT_ROLES,
     CREDENTIAL_ALIAS_RE,
     CREDENTIAL_ALIAS_RULE,
@@ -49,8 +49,8 @@ from services.registry.domain.definition_model import (
     RetryPolicy,
     Step,
 )
-from services.registry.domain.definition_parameters import parse_parameters
-from services.registry.domain.names import SLUG_RE, SLUG_RULE
+from services.registry.domain.definition.parameters import parse_parameters
+from services.registry.domain.definition.reader import Reader, index, join
 
 TOP_FIELDS = ("schema_version", "parameters", "phases")
 PHASE_FIELDS = ("id", "title", "steps")

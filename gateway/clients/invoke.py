@@ -1,8 +1,4 @@
-"""Invoke: the agent-mode entry point (PRD §6), routed to the registry and the runs service.
-
-Order: an unknown mode is INVALID_ARGUMENT on `mode`; then the mode's role (authz_matrix.INVOKE_MODES) is checked
-here, before anything else (PERMISSION_DENIED naming it); then the request is validated as a whole
-(gateway.domain.invoke.route) so that a bad one changes nothing; only then are the services called.
+"""The registry and runs calls that carry out each Invoke action (gateway.app.invoke_service routes and authorizes).
 
 Every backend call carries the caller's principal, freshly signed by the gateway, and the request id, exactly as
 the proxy forwards re-exposed calls, so each service re-checks tenancy and roles on its own resources. A backend's
@@ -23,7 +19,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
-from google.rpc import error_details_pb2, status_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as reg
@@ -31,16 +26,15 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as reg_grpc
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
-from gateway.authz_matrix import INVOKE_CREDENTIALS_ROLE, INVOKE_MODES
 from gateway.config import InvokeSettings
 from gateway.domain import invoke as modes
 from gateway.domain.errors import RecipeUnavailable
-from gateway.domain.invoke import InvalidInvoke, InvokeCommand, PromptTemplate
-from gateway.escalations import definition_credentials
-from services.common import authz, context
+from gateway.domain.invoke import InvalidInvoke, PromptTemplate
+from services.common import context, names
 from services.common.context import Principal
-from services.common.errors import FieldViolation, PermissionDenied
+from services.common.errors import FieldViolation
 from services.common.principals import KeyRing
+from services.common.remote_errors import RemoteError
 
 ISSUER = "gateway"
 #: Run statuses at which a pass-through stops following its run: ended, or paused (an agent's question opened a
@@ -94,7 +88,9 @@ class _Backends:
         return {"metadata": self.metadata(), "timeout": self.remaining()}
 
 
-class InvokeService:
+class InvokeBackends:
+    """Carries out routed Invoke actions on the registry and the runs service, for one caller per call."""
+
     def __init__(
         self, registry: grpc.aio.Channel, runs_channel: grpc.aio.Channel, signer: KeyRing, settings: InvokeSettings
     ) -> None:
@@ -103,46 +99,12 @@ class InvokeService:
         self._signer = signer
         self._settings = settings
 
-    async def invoke(self, principal: Principal, command: InvokeCommand, time_remaining: float | None) -> InvokeResult:
-        """Run one mode for `principal`. Raises InvalidInvoke, PermissionDenied, RecipeUnavailable, or the backend's
-        grpc.aio.AioRpcError."""
-        if command.mode not in modes.MODES:
-            modes.route(command)  # raises: INVALID_ARGUMENT on `mode`
-        authorize(principal, command.mode)
-        authorize_credentials(principal, command)
-        action = modes.route(command)
+    async def run(self, principal: Principal, action: modes.Action, time_remaining: float | None) -> InvokeResult:
+        """Carry out `action` as `principal` within the client's deadline. Raises RecipeUnavailable, InvalidInvoke,
+        or the backend's grpc.aio.AioRpcError (relayed unchanged by the servicer)."""
         backends = _Backends(self._registry, self._runs, self._signer, principal)
         backends.bound(time_remaining)
-        result = await _Mode(backends, self._settings).run(action)
-        result.mode = command.mode
-        return result
-
-
-def authorize(principal: Principal, mode: str) -> None:
-    role = INVOKE_MODES[mode]
-    if not authz.has_role(principal, role):
-        raise PermissionDenied(
-            f"Invoke mode {modes.short(mode)} needs the {role} role",
-            metadata={"required_role": role, "enforced_by": "gateway", "mode": modes.short(mode)},
-        )
-
-
-def authorize_credentials(principal: Principal, command: InvokeCommand) -> None:
-    """Naming credentials outside a saved orchestration needs admin, as an ad hoc CreateRun does (the runs service
-    checks again)."""
-    named = command.credentials if command.mode in (modes.PLAN, modes.BUILD) else ()
-    if command.mode == modes.EXECUTE:
-        named = definition_credentials(command.definition)
-    if named and not authz.has_role(principal, INVOKE_CREDENTIALS_ROLE):
-        raise PermissionDenied(
-            f"Invoke mode {modes.short(command.mode)} naming credentials ({', '.join(named)}) needs the "
-            f"{INVOKE_CREDENTIALS_ROLE} role",
-            metadata={
-                "required_role": INVOKE_CREDENTIALS_ROLE,
-                "enforced_by": "gateway",
-                "mode": modes.short(command.mode),
-            },
-        )
+        return await _Mode(backends, self._settings).run(action)
 
 
 class _Mode:
@@ -401,8 +363,8 @@ class _Mode:
     async def origin_agent(self, run: run_pb2.Run) -> str:
         """The agent of the run's origin ("" for an ad hoc run)."""
         if run.origin_type == run_pb2.ORIGIN_TYPE_SAVED_ORCHESTRATION:
-            match = modes.ORCHESTRATION_RE.match(run.origin)
-            return match.group(3) if match else ""
+            match = names.ORCHESTRATION_VERSION.match(run.origin)
+            return match["agent"] if match else ""
         if run.origin_type == run_pb2.ORIGIN_TYPE_PLAN:
             plan = (await self.b.registry.GetPlan(reg.GetPlanRequest(name=run.origin), **self.b.options())).plan
             return str(plan.agent_slug)
@@ -471,14 +433,8 @@ def version_result(
 
 def rejected(error: grpc.aio.AioRpcError) -> dict[str, Any]:
     """The validation outcome of a plan the registry would not convert, with its field violations if any."""
-    outcome: dict[str, Any] = {"valid": False, "code": error.code().name, "message": error.details() or ""}
-    violations = []
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            for detail in status_pb2.Status.FromString(value).details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    violations += [{"field": v.field, "description": v.description} for v in bad.field_violations]
-    if violations:
-        outcome["violations"] = violations
+    remote = RemoteError.from_call(error)
+    outcome: dict[str, Any] = {"valid": False, "code": remote.code.name, "message": remote.message}
+    if remote.violations:
+        outcome["violations"] = [{"field": v.field, "description": v.description} for v in remote.violations]
     return outcome

@@ -6,7 +6,7 @@ The caller it establishes is bound for the handler (gateway.auth.caller); the pr
 
 Order: a public method (GetPlatformStatus) is only rate limited, per client address. Any other call is
 authenticated (failed authentications are limited per client address before any verification work: see
-gateway.auth.failures), then rate limited per principal (so a flood of denied calls is limited too), then checked
+gateway.edge.failed_auth), then rate limited per principal (so a flood of denied calls is limited too), then checked
 against the matrix (the method's role, then the request's escalation for unary relayed calls: an ad hoc CreateRun
 naming credentials, a CreateAgent with a destination); a method missing from the matrix is denied. A server stream
 then takes one of its principal's stream slots (`streams.max_per_principal` on this replica) until it ends, however
@@ -32,8 +32,8 @@ from grpc.aio import ServicerContext
 from gateway.auth import caller as caller_context
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.caller import Caller
-from gateway.authz_matrix import Rule, rule_for
-from gateway.ratelimit import RateLimiter, StreamSlots
+from gateway.edge.authz_matrix import Rule, rule_for
+from gateway.edge.ratelimit import RateLimiter, StreamSlots
 from services.common.context import Principal
 from services.common.errors import PermissionDenied, Unavailable
 from services.common.request_checks import check_request

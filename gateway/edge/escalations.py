@@ -4,7 +4,7 @@ The matrix gives each method a minimum role; a few requests of a method reach fu
 
 - `RunsService/CreateRun` with an ad hoc definition whose steps name credentials (which credentials a run sends,
   outside a reviewed, versioned orchestration), and Invoke plan/build with `credentials` or orchestrate_execute
-  with such a definition (gateway.app.invoke);
+  with such a definition (gateway.app.invoke_service);
 - `RegistryService/CreateAgent` of an agent that has a destination (an agent card, or config beyond the tuning
   keys): where its calls, and the credentials bound to it, go.
 

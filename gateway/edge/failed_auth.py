@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from gateway.config import FailedAuthSettings
 from gateway.domain.errors import TooManyFailedAuthentications
-from gateway.ratelimit import RateLimiter
+from gateway.edge.ratelimit import RateLimiter
 
 
 class FailedAttempts:

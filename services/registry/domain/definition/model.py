@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.names import ALIAS_RE, ALIAS_RULE
+
 CURRENT_SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
@@ -42,8 +44,8 @@ STEP_ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 STEP_ID_RULE = "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter"
 PARAMETER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 PARAMETER_NAME_RULE = "must be 1-64 letters, digits or '_', not starting with a digit"
-CREDENTIAL_ALIAS_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
-CREDENTIAL_ALIAS_RULE = "must be 1-128 lowercase letters, digits, '_', '.' or '-', starting with a letter"
+CREDENTIAL_ALIAS_RE = ALIAS_RE  # the vault's alias grammar: a definition names credentials by alias
+CREDENTIAL_ALIAS_RULE = ALIAS_RULE
 TEMPLATE_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
 TEMPLATE_NAME_RULE = "must be 1-63 lowercase letters, digits, '_', '.' or '-', starting with a letter"
 
@@ -101,10 +103,6 @@ class Parameter:
     description: str = ""
     enum: tuple[Any, ...] | None = None
 
-    @property
-    def has_default(self) -> bool:
-        return self.default is not None
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -114,15 +112,6 @@ class RetryPolicy:
     initial_backoff_seconds: float = DEFAULT_INITIAL_BACKOFF_SECONDS
     max_backoff_seconds: float = DEFAULT_MAX_BACKOFF_SECONDS
     backoff_multiplier: float = DEFAULT_BACKOFF_MULTIPLIER
-
-    def backoff_after(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based) before the next one."""
-        delay = self.initial_backoff_seconds
-        for _ in range(max(0, attempt - 1)):
-            delay *= self.backoff_multiplier
-            if delay >= self.max_backoff_seconds:
-                return self.max_backoff_seconds
-        return min(delay, self.max_backoff_seconds)
 
 
 @dataclass(frozen=True)
@@ -170,7 +159,7 @@ class Phase:
 
 @dataclass(frozen=True)
 class Definition:
-    """A validated orchestration definition."""
+    """A validated orchestration definition (what the registry needs of it: the runs service parses its own)."""
 
     schema_version: int
     parameters: tuple[Parameter, ...]
@@ -181,35 +170,9 @@ class Definition:
         """Every step, phase by phase, in document order."""
         return tuple(step for phase in self.phases for step in phase.steps)
 
-    @property
-    def step_ids(self) -> tuple[str, ...]:
-        return tuple(step.id for step in self.steps)
-
-    def step(self, step_id: str) -> Step:
-        """The step with this id; KeyError if there is none."""
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
-    def parameter(self, name: str) -> Parameter:
-        """The parameter with this name; KeyError if there is none."""
-        for parameter in self.parameters:
-            if parameter.name == name:
-                return parameter
-        raise KeyError(name)
-
     def referenced_agents(self) -> tuple[str, ...]:
         """Agent slugs the steps call, each once, in document order (to check they exist before saving)."""
         return _unique(step.agent for step in self.steps if step.agent is not None)
-
-    def referenced_credentials(self) -> tuple[str, ...]:
-        """Credential aliases the steps use, each once, in document order."""
-        return _unique(alias for step in self.steps for alias in step.credentials)
-
-    def referenced_templates(self) -> tuple[str, ...]:
-        """Names of the prompt templates the steps use, each once, in document order."""
-        return _unique(step.prompt_template for step in self.steps if step.prompt_template is not None)
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from services.registry.domain.definition_fields import Reader
-from services.registry.domain.definition_parse import StepSite
+from services.registry.domain.definition.reader import Reader
+from services.registry.domain.definition.structure import StepSite
 
 
 class Ordering:

@@ -1,0 +1,1 @@
+"""The gateway's own gRPC clients of the services (the edge proxy relays callers' calls; these make calls)."""
