@@ -24,22 +24,7 @@ from google.protobuf.message import DecodeError
 
 from agentorch.registry.v1 import registry_service_pb2
 from agentorch.runs.v1 import runs_service_pb2
-
-#: The registry's tuning config keys (services.registry.domain.agent.TUNING_CONFIG_KEYS; a unit test keeps the two
-#: equal): the only config an author may set without the admin role.
-TUNING_CONFIG_KEYS = frozenset(
-    {
-        "model",
-        "system_prompt",
-        "parameters",
-        "stream",
-        "timeout_seconds",
-        "max_response_bytes",
-        "max_attempts",
-        "backoff_seconds",
-        "max_backoff_seconds",
-    }
-)
+from services.common.agent_config import TUNING_CONFIG_KEYS  # the only config an author may set without admin
 
 
 def definition_credentials(document: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import httpx
 
+from services.common.agent_config import AgentConfig
 from services.common.jsondepth import depth_violation
 from services.common.logs import get_logger
 from services.common.netpolicy import EgressPolicy
@@ -27,7 +28,6 @@ from services.runs.executors.a2a import A2AProtocol
 from services.runs.executors.egress import Resolver
 from services.runs.executors.http import (
     AgentCall,
-    AgentConfig,
     Redactor,
     credential_value,
     destination,

@@ -1,6 +1,7 @@
 """What the agent protocols share: the agent config, the call context, HTTP with bounded retries, SSE, redaction.
 
-- `AgentConfig` is the registry agent's `config` JSON (docs/agents.md), validated strictly.
+- `AgentConfig` is the registry agent's `config` JSON (docs/agents.md; the schema is `services.common.agent_config`,
+  shared with the registry, which validates it when an agent is saved).
 - `AgentCall` carries one step's call: request, config, the credential headers (secret; never logged) and a
   `Redactor` that scrubs every resolved secret out of text that leaves the executor.
 - `post` sends one JSON POST and hands the 2xx response to a consumer. It retries 429, 5xx and connection errors
@@ -23,13 +24,13 @@ import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
+from services.common.agent_config import AgentConfig, InvalidAgentConfig, parse_agent_config
 from services.common.logs import get_logger
 from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import StepFailed, StepRequest
@@ -40,105 +41,19 @@ log = get_logger("agentorch.runs.executors")
 
 T = TypeVar("T")
 
-MiB = 1024 * 1024
 ERROR_BODY_BYTES = 4096  # how much of an error response is read to explain it
 ERROR_DETAIL_CHARS = 300
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
-_RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection", "idempotency-key"}
-
-
-class AgentConfig(BaseModel):
-    """The `config` of a registry agent: how the runs service calls it. See docs/agents.md."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    protocol: Literal["a2a", "openai"]
-    endpoint: str | None = None
-    model: str | None = Field(None, min_length=1, max_length=256)
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    system_prompt: str | None = None
-    stream: bool = True
-    timeout_seconds: float = Field(60.0, gt=0, le=3600)
-    max_response_bytes: int = Field(MiB, ge=1024, le=64 * MiB)
-    max_attempts: int = Field(3, ge=1, le=10)
-    backoff_seconds: float = Field(0.5, ge=0, le=60)
-    max_backoff_seconds: float = Field(10.0, ge=0, le=300)
-    credential_header: str = "Authorization"
-    credential_scheme: str | None = Field(None, max_length=64)
-    credential_headers: dict[str, str] = Field(default_factory=dict)
-    headers: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        url = httpx.URL(value)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("must be an absolute http:// or https:// URL")
-        return value
-
-    @field_validator("credential_header")
-    @classmethod
-    def _header_name(cls, value: str) -> str:
-        return _check_header(value)
-
-    @field_validator("credential_scheme")
-    @classmethod
-    def _scheme(cls, value: str | None) -> str | None:
-        if value and not _TOKEN.match(value):
-            raise ValueError("must be a single word such as Bearer, Basic or Token, or empty for the bare value")
-        return value
-
-    @field_validator("credential_headers")
-    @classmethod
-    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for header in value.values():
-            _check_header(header)
-        return value
-
-    @field_validator("headers")
-    @classmethod
-    def _static_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, header_value in value.items():
-            _check_header(name)
-            if "\r" in header_value or "\n" in header_value:
-                raise ValueError(f"the value of header {name!r} must be one line")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> AgentConfig:
-        if self.protocol == "openai":
-            if not self.endpoint:
-                raise ValueError("the openai protocol needs `endpoint` (the API base URL, e.g. http://host:port/v1)")
-            if not self.model:
-                raise ValueError("the openai protocol needs `model`")
-            reserved = {"model", "messages", "stream"} & set(self.parameters)
-            if reserved:
-                raise ValueError(f"`parameters` cannot set {', '.join(sorted(reserved))} (set by the executor)")
-        secret_headers = {self.credential_header.lower(), *(h.lower() for h in self.credential_headers.values())}
-        clash = secret_headers & {h.lower() for h in self.headers}
-        if clash:
-            raise ValueError(f"`headers` cannot set {', '.join(sorted(clash))}: it carries a credential")
-        return self
-
-
-def _check_header(name: str) -> str:
-    if not _TOKEN.match(name):
-        raise ValueError(f"{name!r} is not a valid HTTP header name")
-    if name.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"header {name!r} is set by the executor")
-    return name
 
 
 def parse_config(label: str, raw: Mapping[str, Any]) -> AgentConfig:
-    """The agent's config, or a non-retryable StepFailed listing every problem (paths and reasons, no values)."""
+    """The agent's config, or a non-retryable StepFailed listing every problem (paths and reasons, no values).
+
+    The registry refuses such configs when they are saved; one saved before it did is caught here."""
     try:
-        return AgentConfig.model_validate(dict(raw))
-    except ValidationError as exc:
+        return parse_agent_config(raw)
+    except InvalidAgentConfig as exc:
         problems = "; ".join(
-            f"config.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else f"config: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
+            f"config.{p.path}: {p.message}" if p.path else f"config: {p.message}" for p in exc.problems
         )
         raise StepFailed(f"{label}: invalid agent config: {problems}", retryable=False) from None
 
