@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from cli.gateway_client import GatewayClient, UsageError
 from cli.render import Output
+from services.common.structs import message_to_dict
 
 Handler = Callable[["Context", argparse.Namespace], int]
 MAX_PAGE = 500
@@ -159,8 +160,7 @@ def parse_inputs(pairs: list[str] | None, inputs_file: Path | None) -> dict[str,
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    value: dict[str, Any] = json_format.MessageToDict(message)
-    return value
+    return message_to_dict(message)
 
 
 def add_limit(parser: argparse.ArgumentParser) -> None:

@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from agentorch.registry.v1 import orchestration_pb2 as opb
 from agentorch.registry.v1 import registry_service_pb2 as reg
 from cli.commands.base import Context, add_limit, definition_file, struct
 from cli.render import label, pairs, table, when
+from services.common.structs import struct_to_dict, value_to_json
 
 STATUSES = {
     "active": opb.ORCHESTRATION_STATUS_ACTIVE,
@@ -150,7 +149,7 @@ def version_lines(v: opb.OrchestrationVersion) -> list[str]:
 
 
 def _phases(v: opb.OrchestrationVersion) -> list[dict[str, Any]]:
-    phases = json_format.MessageToDict(v.definition).get("phases") or []
+    phases = struct_to_dict(v.definition).get("phases") or []
     return [p for p in phases if isinstance(p, dict)]
 
 
@@ -206,7 +205,7 @@ def diff_versions(ctx: Context, args: argparse.Namespace) -> int:
     response = ctx.call(ctx.client.registry.DiffOrchestrationVersions, request)
 
     def value(change: Any, field: str) -> str:
-        return json_format.MessageToJson(getattr(change, field), indent=None) if change.HasField(field) else ""
+        return value_to_json(getattr(change, field)) if change.HasField(field) else ""
 
     rows = [
         (label(opb.ChangeKind.Name(c.kind)), c.path, value(c, "old_value"), value(c, "new_value"))

@@ -7,14 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from cli.commands.base import Context, add_limit, definition_file, load_json, parse_inputs, struct
 from cli.gateway_client import UsageError
 from cli.render import label, pairs, progress_bar, short_name, table, when
 from cli.watch import JsonView, LineView, RunModel, TerminalView, View, follow
+from services.common.structs import value_to_json
 
 RUN_STATUSES = {label(run_pb2.RunStatus.Name(v)): v for v in run_pb2.RunStatus.values() if v}
 CHECKPOINT_STATUSES = {label(run_pb2.CheckpointStatus.Name(v)): v for v in run_pb2.CheckpointStatus.values() if v}
@@ -146,7 +145,7 @@ def _output(step: run_pb2.StepState) -> str:
     if kind == "string_value":
         text: str = step.output.string_value
     else:
-        text = json_format.MessageToJson(step.output, indent=None)
+        text = value_to_json(step.output)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

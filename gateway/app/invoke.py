@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
@@ -41,6 +41,7 @@ from services.common import authz, context
 from services.common.context import Principal
 from services.common.errors import FieldViolation, PermissionDenied
 from services.common.principals import KeyRing
+from services.common.structs import struct_to_dict, value_to_python
 
 ISSUER = "gateway"
 #: Run statuses at which a pass-through stops following its run: ended, or paused (an agent's question opened a
@@ -261,7 +262,7 @@ class _Mode:
         except grpc.aio.AioRpcError as exc:
             metadata["validation"] = rejected(exc)
         else:
-            definition = json_format.MessageToDict(converted.definition)
+            definition = struct_to_dict(converted.definition)
             metadata["validation"] = {"valid": True, "notes": list(converted.notes)}
             metadata["prompt_templates"] = [t.name for t in converted.prompt_templates]
             metadata["parameters"] = [p.get("name", "") for p in definition.get("parameters") or ()]
@@ -353,7 +354,7 @@ class _Mode:
         if not agent:
             violation = FieldViolation("agent_slug", "required to save an ad hoc run (it has no agent of origin)")
             raise InvalidInvoke([violation])
-        definition = json_format.MessageToDict(run.definition)
+        definition = struct_to_dict(run.definition)
         missing = [n for n in modes.prompt_template_names(definition) if n not in {t.name for t in templates}]
         if missing:  # a run pinned every template its definition names; a run from before they were exposed may not
             raise RecipeUnavailable(
@@ -429,7 +430,7 @@ def text_of(value: struct_pb2.Value) -> str:
         return text
     if value.WhichOneof("kind") is None:
         return ""
-    return json.dumps(json_format.MessageToDict(value), sort_keys=True)
+    return json.dumps(value_to_python(value), sort_keys=True)
 
 
 def run_result(run: run_pb2.Run) -> InvokeResult:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
@@ -19,7 +18,7 @@ from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.common import errors
 from services.common.context import Principal
 from services.common.principals import KeyRing
-from services.runs.domain.definition import integral
+from services.common.structs import struct_to_dict
 from services.runs.domain.errors import InvalidLaunch, LaunchRejected
 
 RPC_TIMEOUT = 10.0
@@ -106,8 +105,7 @@ class RegistryClient:
 
 
 def _plain(struct: Any) -> dict[str, Any]:
-    value: dict[str, Any] = integral(json_format.MessageToDict(struct))
-    return value
+    return struct_to_dict(struct)
 
 
 def _translate(exc: grpc.aio.AioRpcError, field: str) -> errors.ServiceError:
