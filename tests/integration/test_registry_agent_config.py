@@ -23,7 +23,8 @@ from tests.support.gateway import mint, new_org, platform
 from tests.support.http import client, error_reason, violations
 from tests.support.principals import AUTH, as_platform
 from tests.support.registry import agent_message, struct
-from tests.support.rpc import bad_request_fields, channel_as, error_reason as rpc_reason
+from tests.support.rpc import bad_request_fields, channel_as
+from tests.support.rpc import error_reason as rpc_reason
 from tests.support.servers import running
 
 A2A = {"protocol": "a2a", "endpoint": "https://agents.example.com/a2a"}
