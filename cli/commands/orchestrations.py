@@ -183,7 +183,9 @@ def new_version(ctx: Context, args: argparse.Namespace) -> int:
         parent=name, version=_version(args), etag=current.orchestration.etag
     )
     response = ctx.call(ctx.client.registry.CreateOrchestrationVersion, request)
-    ctx.output.show(response, [*orchestration_lines(response.orchestration), "", *version_lines(response.version)])
+    note = ["unchanged: the definition is identical to the current version; nothing was saved", ""]
+    lines = [*orchestration_lines(response.orchestration), "", *version_lines(response.version)]
+    ctx.output.show(response, [*note, *lines] if response.unchanged else lines)
     return 0
 
 

@@ -341,7 +341,7 @@ class _Mode:
             change_note=action.change_note,
         )
         reply = await self.b.registry.SavePlanAsOrchestration(request, **self.b.options())
-        result = version_result(reply.orchestration, reply.version, created=reply.created)
+        result = version_result(reply.orchestration, reply.version, created=reply.created, unchanged=reply.unchanged)
         result.plan = action.plan
         return result
 
@@ -390,7 +390,7 @@ class _Mode:
                 reg.CreateOrchestrationVersionRequest(parent=name, version=version, etag=current.orchestration.etag),
                 **self.b.options(),
             )
-            result = version_result(saved.orchestration, saved.version, created=False)
+            result = version_result(saved.orchestration, saved.version, created=False, unchanged=saved.unchanged)
         result.run = run.name
         result.metadata["lineage"] = {
             "source_run": run.name,
@@ -450,12 +450,17 @@ def run_result(run: run_pb2.Run) -> InvokeResult:
 
 
 def version_result(
-    orchestration: orchestration_pb2.Orchestration, version: orchestration_pb2.OrchestrationVersion, *, created: bool
+    orchestration: orchestration_pb2.Orchestration,
+    version: orchestration_pb2.OrchestrationVersion,
+    *,
+    created: bool,
+    unchanged: bool = False,
 ) -> InvokeResult:
     metadata: dict[str, Any] = {
         "status": orchestration_pb2.OrchestrationStatus.Name(orchestration.status),
         "orchestration": orchestration.name,
         "created": created,
+        "unchanged": unchanged,  # identical to the current version: nothing saved, the version is the current one
         "version_number": version.version_number,
         "label": version.label,
         "digest": version.digest,

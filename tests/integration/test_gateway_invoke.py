@@ -612,9 +612,13 @@ async def test_save_recipe_from_a_run_keeps_its_templates_and_lineage(org: Org) 
     assert [t.name for t in version.prompt_templates] == ["summary"]
     assert json_format.MessageToDict(version.definition) == json_format.MessageToDict(run.definition)
 
-    second = await author.Invoke(call)  # the orchestration exists now: a new version
-    assert second.orchestration_version == f"{orchestration}/versions/2"
-    assert meta(second)["created"] is False
+    second = await author.Invoke(call)  # identical to the current version: answered with it, nothing saved
+    assert second.orchestration_version == f"{orchestration}/versions/1"
+    assert (meta(second)["created"], meta(second)["unchanged"]) == (False, True)
+    call.label = "1.1.0"
+    third = await author.Invoke(call)  # the orchestration exists now: a new label is a new version
+    assert third.orchestration_version == f"{orchestration}/versions/2"
+    assert (meta(third)["created"], meta(third)["unchanged"], meta(third)["label"]) == (False, False, "1.1.0")
 
 
 async def test_save_recipe_from_an_ad_hoc_run_needs_an_agent(org: Org) -> None:

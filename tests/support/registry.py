@@ -67,6 +67,14 @@ def version_message(document: dict[str, Any] | None = None, **fields: Any) -> or
     )
 
 
+def edited(revision: int, **fields: Any) -> orchestration_pb2.OrchestrationVersion:
+    """A version whose content differs from DEFINITION's (and from every other revision's): a save identical to the
+    current version makes no new one, so tests that need new versions save edited ones."""
+    document = definition()
+    document["phases"][0]["steps"][0]["prompt"] = f"Plan research (revision {revision}) on {{{{ params.topic }}}}"
+    return version_message(document, **fields)
+
+
 async def create_agent(stub: pb_grpc.RegistryServiceStub, org: str, slug: str = "helper") -> agent_pb2.Agent:
     reply = await stub.CreateAgent(pb.CreateAgentRequest(agent=agent_message(org, slug)))
     return reply.agent
