@@ -32,7 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     get = sub.add_parser("get", parents=[common], help="an orchestration with its current (or a given) version")
     get.add_argument("orchestration", help="AGENT/SLUG or the full resource name")
-    get.add_argument("--version", type=int, default=0, help="version number (default: current)")
+    get.add_argument("--version", default="", help="a version number or label (default: current)")
     get.set_defaults(handler=get_orchestration)
 
     create = sub.add_parser("create", parents=[common], help="create an orchestration from a definition file")
@@ -55,8 +55,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     diff = sub.add_parser("diff", parents=[common], help="what changed between two versions (JSON pointers)")
     diff.add_argument("orchestration")
-    diff.add_argument("--from", dest="from_version", type=int, required=True, help="older version number")
-    diff.add_argument("--to", dest="to_version", type=int, default=0, help="newer version (default: current)")
+    diff.add_argument("--from", dest="from_version", required=True, help="older version: a number or a label")
+    diff.add_argument("--to", dest="to_version", default="", help="newer version: number or label (default: current)")
     diff.set_defaults(handler=diff_versions)
 
     status = sub.add_parser("set-status", parents=[common], help="activate, deactivate or archive")
@@ -153,8 +153,18 @@ def _phases(v: opb.OrchestrationVersion) -> list[dict[str, Any]]:
     return [p for p in phases if isinstance(p, dict)]
 
 
+def version_number(ctx: Context, orchestration: str, version: str) -> int:
+    """A version given by number or by label (looked up), as the number the registry's RPCs take; 0 for ""."""
+    if not version or version.isdigit():
+        return int(version or 0)
+    request = reg.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{version}")
+    number: int = ctx.call(ctx.client.registry.GetOrchestrationVersion, request).version.version_number
+    return number
+
+
 def get_orchestration(ctx: Context, args: argparse.Namespace) -> int:
-    request = reg.GetOrchestrationRequest(name=ctx.orchestration(args.orchestration), version_number=args.version)
+    name = ctx.orchestration(args.orchestration)
+    request = reg.GetOrchestrationRequest(name=name, version_number=version_number(ctx, name, args.version))
     response = ctx.call(ctx.client.registry.GetOrchestration, request)
     ctx.output.show(response, [*orchestration_lines(response.orchestration), "", *version_lines(response.version)])
     return 0
@@ -201,8 +211,11 @@ def list_versions(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def diff_versions(ctx: Context, args: argparse.Namespace) -> int:
+    name = ctx.orchestration(args.orchestration)
     request = reg.DiffOrchestrationVersionsRequest(
-        name=ctx.orchestration(args.orchestration), from_version=args.from_version, to_version=args.to_version
+        name=name,
+        from_version=version_number(ctx, name, args.from_version),
+        to_version=version_number(ctx, name, args.to_version),
     )
     response = ctx.call(ctx.client.registry.DiffOrchestrationVersions, request)
 

@@ -35,7 +35,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="launch a run of an orchestration, an approved plan (--plan) or a definition file (--file)",
     )
     launch.add_argument("orchestration", nargs="?", help="AGENT/SLUG or the full resource name")
-    launch.add_argument("--version", type=int, default=0, help="pin this version (default: current)")
+    launch.add_argument("--version", default="", help="pin this version: a number or a label (default: current)")
     launch.add_argument("--plan", default="", help="an approved plan (id or name) instead")
     launch.add_argument("--file", type=Path, help="an ad hoc definition file instead")
     launch.add_argument("--input", action="append", metavar="NAME=TEXT|NAME:=JSON", help="a launch input; repeatable")
@@ -183,9 +183,9 @@ def launch_run(ctx: Context, args: argparse.Namespace) -> int:
         prompt_inputs=struct(parse_inputs(args.input, args.inputs_file)),
         request_id=args.request_id,
     )
-    if args.orchestration:
-        request.orchestration = ctx.orchestration(args.orchestration)
-        request.orchestration_version = args.version
+    if args.orchestration:  # the runs service pins `.../versions/{number or label}`
+        name = ctx.orchestration(args.orchestration)
+        request.orchestration = f"{name}/versions/{args.version}" if args.version else name
     elif args.plan:
         request.plan = ctx.plan(args.plan)
     else:

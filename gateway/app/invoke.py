@@ -291,9 +291,9 @@ class _Mode:
             prompt_inputs=struct(action.prompt_inputs),
             request_id=action.request_id,
         )
-        if action.orchestration:
-            request.orchestration = action.orchestration
-            request.orchestration_version = await self.version_number(action.orchestration, action.version)
+        if action.orchestration:  # the runs service pins a version given by number or by label
+            version = f"/versions/{action.version}" if action.version else ""
+            request.orchestration = action.orchestration + version
         elif action.plan:
             request.plan = action.plan
         else:
@@ -307,16 +307,6 @@ class _Mode:
             )
         run = (await self.b.runs.CreateRun(request, **self.b.options())).run
         return run_result(run)
-
-    async def version_number(self, orchestration: str, version: str) -> int:
-        """A version given by number stays a number (0: current); a label is looked up (NOT_FOUND if unknown)."""
-        if not version or version.isdigit():
-            return int(version or 0)
-        reply = await self.b.registry.GetOrchestrationVersion(
-            reg.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{version}"), **self.b.options()
-        )
-        number: int = reply.version.version_number
-        return number
 
     # --- orchestrate_continue ----------------------------------------------------------------------------------
 

@@ -94,9 +94,10 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         engine = Engine(uow, step_executor, broker, engine_settings, worker_id=worker, notify=notify)
         registry_channel = internal_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
-        queries = RunQueries(uow)
+        registry = RegistryClient(registry_channel, keys)
+        queries = RunQueries(uow, registry)
         servicer = RunsServicer(
-            launcher=Launcher(uow, RegistryClient(registry_channel, keys), engine),
+            launcher=Launcher(uow, registry, engine),
             queries=queries,
             controls=RunControls(engine, queries, uow),
             checkpoints=CheckpointService(uow, engine, queries),

@@ -15,6 +15,7 @@ from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
 from services.runs.app.engine import Engine
 from services.runs.app.runs import RunView
+from services.runs.app.versions import version_number
 from services.runs.clients.registry import RegistryClient, ResolvedDefinition
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
@@ -22,6 +23,7 @@ from services.runs.domain.errors import AdHocCredentialsNeedAdmin, InvalidLaunch
 from services.runs.domain.inputs import resolve_inputs
 from services.runs.domain.model import OriginType, RunState, RunStatus, StepState
 from services.runs.domain.names import parse_org
+from services.runs.domain.versions import VersionRef, parse_version_ref
 from services.runs.store.runs import DuplicateRequest, RunRecord
 from services.runs.store.uow import RunsUnitOfWork
 
@@ -128,6 +130,14 @@ class Launcher:
             violations.append(FieldViolation("orchestration_version", "must be 0 (current) or a version number"))
         if request.orchestration_version and request.origin_type is not OriginType.SAVED_ORCHESTRATION:
             violations.append(FieldViolation("orchestration_version", "only applies to an orchestration launch"))
+        if request.origin_type is OriginType.SAVED_ORCHESTRATION:
+            ref = parse_version_ref(request.orchestration, "orchestration")
+            if isinstance(ref, FieldViolation):
+                violations.append(ref)
+            elif ref.pinned and request.orchestration_version:
+                violations.append(
+                    FieldViolation("orchestration_version", "the orchestration names a version already: give it once")
+                )
         if len(json.dumps(request.metadata).encode()) > MAX_METADATA_BYTES:
             violations.append(FieldViolation("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON"))
         rid = request.request_id
@@ -143,7 +153,10 @@ class Launcher:
                 raise InvalidLaunch(
                     [FieldViolation("orchestration", f"must be an orchestration of organizations/{org}")]
                 )
-            return await self._registry.orchestration(principal, request.orchestration, request.orchestration_version)
+            ref = parse_version_ref(request.orchestration, "orchestration")
+            assert isinstance(ref, VersionRef)  # checked by _validate
+            number = await version_number(self._registry, principal, ref) or request.orchestration_version
+            return await self._registry.orchestration(principal, ref.orchestration, number)
         if request.origin_type is OriginType.PLAN:
             if not request.plan.startswith(f"organizations/{org}/plans/"):
                 raise InvalidLaunch([FieldViolation("plan", f"must be a plan of organizations/{org}")])

@@ -54,6 +54,13 @@ class RegistryClient:
             orchestration=reply.orchestration.name,
         )
 
+    async def version_number(self, principal: Principal, orchestration: str, label: str) -> int:
+        """The number of the version labelled `label` (NotFound when the orchestration has no such label)."""
+        request = pb.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{label}")
+        reply = await self._call(self._stub.GetOrchestrationVersion, request, principal, "orchestration")
+        number: int = reply.version.version_number
+        return number
+
     async def plan(self, principal: Principal, name: str) -> ResolvedDefinition:
         plan = (await self._call(self._stub.GetPlan, pb.GetPlanRequest(name=name), principal, "plan")).plan
         if plan.status != plan_pb2.PLAN_STATUS_APPROVED:

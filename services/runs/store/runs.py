@@ -397,6 +397,7 @@ class RunRepository:
         status: RunStatus | None,
         orchestration: str,
         origin_type: OriginType | None,
+        origin: str = "",
         start: dt.datetime | None,
         end: dt.datetime | None,
         before: tuple[dt.datetime, str] | None,
@@ -407,6 +408,8 @@ class RunRepository:
             query = query.where(r.status == status.value)
         if orchestration:
             query = query.where(r.orchestration == orchestration)
+        if origin:  # one pinned version: `.../orchestrations/{slug}/versions/{n}`
+            query = query.where(r.origin == origin)
         if origin_type:
             query = query.where(r.origin_type == origin_type.value)
         if start:

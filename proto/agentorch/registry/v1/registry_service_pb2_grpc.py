@@ -182,9 +182,10 @@ class RegistryServiceServicer:
     """
 
     def CreateAgent(self, request, context):
-        """Creates an agent. INVALID_ARGUMENT names every invalid field (an endpoint that is not http(s), or whose host is
-        a loopback, private, link-local, shared, unspecified or multicast address or a localhost name, unless the
-        registry's AGENTS__ALLOWED_NETWORKS allows it); ALREADY_EXISTS when the slug is taken. An agent with a
+        """Creates an agent. INVALID_ARGUMENT names every invalid field (a config that breaks the agent config schema,
+        at `agent.config.<key>`; an endpoint that is not http(s), or whose host is a loopback, private, link-local,
+        shared, unspecified or multicast address or a localhost name, unless the registry's AGENTS__ALLOWED_NETWORKS
+        allows it); ALREADY_EXISTS when the slug is taken. An agent with a
         destination (see Agent.config) needs the admin role (PERMISSION_DENIED, metadata required_role=admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -206,8 +207,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAgent(self, request, context):
-        """Changes the fields named in update_mask; bumps the version. ABORTED when the etag is stale. Endpoints are
-        validated as in CreateAgent; a change to the agent's destination (see Agent.config) needs the admin role.
+        """Changes the fields named in update_mask; bumps the version. ABORTED when the etag is stale. A changed config
+        and endpoints are validated as in CreateAgent; a change to the agent's destination (see Agent.config) needs the admin role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
