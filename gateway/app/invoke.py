@@ -11,7 +11,9 @@ error is not translated: it propagates as grpc.aio.AioRpcError and the servicer 
 plan/build ("single-call pass-through to the agent") never calls an agent from the gateway: only the runs service
 resolves vault credentials and owns the agent executors. The call is a one-step ad hoc run addressed to the agent,
 followed on WatchRun until it ends (or pauses on the agent's question) within the client's deadline; the answer is
-the step's output and the run stays as the audit trail.
+the step's output and the run stays as the audit trail. In plan mode with a conversation id, the agent's plan is
+then recorded as a draft plan of that conversation (CreatePlan, which supersedes the conversation's older drafts),
+so that approve → save → launch follows from its name; `metadata.conversation_plan` says whether it was stored.
 """
 
 from __future__ import annotations
@@ -193,7 +195,32 @@ class _Mode:
                 result.metadata["error"] = step.error
             if step.status == run_pb2.STEP_STATUS_SUCCEEDED:
                 result.output = text_of(step.output)
+        if action.mode == modes.PLAN:
+            result.metadata["conversation_plan"] = await self.store_plan(action, step, result)
         return result
+
+    async def store_plan(
+        self, action: modes.PassThrough, step: run_pb2.StepState | None, result: InvokeResult
+    ) -> dict[str, Any]:
+        """Record a plan-mode answer as a draft plan of the conversation (setting `result.plan`); what happened, for
+        `metadata.conversation_plan`. A plan the registry refuses is reported, not raised: the agent did answer."""
+        if not action.conversation_id:
+            return {"stored": False, "reason": "no conversation_id was given: the answer was not stored as a plan"}
+        if step is None or step.status != run_pb2.STEP_STATUS_SUCCEEDED:
+            return {"stored": False, "reason": "the agent did not answer (see metadata.status): no plan to store"}
+        document = modes.plan_from_answer(value_to_python(step.output))
+        if isinstance(document, str):
+            return {"stored": False, "reason": document}
+        try:
+            recorded = await self.record_plan(
+                modes.RecordPlan(action.org, action.agent_slug, action.conversation_id, document)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            return {"stored": False, "reason": "the registry refused the plan", "validation": rejected(exc)}
+        result.plan = recorded.plan
+        return {"stored": True, "plan": recorded.plan, **recorded.metadata}
 
     async def follow(self, run: run_pb2.Run) -> run_pb2.Run:
         """Follow the run's events until it settles or the wait budget is spent; then its current state.
