@@ -12,7 +12,7 @@ from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2_grpc as runs_grpc
 from services.common.settings import DatabaseSettings
 from tests.support.gateway import mint, new_org, platform
-from tests.support.http import client
+from tests.support.http import client, save_orchestration
 from tests.support.runs import wait_for_status
 
 DEFINITION: dict[str, Any] = {
@@ -67,26 +67,16 @@ def integers_at(document: Any, path: str = "") -> dict[str, Any]:
 async def test_integers_and_objects_keep_their_json_shape_end_to_end(database: DatabaseSettings) -> None:
     org = new_org()
     async with platform(database) as p, client(p.gateway, mint(org, "admin")) as http:
-        created = await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "H"})
-        assert created.status_code == 200, created.text
-        saved = await http.post(
-            f"/v1/organizations/{org}/agents/helper/orchestrations",
-            json={
-                "orchestrationId": "flow",
-                "orchestration": {"displayName": "Flow"},
-                "version": {"definition": DEFINITION},
-            },
-        )
-        assert saved.status_code == 200, saved.text
-        stored = saved.json()["version"]["definition"]
+        saved = await save_orchestration(http, org, DEFINITION)
+        stored = saved["version"]["definition"]
         assert stored == DEFINITION
         assert integers_at(stored) == integers_at(DEFINITION)  # 3 is an int, not 3.0
-        version = await http.get(f"/v1/{saved.json()['version']['name']}")
+        version = await http.get(f"/v1/{saved['version']['name']}")
         assert integers_at(version.json()["version"]["definition"]) == integers_at(DEFINITION)
 
         launched = await http.post(
             f"/v1/organizations/{org}/runs",
-            json={"orchestration": saved.json()["orchestration"]["name"], "promptInputs": {"settings": SETTINGS}},
+            json={"orchestration": saved["orchestration"]["name"], "promptInputs": {"settings": SETTINGS}},
         )
         assert launched.status_code == 200, launched.text
         name = launched.json()["run"]["name"]

@@ -17,15 +17,11 @@ from agentorch.registry.v1 import registry_service_pb2 as pb
 from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from cli.agents_import import Outcome, import_agents, load_directory
 from services.common.settings import DatabaseSettings
-from services.registry.bootstrap import spec
-from services.registry.config import RegistrySettings
 from tests.support.gateway import mint, new_org, platform
 from tests.support.http import client, error_reason, violations
-from tests.support.principals import AUTH, as_platform
-from tests.support.registry import agent_message, struct
-from tests.support.rpc import bad_request_fields, channel_as
+from tests.support.registry import agent_message, registry_stub, struct
+from tests.support.rpc import bad_request_fields
 from tests.support.rpc import error_reason as rpc_reason
-from tests.support.servers import running
 
 A2A = {"protocol": "a2a", "endpoint": "https://agents.example.com/a2a"}
 BAD_CONFIGS = [
@@ -41,11 +37,8 @@ BAD_CONFIGS = [
 
 @pytest.fixture
 async def registry(database: DatabaseSettings) -> AsyncIterator[pb_grpc.RegistryServiceStub]:
-    async with (
-        running(spec(RegistrySettings(database=database, auth=AUTH))) as server,
-        channel_as(server.target, as_platform()) as channel,
-    ):
-        yield pb_grpc.RegistryServiceStub(channel)
+    async with registry_stub(database) as stub:
+        yield stub
 
 
 async def slugs(registry: pb_grpc.RegistryServiceStub, org: str) -> list[str]:

@@ -15,23 +15,19 @@ from agentorch.registry.v1 import plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
 from agentorch.registry.v1 import registry_service_pb2_grpc as pb_grpc
 from services.common.settings import DatabaseSettings
-from services.registry.bootstrap import spec
-from services.registry.config import RegistrySettings
 from tests.support.gateway import mint, platform
-from tests.support.http import client
-from tests.support.principals import AUTH, as_platform
+from tests.support.http import client, save_orchestration
 from tests.support.registry import (
     TEMPLATES,
-    create_agent,
     create_orchestration,
     definition,
     edited,
     new_org,
+    organization_with,
+    registry_stub,
     struct,
     version_message,
 )
-from tests.support.rpc import channel_as
-from tests.support.servers import running
 
 Stub = pb_grpc.RegistryServiceStub
 PLAN: dict[str, Any] = {
@@ -43,23 +39,18 @@ PLAN: dict[str, Any] = {
 
 @pytest.fixture
 async def stub(database: DatabaseSettings) -> AsyncIterator[Stub]:
-    async with (
-        running(spec(RegistrySettings(database=database, auth=AUTH))) as server,
-        channel_as(server.target, as_platform()) as channel,
-    ):
-        yield pb_grpc.RegistryServiceStub(channel)
+    async with registry_stub(database) as registry:
+        yield registry
 
 
 @pytest.fixture
 async def org(stub: Stub) -> str:
-    slug = new_org()
-    await create_agent(stub, slug, "helper")
-    await create_agent(stub, slug, "writer")
-    return slug
+    return await organization_with(stub, "helper", "writer")
 
 
-def name(org: str, agent: str = "helper", slug: str = "research") -> str:
-    return f"organizations/{org}/agents/{agent}/orchestrations/{slug}"
+def name(org: str, agent: str = "helper") -> str:
+    """The orchestration create_orchestration makes (`research`) of `agent`."""
+    return f"organizations/{org}/agents/{agent}/orchestrations/research"
 
 
 async def numbers(stub: Stub, orchestration: str) -> list[int]:
@@ -151,20 +142,8 @@ async def test_promoting_the_same_version_again_is_unchanged(stub: Stub, org: st
 async def test_over_http_an_identical_save_says_unchanged(database: DatabaseSettings) -> None:
     org = new_org()
     async with platform(database) as p, client(p.gateway, mint(org, "author")) as http:
-        assert (
-            await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "H"})
-        ).status_code == 200
         document = {"schema_version": 1, "phases": [{"id": "main", "steps": [{"id": "a", "kind": "noop"}]}]}
-        created = await http.post(
-            f"/v1/organizations/{org}/agents/helper/orchestrations",
-            json={
-                "orchestrationId": "flow",
-                "orchestration": {"displayName": "Flow"},
-                "version": {"definition": document},
-            },
-        )
-        assert created.status_code == 200, created.text
-        flow = created.json()["orchestration"]["name"]
+        flow = (await save_orchestration(http, org, document))["orchestration"]["name"]
         again = await http.post(f"/v1/{flow}/versions", json={"version": {"definition": document}})
         assert again.status_code == 200, again.text
         assert again.json()["unchanged"] is True

@@ -15,7 +15,7 @@ from agentorch.registry.v1 import registry_service_pb2 as reg
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from services.common.settings import DatabaseSettings
 from tests.support import gateway as gateway_support
-from tests.support.http import client, error_reason, violations
+from tests.support.http import client, error_reason, save_orchestration, violations
 from tests.support.registry import agent_message, new_org, struct
 from tests.support.rpc import bad_request_fields
 from tests.support.rpc import error_reason as rpc_reason
@@ -119,18 +119,7 @@ async def test_list_runs_filters_by_a_pinned_version_named_by_number_or_label(p:
 async def test_over_http_labels_pin_and_filter_runs(database: DatabaseSettings) -> None:
     org = new_org()
     async with gateway_support.platform(database) as gw, client(gw.gateway, gateway_support.mint(org, "admin")) as http:
-        assert (
-            await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "H"})
-        ).is_success
-        created = await http.post(
-            f"/v1/organizations/{org}/agents/helper/orchestrations",
-            json={
-                "orchestrationId": "flow",
-                "orchestration": {"displayName": "F"},
-                "version": {"definition": flow("one"), "label": "1.0.0"},
-            },
-        )
-        name = created.json()["orchestration"]["name"]
+        name = (await save_orchestration(http, org, flow("one"), label="1.0.0"))["orchestration"]["name"]
         saved = await http.post(f"/v1/{name}/versions", json={"version": {"definition": flow("two")}})
         assert saved.json()["version"]["versionNumber"] == "2"
         launched = await http.post(f"/v1/organizations/{org}/runs", json={"orchestration": f"{name}/versions/1.0.0"})
