@@ -99,17 +99,27 @@ async def test_agents_import_reports_a_bad_config_and_writes_nothing_for_it(
 
 async def test_over_http_a_bad_config_is_a_400_naming_the_key(database: DatabaseSettings) -> None:
     org = new_org()
-    async with platform(database) as running_platform, client(running_platform.gateway, mint(org, "admin")) as http:
-        refused = await http.post(
+    async with (
+        platform(database) as running_platform,
+        client(running_platform.gateway, mint(org, "admin")) as admin,
+        client(running_platform.gateway, mint(org, "author")) as author,
+    ):
+        refused = await admin.post(
             f"/v1/organizations/{org}/agents",
             json={"slug": "helper", "displayName": "Helper", "config": {**A2A, "timeoutSeconds": 30}},
         )
         assert refused.status_code == 400, refused.text
         assert error_reason(refused.json()) == "VALIDATION_FAILED"
         assert violations(refused.json()) == {"agent.config.timeoutSeconds"}  # config keys are JSON: not renamed
-        listed = await http.get(f"/v1/organizations/{org}/agents")
+        typo = await author.post(  # an author's typo of a tuning key is a typo, not a destination that needs admin
+            f"/v1/organizations/{org}/agents",
+            json={"slug": "tuned", "displayName": "Tuned", "config": {"model": "m", "timout_seconds": 5}},
+        )
+        assert typo.status_code == 400, typo.text
+        assert violations(typo.json()) == {"agent.config.timout_seconds"}
+        listed = await admin.get(f"/v1/organizations/{org}/agents")
         assert listed.json()["agents"] == []
-        accepted = await http.post(
+        accepted = await admin.post(
             f"/v1/organizations/{org}/agents",
             json={"slug": "helper", "displayName": "Helper", "config": {**A2A, "timeout_seconds": 30}},
         )
