@@ -11,15 +11,14 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 import grpc
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from services.common.remote_errors import RemoteError
+from services.common.structs import message_to_dict
 
 
 def as_dict(message: Message) -> dict[str, Any]:
-    value: dict[str, Any] = json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
-    return value
+    return message_to_dict(message, always_print_fields_with_no_presence=True)
 
 
 def to_json(message: Message, *, indent: int | None = 2) -> str:

@@ -34,7 +34,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     invoke.add_argument("mode", choices=MODES)
     invoke.add_argument("--agent", default="", help="agent_slug")
     invoke.add_argument("--message", default="", help="plan/build: the message for the agent")
-    invoke.add_argument("--conversation", default="", help="orchestrate_create: conversation_id")
+    invoke.add_argument(
+        "--conversation", default="", help="conversation_id (orchestrate_create; plan: store the answer as its plan)"
+    )
     invoke.add_argument("--plan-file", type=Path, help="orchestrate_create: the plan JSON")
     invoke.add_argument("--definition-file", type=Path, help="a definition (with optional prompt_templates)")
     invoke.add_argument("--target", default="", help="an orchestration, plan or run (resource name)")

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
 from cli.gateway_client import GatewayClient, UsageError
 from cli.render import Output
+from services.common.structs import message_to_dict
 
 Handler = Callable[["Context", argparse.Namespace], int]
 MAX_PAGE = 500
@@ -194,8 +195,7 @@ def moment(value: str, *, now: dt.datetime | None = None) -> timestamp_pb2.Times
 
 
 def to_dict(message: Message) -> dict[str, Any]:
-    value: dict[str, Any] = json_format.MessageToDict(message)
-    return value
+    return message_to_dict(message)
 
 
 def add_limit(parser: argparse.ArgumentParser, default: int = 200) -> None:

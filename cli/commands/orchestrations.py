@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from agentorch.registry.v1 import orchestration_pb2 as opb
 from agentorch.registry.v1 import registry_service_pb2 as reg
 from cli.commands.base import Context, add_limit, definition_file, struct
 from cli.render import label, pairs, table, when
+from services.common.structs import struct_to_dict, value_to_json
 
 STATUSES = {
     "active": opb.ORCHESTRATION_STATUS_ACTIVE,
@@ -33,7 +32,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     get = sub.add_parser("get", parents=[common], help="an orchestration with its current (or a given) version")
     get.add_argument("orchestration", help="AGENT/SLUG or the full resource name")
-    get.add_argument("--version", type=int, default=0, help="version number (default: current)")
+    get.add_argument("--version", default="", help="a version number or label (default: current)")
     get.set_defaults(handler=get_orchestration)
 
     create = sub.add_parser("create", parents=[common], help="create an orchestration from a definition file")
@@ -56,8 +55,8 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     diff = sub.add_parser("diff", parents=[common], help="what changed between two versions (JSON pointers)")
     diff.add_argument("orchestration")
-    diff.add_argument("--from", dest="from_version", type=int, required=True, help="older version number")
-    diff.add_argument("--to", dest="to_version", type=int, default=0, help="newer version (default: current)")
+    diff.add_argument("--from", dest="from_version", required=True, help="older version: a number or a label")
+    diff.add_argument("--to", dest="to_version", default="", help="newer version: number or label (default: current)")
     diff.set_defaults(handler=diff_versions)
 
     status = sub.add_parser("set-status", parents=[common], help="activate, deactivate or archive")
@@ -169,12 +168,22 @@ def version_lines(v: opb.OrchestrationVersion) -> list[str]:
 
 
 def _phases(v: opb.OrchestrationVersion) -> list[dict[str, Any]]:
-    phases = json_format.MessageToDict(v.definition).get("phases") or []
+    phases = struct_to_dict(v.definition).get("phases") or []
     return [p for p in phases if isinstance(p, dict)]
 
 
+def version_number(ctx: Context, orchestration: str, version: str) -> int:
+    """A version given by number or by label (looked up), as the number the registry's RPCs take; 0 for ""."""
+    if not version or version.isdigit():
+        return int(version or 0)
+    request = reg.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{version}")
+    number: int = ctx.call(ctx.client.registry.GetOrchestrationVersion, request).version.version_number
+    return number
+
+
 def get_orchestration(ctx: Context, args: argparse.Namespace) -> int:
-    request = reg.GetOrchestrationRequest(name=ctx.orchestration(args.orchestration), version_number=args.version)
+    name = ctx.orchestration(args.orchestration)
+    request = reg.GetOrchestrationRequest(name=name, version_number=version_number(ctx, name, args.version))
     response = ctx.call(ctx.client.registry.GetOrchestration, request)
     ctx.output.show(response, [*orchestration_lines(response.orchestration), "", *version_lines(response.version)])
     return 0
@@ -203,7 +212,9 @@ def new_version(ctx: Context, args: argparse.Namespace) -> int:
         parent=name, version=_version(args), etag=current.orchestration.etag
     )
     response = ctx.call(ctx.client.registry.CreateOrchestrationVersion, request)
-    ctx.output.show(response, [*orchestration_lines(response.orchestration), "", *version_lines(response.version)])
+    note = ["unchanged: the definition is identical to the current version; nothing was saved", ""]
+    lines = [*orchestration_lines(response.orchestration), "", *version_lines(response.version)]
+    ctx.output.show(response, [*note, *lines] if response.unchanged else lines)
     return 0
 
 
@@ -219,13 +230,16 @@ def list_versions(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def diff_versions(ctx: Context, args: argparse.Namespace) -> int:
+    name = ctx.orchestration(args.orchestration)
     request = reg.DiffOrchestrationVersionsRequest(
-        name=ctx.orchestration(args.orchestration), from_version=args.from_version, to_version=args.to_version
+        name=name,
+        from_version=version_number(ctx, name, args.from_version),
+        to_version=version_number(ctx, name, args.to_version),
     )
     response = ctx.call(ctx.client.registry.DiffOrchestrationVersions, request)
 
     def value(change: Any, field: str) -> str:
-        return json_format.MessageToJson(getattr(change, field), indent=None) if change.HasField(field) else ""
+        return value_to_json(getattr(change, field)) if change.HasField(field) else ""
 
     rows = [
         (label(opb.ChangeKind.Name(c.kind)), c.path, value(c, "old_value"), value(c, "new_value"))

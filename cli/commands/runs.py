@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
-
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from cli.commands.base import (
@@ -26,6 +24,7 @@ from cli.commands.base import (
 from cli.gateway_client import UsageError
 from cli.render import as_dict, label, pairs, progress_bar, short_name, table, when
 from cli.watch import RUN_STATUSES, JsonView, LineView, RunModel, TerminalView, View, as_seen, follow
+from services.common.structs import value_to_json
 
 ORIGINS = {label(run_pb2.OriginType.Name(v)): v for v in run_pb2.OriginType.values() if v}
 EVENT_PAGE = 1000  # ListRunEvents' largest page
@@ -48,7 +47,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         help="launch a run of an orchestration, an approved plan (--plan) or a definition file (--file)",
     )
     launch.add_argument("orchestration", nargs="?", help="AGENT/SLUG or the full resource name")
-    launch.add_argument("--version", type=int, default=0, help="pin this version (default: current)")
+    launch.add_argument("--version", default="", help="pin this version: a number or a label (default: current)")
     launch.add_argument("--plan", default="", help="an approved plan (id or name) instead")
     launch.add_argument("--file", type=Path, help="an ad hoc definition file instead")
     launch.add_argument("--input", action="append", metavar="NAME=TEXT|NAME:=JSON", help="a launch input; repeatable")
@@ -177,7 +176,7 @@ def _output(step: run_pb2.StepState) -> str:
     if kind == "string_value":
         text: str = step.output.string_value
     else:
-        text = json_format.MessageToJson(step.output, indent=None)
+        text = value_to_json(step.output)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -218,9 +217,9 @@ def launch_run(ctx: Context, args: argparse.Namespace) -> int:
     )
     if metadata:
         request.metadata.CopyFrom(struct(metadata))
-    if args.orchestration:
-        request.orchestration = ctx.orchestration(args.orchestration)
-        request.orchestration_version = args.version
+    if args.orchestration:  # the runs service pins `.../versions/{number or label}`
+        name = ctx.orchestration(args.orchestration)
+        request.orchestration = f"{name}/versions/{args.version}" if args.version else name
     elif args.plan:
         request.plan = ctx.plan(args.plan)
     else:

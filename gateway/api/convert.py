@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from google.protobuf import json_format, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from agentorch.gateway.v1 import gateway_service_pb2 as pb
 from gateway.app.invoke_service import InvokeResult
 from gateway.domain.api_keys import ApiKey
 from gateway.domain.invoke import InvokeCommand, PromptTemplate
+from services.common.structs import struct_to_dict
 from services.common.timestamps import to_datetime
 
 
@@ -50,8 +51,7 @@ def invoke_command(request: pb.InvokeRequest) -> InvokeCommand:
     def document(field: str) -> dict[str, Any] | None:
         if not request.HasField(field):
             return None
-        value: dict[str, Any] = json_format.MessageToDict(getattr(request, field))
-        return value
+        return struct_to_dict(getattr(request, field))
 
     try:
         mode = pb.AgentMode.Name(request.mode)

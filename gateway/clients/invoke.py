@@ -7,7 +7,9 @@ error is not translated: it propagates as grpc.aio.AioRpcError and the servicer 
 plan/build ("single-call pass-through to the agent") never calls an agent from the gateway: only the runs service
 resolves vault credentials and owns the agent executors. The call is a one-step ad hoc run addressed to the agent,
 followed on WatchRun until it ends (or pauses on the agent's question) within the client's deadline; the answer is
-the step's output and the run stays as the audit trail.
+the step's output and the run stays as the audit trail. In plan mode with a conversation id, the agent's plan is
+then recorded as a draft plan of that conversation (CreatePlan, which supersedes the conversation's older drafts),
+so that approve → save → launch follows from its name; `metadata.conversation_plan` says whether it was stored.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as reg
@@ -35,6 +37,7 @@ from services.common.context import Principal
 from services.common.errors import FieldViolation
 from services.common.principals import KeyRing
 from services.common.remote_errors import RemoteError
+from services.common.structs import struct_to_dict, value_to_python
 
 ISSUER = "gateway"
 #: Run statuses at which a pass-through stops following its run: ended, or paused (an agent's question opened a
@@ -154,7 +157,32 @@ class _Mode:
                 result.metadata["error"] = step.error
             if step.status == run_pb2.STEP_STATUS_SUCCEEDED:
                 result.output = text_of(step.output)
+        if action.mode == modes.PLAN:
+            result.metadata["conversation_plan"] = await self.store_plan(action, step, result)
         return result
+
+    async def store_plan(
+        self, action: modes.PassThrough, step: run_pb2.StepState | None, result: InvokeResult
+    ) -> dict[str, Any]:
+        """Record a plan-mode answer as a draft plan of the conversation (setting `result.plan`); what happened, for
+        `metadata.conversation_plan`. A plan the registry refuses is reported, not raised: the agent did answer."""
+        if not action.conversation_id:
+            return {"stored": False, "reason": "no conversation_id was given: the answer was not stored as a plan"}
+        if step is None or step.status != run_pb2.STEP_STATUS_SUCCEEDED:
+            return {"stored": False, "reason": "the agent did not answer (see metadata.status): no plan to store"}
+        document = modes.plan_from_answer(value_to_python(step.output))
+        if isinstance(document, str):
+            return {"stored": False, "reason": document}
+        try:
+            recorded = await self.record_plan(
+                modes.RecordPlan(action.org, action.agent_slug, action.conversation_id, document)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                raise
+            return {"stored": False, "reason": "the registry refused the plan", "validation": rejected(exc)}
+        result.plan = recorded.plan
+        return {"stored": True, "plan": recorded.plan, **recorded.metadata}
 
     async def follow(self, run: run_pb2.Run) -> run_pb2.Run:
         """Follow the run's events until it settles or the wait budget is spent; then its current state.
@@ -223,7 +251,7 @@ class _Mode:
         except grpc.aio.AioRpcError as exc:
             metadata["validation"] = rejected(exc)
         else:
-            definition = json_format.MessageToDict(converted.definition)
+            definition = struct_to_dict(converted.definition)
             metadata["validation"] = {"valid": True, "notes": list(converted.notes)}
             metadata["prompt_templates"] = [t.name for t in converted.prompt_templates]
             metadata["parameters"] = [p.get("name", "") for p in definition.get("parameters") or ()]
@@ -252,9 +280,9 @@ class _Mode:
             prompt_inputs=struct(action.prompt_inputs),
             request_id=action.request_id,
         )
-        if action.orchestration:
-            request.orchestration = action.orchestration
-            request.orchestration_version = await self.version_number(action.orchestration, action.version)
+        if action.orchestration:  # the runs service pins a version given by number or by label
+            version = f"/versions/{action.version}" if action.version else ""
+            request.orchestration = action.orchestration + version
         elif action.plan:
             request.plan = action.plan
         else:
@@ -268,16 +296,6 @@ class _Mode:
             )
         run = (await self.b.runs.CreateRun(request, **self.b.options())).run
         return run_result(run)
-
-    async def version_number(self, orchestration: str, version: str) -> int:
-        """A version given by number stays a number (0: current); a label is looked up (NOT_FOUND if unknown)."""
-        if not version or version.isdigit():
-            return int(version or 0)
-        reply = await self.b.registry.GetOrchestrationVersion(
-            reg.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{version}"), **self.b.options()
-        )
-        number: int = reply.version.version_number
-        return number
 
     # --- orchestrate_continue ----------------------------------------------------------------------------------
 
@@ -302,7 +320,7 @@ class _Mode:
             change_note=action.change_note,
         )
         reply = await self.b.registry.SavePlanAsOrchestration(request, **self.b.options())
-        result = version_result(reply.orchestration, reply.version, created=reply.created)
+        result = version_result(reply.orchestration, reply.version, created=reply.created, unchanged=reply.unchanged)
         result.plan = action.plan
         return result
 
@@ -315,7 +333,7 @@ class _Mode:
         if not agent:
             violation = FieldViolation("agent_slug", "required to save an ad hoc run (it has no agent of origin)")
             raise InvalidInvoke([violation])
-        definition = json_format.MessageToDict(run.definition)
+        definition = struct_to_dict(run.definition)
         missing = [n for n in modes.prompt_template_names(definition) if n not in {t.name for t in templates}]
         if missing:  # a run pinned every template its definition names; a run from before they were exposed may not
             raise RecipeUnavailable(
@@ -351,7 +369,7 @@ class _Mode:
                 reg.CreateOrchestrationVersionRequest(parent=name, version=version, etag=current.orchestration.etag),
                 **self.b.options(),
             )
-            result = version_result(saved.orchestration, saved.version, created=False)
+            result = version_result(saved.orchestration, saved.version, created=False, unchanged=saved.unchanged)
         result.run = run.name
         result.metadata["lineage"] = {
             "source_run": run.name,
@@ -391,7 +409,7 @@ def text_of(value: struct_pb2.Value) -> str:
         return text
     if value.WhichOneof("kind") is None:
         return ""
-    return json.dumps(json_format.MessageToDict(value), sort_keys=True)
+    return json.dumps(value_to_python(value), sort_keys=True)
 
 
 def run_result(run: run_pb2.Run) -> InvokeResult:
@@ -411,12 +429,17 @@ def run_result(run: run_pb2.Run) -> InvokeResult:
 
 
 def version_result(
-    orchestration: orchestration_pb2.Orchestration, version: orchestration_pb2.OrchestrationVersion, *, created: bool
+    orchestration: orchestration_pb2.Orchestration,
+    version: orchestration_pb2.OrchestrationVersion,
+    *,
+    created: bool,
+    unchanged: bool = False,
 ) -> InvokeResult:
     metadata: dict[str, Any] = {
         "status": orchestration_pb2.OrchestrationStatus.Name(orchestration.status),
         "orchestration": orchestration.name,
         "created": created,
+        "unchanged": unchanged,  # identical to the current version: nothing saved, the version is the current one
         "version_number": version.version_number,
         "label": version.label,
         "digest": version.digest,

@@ -8,6 +8,8 @@ whether the caller may see them, is for the services to say.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -33,6 +35,8 @@ DECISIONS: Mapping[str, str] = {
 
 ANSWER_STEP = "answer"
 MESSAGE_PARAMETER = "message"
+MAX_CONVERSATION_ID = 200  # as the registry's plans take it
+_FENCED = re.compile(r"```(?:json)?[ \t]*\n(.*?)\n```", re.DOTALL)
 
 
 class InvalidInvoke(GatewayError, ValidationFailed):
@@ -84,7 +88,8 @@ class InvokeCommand:
 
 @dataclass(frozen=True)
 class PassThrough:
-    """plan/build: one agent step, run to its end; the answer is the step's output."""
+    """plan/build: one agent step, run to its end; the answer is the step's output. In plan mode with a
+    `conversation_id`, the answer is then recorded as a draft plan of that conversation (`plan_from_answer`)."""
 
     org: str
     mode: str
@@ -92,6 +97,7 @@ class PassThrough:
     message: str
     request_id: str = ""
     credentials: tuple[str, ...] = ()
+    conversation_id: str = ""
 
     def definition(self) -> dict[str, Any]:
         """The one-step definition. The message travels as a launch input, so it is never rendered as a template
@@ -242,12 +248,20 @@ class _Check:
 
 
 def _pass_through(c: InvokeCommand, check: _Check, org: str) -> Action | None:
-    check.allow("request_id", "credentials", required=("agent_slug", "message"))
+    stores_plan = ("conversation_id",) if c.mode == PLAN else ()  # plan mode records the answer as a plan
+    check.allow("request_id", "credentials", *stores_plan, required=("agent_slug", "message"))
     check.slug("agent_slug", c.agent_slug)
+    conversation = c.conversation_id
+    if (
+        stores_plan
+        and conversation
+        and (len(conversation) > MAX_CONVERSATION_ID or not conversation.isprintable() or not conversation.strip())
+    ):
+        check.bad("conversation_id", f"must be 1-{MAX_CONVERSATION_ID} printable characters, not only spaces")
     for index, alias in enumerate(c.credentials):
         if not alias or len(alias) > 200 or not alias.isprintable() or " " in alias:
             check.bad(f"credentials[{index}]", "must be a credential alias (1-200 printable characters, no spaces)")
-    return PassThrough(org, c.mode, c.agent_slug, c.message, c.request_id, c.credentials)
+    return PassThrough(org, c.mode, c.agent_slug, c.message, c.request_id, c.credentials, c.conversation_id)
 
 
 def _create(c: InvokeCommand, check: _Check, org: str) -> Action | None:
@@ -373,6 +387,27 @@ _ROUTES = {
     CONTINUE: _continue,
     SAVE_RECIPE: _save_recipe,
 }
+
+
+def plan_from_answer(answer: Any) -> dict[str, Any] | str:
+    """The plan document in a plan-mode agent's answer, or why there is none.
+
+    The answer is a JSON object (docs/plan-format.md): the step's output itself, its text parsed as JSON, or the
+    first fenced block (```json … ```) holding one in a text that explains around it, as chat models tend to write.
+    Whether it is a valid plan is the registry's to say (CreatePlan)."""
+    if isinstance(answer, dict):
+        return answer
+    if not isinstance(answer, str) or not answer.strip():
+        return "the agent's answer is empty: there is no plan to store"
+    candidates = [answer.strip(), *(block.strip() for block in _FENCED.findall(answer))]
+    for text in candidates:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict):
+            return document
+    return "the agent's answer is not a plan: expected a JSON object (docs/plan-format.md), alone or in a ```json block"
 
 
 def prompt_template_names(definition: Mapping[str, Any]) -> list[str]:

@@ -24,22 +24,7 @@ from google.protobuf.message import DecodeError
 
 from agentorch.registry.v1 import registry_service_pb2
 from agentorch.runs.v1 import runs_service_pb2
-
-#: The registry's tuning config keys (services.registry.domain.agent.TUNING_CONFIG_KEYS; a unit test keeps the two
-#: equal): the only config an author may set without the admin role.
-TUNING_CONFIG_KEYS = frozenset(
-    {
-        "model",
-        "system_prompt",
-        "parameters",
-        "stream",
-        "timeout_seconds",
-        "max_response_bytes",
-        "max_attempts",
-        "backoff_seconds",
-        "max_backoff_seconds",
-    }
-)
+from services.common.agent_config import CONFIG_KEYS, TUNING_CONFIG_KEYS
 
 
 def definition_credentials(document: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -79,8 +64,13 @@ def _struct_names_credentials(definition: struct_pb2.Struct) -> bool:
 
 
 def create_agent_sets_destination(request: bytes) -> bool:
+    """An agent card, or a config key of the schema that is not a tuning key (the only config an author may set).
+
+    A key the schema does not know is left to the registry, which refuses it (INVALID_ARGUMENT naming it) before it
+    looks at the destination: an author's typo is a typo, not a request for admin."""
     try:
         agent = registry_service_pb2.CreateAgentRequest.FromString(request).agent
     except DecodeError:
         return True
-    return bool(agent.agent_card.fields) or any(key not in TUNING_CONFIG_KEYS for key in agent.config.fields)
+    keys = set(agent.config.fields)
+    return bool(agent.agent_card.fields) or bool((keys - TUNING_CONFIG_KEYS) & set(CONFIG_KEYS))

@@ -27,6 +27,7 @@ from gateway.http import errors
 from gateway.http.routes import Route
 from services.common.errors import FieldViolation
 from services.common.jsondepth import depth_violation
+from services.common.structs import message_to_dict
 
 Json = Any
 _WKT = "google.protobuf."
@@ -115,7 +116,8 @@ def reply_json(route: Route, data: bytes) -> Json:
 
 
 def to_json(message: Message) -> Json:
-    return json_format.MessageToDict(message, always_print_fields_with_no_presence=True)
+    """The protobuf JSON mapping of a reply, integers of its free-form JSON kept integers (`3`, not `3.0`)."""
+    return message_to_dict(message, always_print_fields_with_no_presence=True)
 
 
 # --- the JSON body, checked against the descriptor ---------------------------------------------------------------

@@ -7,12 +7,13 @@ How the budget reaches the template's code: before code generation (`_generate`,
 `for` loop's iterable is wrapped in a counting iterator and every `~` becomes a bounded concatenation; the code
 generator gives macros and blocks a counting buffer instead of a list; the sandbox's own interception points
 (`call`, `call_binop`, `str.format`) and every filter check and charge what they build; `finalize` checks every
-value before it becomes output text. `render()` consumes `Template.generate()` chunk by chunk, so output stops
-at the limit instead of being measured after the fact.
+value before it becomes output text (and writes JSON data as JSON: `as_text`). `render()` consumes
+`Template.generate()` chunk by chunk, so output stops at the limit instead of being measured after the fact.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections import OrderedDict
@@ -52,6 +53,7 @@ __all__ = [
     "TemplateLimitExceeded",
     "TemplateLimits",
     "TemplateRenderError",
+    "as_text",
     "needs_thread",
     "render",
     "sandbox",
@@ -108,7 +110,7 @@ class _BoundedSandbox(SandboxedEnvironment):
     def agentorch_concat(self, eval_ctx: Any, values: list[Any]) -> str:
         for value in values:
             tb.check_text(value)
-        parts = [value if isinstance(value, str) else str(value) for value in values]
+        parts = [value if isinstance(value, str) else str(as_text(value)) for value in values]
         tb.check_size(sum(map(len, parts)), "")
         return markup_join(parts) if eval_ctx.autoescape else "".join(parts)  # charged by call()
 
@@ -127,7 +129,7 @@ class _BoundedSandbox(SandboxedEnvironment):
     def agentorch_finalize(self, value: Any) -> Any:
         if type(value) not in _SCALARS:
             tb.check_text(value)
-        return value
+        return as_text(value)
 
     # --- the sandbox's interception points ----------------------------------------------------------------------
 
@@ -223,6 +225,21 @@ class _BoundedFormatter(_FieldBounds):
 
 class _BoundedEscapeFormatter(_FieldBounds, SandboxedEscapeFormatter):
     pass
+
+
+def as_text(value: Any) -> Any:
+    """What a value writes into a template's output: the data templates read is JSON (launch inputs, step outputs,
+    decisions), so it is written as JSON — an object or a list as `{"k": 1}` (not Python's `{'k': 1}`), `true`,
+    `false`, `null` — and strings and numbers as they are. A value that is not JSON data (a set, a namespace, a cycle)
+    is left to Jinja, which writes `str()` of it. Called after the budget's `check_text`, so the text is bounded."""
+    if isinstance(value, str) or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    if value is None or isinstance(value, bool | dict | list | tuple):
+        try:
+            return json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return value
+    return value
 
 
 def _range(*args: int) -> range:

@@ -127,12 +127,13 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         )
         registry_channel = internal_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
-        queries = RunQueries(uow)
+        registry = RegistryClient(registry_channel, keys)
+        queries = RunQueries(uow, registry)
         service = RunsService(
             broker=broker,
             transitions=transitions,
             engine=engine,
-            launcher=Launcher(uow, RegistryClient(registry_channel, keys), transitions),
+            launcher=Launcher(uow, registry, transitions),
             queries=queries,
             controls=RunControls(transitions, queries, uow),
             checkpoints=CheckpointService(uow, transitions, queries),

@@ -4,6 +4,7 @@ idempotent launches, and backend errors relayed unchanged."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -69,6 +70,23 @@ AUTHOR_MODES = ("AGENT_MODE_ORCHESTRATE_CREATE", "AGENT_MODE_ORCHESTRATE_SAVE_RE
 
 
 SECRET = "sk-vaulted-" + uuid.uuid4().hex
+#: What the planning agent answers (its prompt → its answer): a plan as JSON, one explained around a ```json block, a
+#: JSON object that is no convertible plan, and prose.
+PLANNED = {
+    "title": "Weekly brief",
+    "summary": "Collect sources, then write",
+    "parameters": [{"name": "topic", "type": "string", "required": True}],
+    "steps": [
+        {"title": "Collect", "instructions": "List five sources on {{ params.topic }}"},
+        {"title": "Write", "instructions": "Write the brief", "depends_on": ["collect"], "requires_approval": True},
+    ],
+}
+PLANNER_ANSWERS = {
+    "plan the brief": json.dumps(PLANNED),
+    "plan it, explained": f"Here is my plan:\n```json\n{json.dumps(PLANNED, indent=2)}\n```\nShall I start?",
+    "plan badly": json.dumps({"title": "No steps at all"}),
+    "chat": "I would rather talk about it.",
+}
 
 
 @dataclass
@@ -77,6 +95,7 @@ class World:
     a2a_url: str
     openai_url: str
     vaulted_url: str  # an OpenAI-compatible agent that demands SECRET
+    planner_url: str  # an A2A agent answering PLANNER_ANSWERS
 
 
 @pytest_asyncio.fixture(
@@ -94,8 +113,9 @@ async def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             a2a = await stack.enter_async_context(serving(a2a_agent.create_app("scout")))
             llm = await stack.enter_async_context(serving(openai_agent.create_app("scribe")))
             vaulted = await stack.enter_async_context(serving(openai_agent.create_app("vaulted", api_key=SECRET)))
+            planner = await stack.enter_async_context(serving(a2a_agent.create_app("planner", answers=PLANNER_ANSWERS)))
             running = await stack.enter_async_context(platform(database, real_agents=True))
-            yield World(running, a2a.url, f"{llm.url}/v1", f"{vaulted.url}/v1")
+            yield World(running, a2a.url, f"{llm.url}/v1", f"{vaulted.url}/v1", planner.url)
     finally:
         if database.is_postgresql:
             await drop_schemas(database.url.get_secret_value(), database.schema_name)
@@ -170,6 +190,11 @@ async def org(world: World) -> Org:
         )
     )
     await registry.CreateAgent(reg.CreateAgentRequest(agent=agent_message(slug, "helper")))
+    await registry.CreateAgent(
+        reg.CreateAgentRequest(
+            agent=agent_message(slug, "planner", config=struct({"protocol": "a2a", "endpoint": world.planner_url}))
+        )
+    )
     await cred_grpc.CredentialsServiceStub(admin).CreateCredential(
         cred.CreateCredentialRequest(
             parent=f"organizations/{slug}",
@@ -255,6 +280,100 @@ async def test_plan_and_build_return_the_agents_answer_and_the_run(org: Org) -> 
     )
     assert built.output == "scribe received: build it"
     assert built.run != planned.run
+
+
+async def test_plan_mode_stores_the_agents_plan_as_a_draft_of_the_conversation(org: Org) -> None:
+    operator = await org.gateway("operator")
+    first = await operator.Invoke(
+        request(
+            "AGENT_MODE_PLAN", org.parent, agent_slug="planner", message="plan the brief", conversation_id="conv-7"
+        ),
+        timeout=30,
+    )
+    assert first.output == json.dumps(PLANNED)
+    stored = meta(first)["conversation_plan"]
+    assert (stored["stored"], stored["plan"], stored["status"]) == (True, first.plan, "PLAN_STATUS_DRAFT")
+    assert stored["validation"]["valid"] is True
+    plan = (await org.registry.GetPlan(reg.GetPlanRequest(name=first.plan))).plan
+    assert (plan.conversation_id, plan.agent_slug, plan.status) == ("conv-7", "planner", plan_pb2.PLAN_STATUS_DRAFT)
+    assert json_format.MessageToDict(plan.plan) == PLANNED
+    assert plan.created_by == "alice@example.com"  # recorded as the caller
+
+    second = await operator.Invoke(  # a newer plan of the conversation supersedes the draft, as CreatePlan does
+        request(
+            "AGENT_MODE_PLAN", org.parent, agent_slug="planner", message="plan it, explained", conversation_id="conv-7"
+        ),
+        timeout=30,
+    )
+    assert second.plan not in ("", first.plan)
+    superseded = (await org.registry.GetPlan(reg.GetPlanRequest(name=first.plan))).plan
+    assert superseded.status == plan_pb2.PLAN_STATUS_SUPERSEDED
+
+    # approve → save → launch, from the plan's name alone
+    await org.registry.ApprovePlan(reg.ApprovePlanRequest(name=second.plan))
+    author = await org.gateway("author")
+    saved = await author.Invoke(
+        request("AGENT_MODE_ORCHESTRATE_SAVE_RECIPE", org.parent, target=second.plan, orchestration_id="weekly")
+    )
+    assert saved.orchestration_version == f"{org.parent}/agents/planner/orchestrations/weekly/versions/1"
+    launched = await operator.Invoke(
+        request(
+            "AGENT_MODE_ORCHESTRATE_EXECUTE",
+            org.parent,
+            target=saved.orchestration_version,
+            prompt_inputs={"topic": "tides"},
+        )
+    )
+    assert meta(launched)["origin_type"] == "ORIGIN_TYPE_SAVED_ORCHESTRATION"
+    assert launched.orchestration_version == saved.orchestration_version
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"message": "plan the brief"}, "no conversation_id was given"),
+        ({"message": "chat", "conversation_id": "conv-8"}, "not a plan"),
+        ({"message": "plan [fail]", "conversation_id": "conv-8"}, "did not answer"),
+    ],
+)
+async def test_plan_mode_says_when_it_stored_no_plan(org: Org, fields: dict[str, Any], reason: str) -> None:
+    operator = await org.gateway("operator")
+    before = await org.counts()
+    answered = await operator.Invoke(request("AGENT_MODE_PLAN", org.parent, agent_slug="planner", **fields), timeout=30)
+    assert answered.run  # the agent was asked: the run is its audit trail
+    assert answered.plan == ""
+    stored = meta(answered)["conversation_plan"]
+    assert stored["stored"] is False
+    assert reason in stored["reason"]
+    assert await org.counts() == {**before, "runs": before["runs"] + 1}  # no plan
+
+
+async def test_plan_mode_stores_a_plan_that_would_not_convert_and_says_why(org: Org) -> None:
+    operator = await org.gateway("operator")
+    answered = await operator.Invoke(
+        request("AGENT_MODE_PLAN", org.parent, agent_slug="planner", message="plan badly", conversation_id="conv-9"),
+        timeout=30,
+    )
+    stored = meta(answered)["conversation_plan"]
+    assert (stored["stored"], stored["plan"]) == (True, answered.plan)  # a draft, as CreatePlan keeps any object
+    assert stored["validation"]["valid"] is False
+    assert any(v["field"].startswith("plan.steps") for v in stored["validation"]["violations"])
+
+
+@pytest.mark.parametrize(("mode", "conversation_id"), [("AGENT_MODE_BUILD", "conv-1"), ("AGENT_MODE_PLAN", "bad\nid")])
+async def test_a_conversation_id_that_cannot_be_stored_is_refused_before_the_agent_is_called(
+    org: Org, mode: str, conversation_id: str
+) -> None:
+    operator = await org.gateway("operator")
+    before = await org.counts()
+    error = await expect(
+        operator.Invoke(
+            request(mode, org.parent, agent_slug="planner", message="plan the brief", conversation_id=conversation_id)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
+    assert bad_request_fields(error) == {"conversation_id"}
+    assert await org.counts() == before
 
 
 async def test_credentials_of_a_pass_through_are_resolved_by_the_runs_service(org: Org) -> None:
@@ -612,9 +731,13 @@ async def test_save_recipe_from_a_run_keeps_its_templates_and_lineage(org: Org) 
     assert [t.name for t in version.prompt_templates] == ["summary"]
     assert json_format.MessageToDict(version.definition) == json_format.MessageToDict(run.definition)
 
-    second = await author.Invoke(call)  # the orchestration exists now: a new version
-    assert second.orchestration_version == f"{orchestration}/versions/2"
-    assert meta(second)["created"] is False
+    second = await author.Invoke(call)  # identical to the current version: answered with it, nothing saved
+    assert second.orchestration_version == f"{orchestration}/versions/1"
+    assert (meta(second)["created"], meta(second)["unchanged"]) == (False, True)
+    call.label = "1.1.0"
+    third = await author.Invoke(call)  # the orchestration exists now: a new label is a new version
+    assert third.orchestration_version == f"{orchestration}/versions/2"
+    assert (meta(third)["created"], meta(third)["unchanged"], meta(third)["label"]) == (False, False, "1.1.0")
 
 
 async def test_save_recipe_from_an_ad_hoc_run_needs_an_agent(org: Org) -> None:

@@ -40,7 +40,7 @@ from gateway.bootstrap import REEXPOSED
 from tests.support.badinput import methods, new_message, path_of
 from tests.support.gateway import Platform, bearer, mint, module_platform, new_org, organization_contents
 from tests.support.principals import as_member
-from tests.support.registry import create_agent, create_orchestration, struct, version_message
+from tests.support.registry import create_agent, create_orchestration, edited, struct
 from tests.support.rpc import bad_request_fields, channel_as, error_reason
 from tests.support.runs import checkpoint_step, definition, step, wait_for_status
 
@@ -73,7 +73,7 @@ async def _seed(plat: Platform, org: str) -> World:
         await create_orchestration(registry, org, "second")
         await registry.CreateOrchestrationVersion(
             rpb.CreateOrchestrationVersionRequest(
-                parent=orchestration.name, etag=orchestration.etag, version=version_message(change_note="again")
+                parent=orchestration.name, etag=orchestration.etag, version=edited(2, change_note="again")
             )
         )
         for conversation in ("conv-1", "conv-2"):

@@ -21,6 +21,7 @@ from tests.support.registry import (
     create_agent,
     create_orchestration,
     definition,
+    edited,
     new_org,
     version_message,
 )
@@ -147,10 +148,11 @@ async def test_new_versions_are_immutable_and_pinned_by_number_or_label(stub: St
 
 async def test_stale_etag_is_aborted_and_saves_nothing(stub: Stub, org: str) -> None:
     first = await create_orchestration(stub, org)
-    request = pb.CreateOrchestrationVersionRequest(
-        parent=name(org), version=version_message(), etag=first.orchestration.etag
+    etag = first.orchestration.etag
+    await stub.CreateOrchestrationVersion(
+        pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(1), etag=etag)
     )
-    await stub.CreateOrchestrationVersion(request)
+    request = pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(2), etag=etag)
     error = await expect_error(stub.CreateOrchestrationVersion(request), grpc.StatusCode.ABORTED)
     assert error_reason(error) == "ETAG_MISMATCH"
     got = await stub.GetOrchestration(pb.GetOrchestrationRequest(name=name(org)))
@@ -159,12 +161,11 @@ async def test_stale_etag_is_aborted_and_saves_nothing(stub: Stub, org: str) -> 
 
 async def test_concurrent_saves_with_one_etag_let_exactly_one_win(stub: Stub, org: str) -> None:
     first = await create_orchestration(stub, org)
-    request = pb.CreateOrchestrationVersionRequest(
-        parent=name(org), version=version_message(), etag=first.orchestration.etag
-    )
-    results = await asyncio.gather(
-        *(stub.CreateOrchestrationVersion(request) for _ in range(6)), return_exceptions=True
-    )
+    requests = [
+        pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(i), etag=first.orchestration.etag)
+        for i in range(6)
+    ]
+    results = await asyncio.gather(*(stub.CreateOrchestrationVersion(r) for r in requests), return_exceptions=True)
     winners = [r for r in results if isinstance(r, pb.CreateOrchestrationVersionResponse)]
     losers = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
     assert len(winners) == 1
@@ -175,15 +176,15 @@ async def test_concurrent_saves_with_one_etag_let_exactly_one_win(stub: Stub, or
 
 async def test_concurrent_saves_without_etag_get_distinct_numbers(stub: Stub, org: str) -> None:
     await create_orchestration(stub, org)
-    request = pb.CreateOrchestrationVersionRequest(parent=name(org), version=version_message())
-    await asyncio.gather(*(stub.CreateOrchestrationVersion(request) for _ in range(5)))
+    requests = [pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(i)) for i in range(5)]
+    await asyncio.gather(*(stub.CreateOrchestrationVersion(r) for r in requests))
     versions = await stub.ListOrchestrationVersions(pb.ListOrchestrationVersionsRequest(parent=name(org)))
     assert [v.version_number for v in versions.versions] == [6, 5, 4, 3, 2, 1]
 
 
 async def test_duplicate_label_is_already_exists(stub: Stub, org: str) -> None:
     await create_orchestration(stub, org, label="1.0.0")
-    request = pb.CreateOrchestrationVersionRequest(parent=name(org), version=version_message(label="1.0.0"))
+    request = pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(1, label="1.0.0"))
     await expect_error(stub.CreateOrchestrationVersion(request), grpc.StatusCode.ALREADY_EXISTS)
     got = await stub.GetOrchestration(pb.GetOrchestrationRequest(name=name(org)))
     assert got.orchestration.current_version == 1
@@ -205,9 +206,9 @@ async def test_invalid_new_version_is_rejected_and_saves_nothing(stub: Stub, org
 
 async def test_versions_page_newest_first(stub: Stub, org: str) -> None:
     await create_orchestration(stub, org)
-    for _ in range(4):
+    for revision in range(4):
         await stub.CreateOrchestrationVersion(
-            pb.CreateOrchestrationVersionRequest(parent=name(org), version=version_message())
+            pb.CreateOrchestrationVersionRequest(parent=name(org), version=edited(revision))
         )
     seen, token = [], ""
     while True:
@@ -373,9 +374,11 @@ async def test_promote_copies_a_version_with_lineage(stub: Stub, org: str) -> No
     assert promoted.version.copied_from == f"{name(org)}/versions/1"
     assert promoted.version.version_number == 1
     again = await stub.PromoteOrchestrationVersion(
-        pb.PromoteOrchestrationVersionRequest(name=source, target_parent=f"organizations/{org}/agents/writer")
+        pb.PromoteOrchestrationVersionRequest(
+            name=source, target_parent=f"organizations/{org}/agents/writer", label="1.0.1"
+        )
     )
-    assert again.version.version_number == 2
+    assert (again.version.version_number, again.version.label) == (2, "1.0.1")  # a new label: a new version
     assert again.version.digest == promoted.version.digest
     error = await expect_error(
         stub.PromoteOrchestrationVersion(

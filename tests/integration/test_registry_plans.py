@@ -382,7 +382,9 @@ async def test_saving_an_approved_plan_creates_then_versions_with_lineage(stub: 
     assert (first.version.version_number, first.version.label, first.version.change_note) == (1, "1.0.0", "v1")
     assert first.version.source_plan == plan.name
     second = await stub.SavePlanAsOrchestration(
-        pb.SavePlanAsOrchestrationRequest(name=plan.name, orchestration_id="market", display_name="Ignored")
+        pb.SavePlanAsOrchestrationRequest(
+            name=plan.name, orchestration_id="market", display_name="Ignored", label="1.1.0"
+        )
     )
     assert not second.created
     assert second.orchestration.display_name == "Market research"

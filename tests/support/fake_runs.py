@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from services.common.context import Principal
+from services.common.errors import NotFound
 from services.runs.app.registry import ResolvedDefinition
 from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.errors import LaunchRejected
@@ -125,6 +126,7 @@ class FakeRunRepository:
         end: dt.datetime | None,
         before: tuple[dt.datetime, str] | None,
         limit: int,
+        origin: str = "",
     ) -> list[str]:
         found = []
         for run_id, run in self._t.runs.items():
@@ -135,6 +137,7 @@ class FakeRunRepository:
                 and (status is None or run.status is status)
                 and (not orchestration or record.orchestration == orchestration)
                 and (origin_type is None or record.origin_type is origin_type)
+                and (not origin or record.origin == origin)
                 and (start is None or record.created_at >= start)
                 and (end is None or record.created_at < end)
                 and (before is None or key < before)
@@ -298,6 +301,7 @@ class FakeRegistry:
     orchestrations: dict[str, ResolvedDefinition] = field(default_factory=dict)
     plans: dict[str, ResolvedDefinition] = field(default_factory=dict)
     agents: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    labels: dict[tuple[str, str], int] = field(default_factory=dict)  # (orchestration, label) → version number
     agent_lookups: list[str] = field(default_factory=list)
     agent_lookups_in_flight: int = 0
     peak_agent_lookups: int = 0
@@ -333,3 +337,9 @@ class FakeRegistry:
             return self.agents.get((organization_slug, slug)) or self.agents.get(("", slug))
         finally:
             self.agent_lookups_in_flight -= 1
+
+    async def version_number(self, principal: Principal, orchestration: str, label: str) -> int:
+        found = self.labels.get((orchestration, label))
+        if found is None:
+            raise NotFound(f"orchestration {orchestration!r} has no version labelled {label!r}")
+        return found

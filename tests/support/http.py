@@ -45,6 +45,15 @@ DEFINITION: dict[str, Any] = {
 
 
 async def orchestration(http: httpx.AsyncClient, org: str) -> str:
+    saved = await save_orchestration(http, org, DEFINITION)
+    return str(saved["orchestration"]["name"])
+
+
+async def save_orchestration(
+    http: httpx.AsyncClient, org: str, definition: dict[str, Any], **version: Any
+) -> dict[str, Any]:
+    """The `helper` agent and its orchestration `flow` with `definition` (and `version` fields, e.g. a label),
+    created over HTTP; the CreateOrchestration reply as JSON."""
     created = await http.post(f"/v1/organizations/{org}/agents", json={"slug": "helper", "displayName": "Helper"})
     assert created.status_code == 200, created.text
     saved = await http.post(
@@ -52,11 +61,12 @@ async def orchestration(http: httpx.AsyncClient, org: str) -> str:
         json={
             "orchestrationId": "flow",
             "orchestration": {"displayName": "Flow"},
-            "version": {"definition": DEFINITION},
+            "version": {"definition": definition, **version},
         },
     )
     assert saved.status_code == 200, saved.text
-    return str(saved.json()["orchestration"]["name"])
+    reply: dict[str, Any] = saved.json()
+    return reply
 
 
 async def launch(http: httpx.AsyncClient, org: str) -> str:

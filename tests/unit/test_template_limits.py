@@ -17,6 +17,7 @@ from services.common.templating import (
     TemplateLimitExceeded,
     TemplateLimits,
     TemplateRenderError,
+    as_text,
     needs_thread,
     render,
 )
@@ -317,7 +318,9 @@ LEGITIMATE = [
 
 
 def plain_sandbox() -> SandboxedEnvironment:
+    """Jinja's sandbox without the budget, writing values as ours does (JSON data as JSON: `as_text`)."""
     env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.finalize = as_text
     env.globals = {name: env.globals[name] for name in TEMPLATE_GLOBALS}
     return env
 

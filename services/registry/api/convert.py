@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 
 from agentorch.registry.v1 import agent_pb2
+from services.common.structs import struct_from_dict as struct_from_dict
+from services.common.structs import struct_to_dict as struct_to_dict
 from services.registry.domain.agent import Agent, AgentSpec
 
 
@@ -43,29 +44,6 @@ def agent_message(agent: Agent) -> agent_pb2.Agent:
         updated_by=agent.updated_by,
         etag=agent.etag,
     )
-
-
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as plain JSON data. Struct numbers are doubles: integral ones come back as int (JSON has one
-    number type, and definitions declare integer fields such as retry.max_attempts)."""
-    result: dict[str, Any] = _integral(json_format.MessageToDict(value))
-    return result
-
-
-def _integral(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_integral(v) for v in value]
-    return value
-
-
-def struct_from_dict(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message
 
 
 def timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp:

@@ -68,7 +68,9 @@ class OrchestrationsApi:
             request.parent, version_content(request.version), request.etag
         )
         return pb.CreateOrchestrationVersionResponse(
-            orchestration=orchestration_message(saved.orchestration), version=version_message(saved.version)
+            orchestration=orchestration_message(saved.orchestration),
+            version=version_message(saved.version),
+            unchanged=saved.unchanged,
         )
 
     async def ListOrchestrationVersions(
@@ -116,7 +118,9 @@ class OrchestrationsApi:
             request.name, request.target_parent, request.target_orchestration_id, request.label, request.change_note
         )
         return pb.PromoteOrchestrationVersionResponse(
-            orchestration=orchestration_message(saved.orchestration), version=version_message(saved.version)
+            orchestration=orchestration_message(saved.orchestration),
+            version=version_message(saved.version),
+            unchanged=saved.unchanged,
         )
 
     async def DeleteOrchestration(

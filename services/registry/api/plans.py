@@ -60,4 +60,5 @@ class PlansApi:
             orchestration=orchestration_message(saved.orchestration),
             version=version_message(saved.version),
             created=saved.created,
+            unchanged=saved.unchanged,
         )

@@ -104,7 +104,7 @@ class AgentService:
                 raise EtagMismatch(f"agent {parsed} has changed since it was read; re-read it and retry")
             spec = dataclasses.replace(current.spec, **{f: getattr(changes, f) for f in fields})
             moved = moves_destination(current.spec, spec)
-            validate_agent(spec, self._egress if moved else None)
+            validate_agent(spec, self._egress if moved else None, check_config=spec.config != current.spec.config)
             if spec == current.spec:
                 return current
             _check_destination(principal, current.spec, spec)

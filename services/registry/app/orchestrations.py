@@ -1,7 +1,9 @@
 """Orchestration use cases: create, read, list, update metadata, save versions, diff, lifecycle, tags, promote.
 
 Every save of a definition goes through `VersionWriter.save`, which validates the definition, appends an
-immutable version and moves the orchestration's current version, in one transaction.
+immutable version and moves the orchestration's current version, in one transaction — unless the save only repeats
+the current version (`repeats_current`: same content, no new label, same lineage), which answers with it and writes
+nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from services.registry.domain.orchestration import (
     content_digest,
     diff_versions,
     metadata_violations,
+    repeats_current,
     tag_violations,
     version_note_violations,
 )
@@ -66,6 +69,7 @@ class Saved:
     orchestration: Orchestration
     version: OrchestrationVersion
     created: bool
+    unchanged: bool = False  # the save repeated the current version: nothing was written, `version` is it
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,13 @@ class VersionWriter:
             row_id, current = found
             if current.deleted:
                 raise OrchestrationDeleted(str(target))
+            latest = await uow.orchestrations.get_version(row_id, target, number=current.current_version)
+            if latest is not None and repeats_current(
+                latest, content, source_plan=source_plan, copied_from=copied_from
+            ):
+                # Nothing would change, so nothing can be lost: answered before the etag is compared, which makes a
+                # retried save (its reply lost, the etag it sent now stale) answer as the first one did.
+                return Saved(current, latest, created=False, unchanged=True)
             check_etag(current, etag)
             if content.label and await uow.orchestrations.get_version(row_id, target, label=content.label):
                 raise VersionLabelTaken(str(target), content.label)

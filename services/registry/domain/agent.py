@@ -5,6 +5,10 @@ agent: the agent card (its `url` and `supportedInterfaces` are the A2A endpoints
 tuning ones (`endpoint`, `protocol`, `credential_header(s)`, `credential_scheme`, `headers`, and any key added
 later). Setting or changing it is an admin action (the use cases check); the endpoints it names are validated
 against the egress policy (no internal addresses unless allowlisted) when the agent is saved.
+
+The config itself is checked against the agent config schema (`services.common.agent_config`, shared with the runs
+service that calls the agent) when it is saved: unknown keys, an unknown protocol and bad values are violations at
+`agent.config.<key>`, instead of failing the first step that calls the agent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from services.common.agent_config import CONFIG_KEYS, TUNING_CONFIG_KEYS, InvalidAgentConfig, parse_agent_config
 from services.common.errors import FieldViolation
 from services.common.jsondepth import MAX_JSON_DEPTH, depth_violation
 from services.common.names import slug_violation
@@ -29,21 +34,6 @@ MAX_DESCRIPTION = 4000
 MAX_YAML_BYTES = 256 * 1024
 MAX_JSON_BYTES = 256 * 1024
 MUTABLE_AGENT_FIELDS = ("display_name", "description", "agent_yaml", "agent_card", "context", "config")
-#: Config keys that tune a call without changing where it goes or which header carries a credential: authors may
-#: change them. Every other config key, and the whole agent card, is the agent's destination (admins only).
-TUNING_CONFIG_KEYS = frozenset(
-    {
-        "model",
-        "system_prompt",
-        "parameters",
-        "stream",
-        "timeout_seconds",
-        "max_response_bytes",
-        "max_attempts",
-        "backoff_seconds",
-        "max_backoff_seconds",
-    }
-)
 _INTERFACE_KEYS = ("supportedInterfaces", "supported_interfaces")
 
 
@@ -126,11 +116,35 @@ def endpoint_violations(spec: AgentSpec, policy: EgressPolicy, prefix: str = "ag
     return violations
 
 
-def validate_agent(spec: AgentSpec, policy: EgressPolicy | None = None, prefix: str = "agent") -> None:
+def config_violations(config: dict[str, Any], prefix: str = "agent") -> list[FieldViolation]:
+    """The config against the agent config schema, strictly (`"60"` is not a number): one violation per problem,
+    at `{prefix}.config.<key>`. The endpoint's reachability is the egress policy's (`endpoint_violations`)."""
+    try:
+        parse_agent_config(config, strict=True)
+    except InvalidAgentConfig as exc:
+        field = f"{prefix}.config"
+        return [
+            FieldViolation(
+                f"{field}.{p.path}" if p.path else field,
+                _UNKNOWN_KEY if p.unknown_key else p.description,
+            )
+            for p in exc.problems
+        ]
+    return []
+
+
+_UNKNOWN_KEY = f"is not an agent config key (the keys are {', '.join(CONFIG_KEYS)}; see docs/agents.md)"
+
+
+def validate_agent(
+    spec: AgentSpec, policy: EgressPolicy | None = None, prefix: str = "agent", *, check_config: bool = True
+) -> None:
     """Raise InvalidAgent listing every violation of the spec (field paths start with `prefix`).
 
     With `policy`, the endpoints are checked too: on create, and when an update moves the destination (an agent
     saved before a stricter policy can still have its description changed; its calls are refused when made).
+    `check_config` validates the config against its schema: on create, and when an update changes the config (for
+    the same reason: an agent saved before the schema was enforced can still be described).
     """
     violations = [
         v
@@ -146,8 +160,11 @@ def validate_agent(spec: AgentSpec, policy: EgressPolicy | None = None, prefix: 
         )
         if v is not None
     ]
+    if check_config and not any(v.field == f"{prefix}.config" for v in violations):
+        violations += config_violations(spec.config, prefix)
     if policy is not None:
-        violations += endpoint_violations(spec, policy, prefix)
+        reported = {v.field for v in violations}
+        violations += [v for v in endpoint_violations(spec, policy, prefix) if v.field not in reported]
     if violations:
         raise InvalidAgent(violations)
 

@@ -140,6 +140,27 @@ def content_digest(definition: dict[str, Any], templates: tuple[PromptTemplate, 
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def repeats_current(
+    current: OrchestrationVersion, content: VersionContent, *, source_plan: str = "", copied_from: str = ""
+) -> bool:
+    """Whether saving `content` would only repeat `current` (the orchestration's current version), so that no new
+    version is made and the save answers with `current`.
+
+    It repeats it when the content is the same (same digest: definition, its parameters and prompt templates) and
+    nothing the save asks for differs: no label, or the current version's label (asking for a new label makes a new
+    version that carries it; a label is how a version is pinned), and the same lineage, when the save has one (a save
+    from another plan, or a copy of another version, is a new version so that the lineage stays true both ways).
+    The change note of a repeated save is not recorded: nothing is written.
+    """
+    if current.digest != content_digest(content.definition, content.prompt_templates):
+        return False
+    if content.label and content.label != current.content.label:
+        return False
+    if source_plan and source_plan != current.source_plan:
+        return False
+    return not copied_from or copied_from == current.copied_from
+
+
 def metadata_violations(display_name: str, description: str, prefix: str) -> list[FieldViolation]:
     violations = []
     if not display_name.strip():

@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf import struct_pb2, timestamp_pb2
 
 from agentorch.runs.v1 import run_pb2 as rpb
+from services.common.structs import struct_from_dict, value_from_python
+from services.common.structs import struct_to_dict as struct_to_dict
 from services.runs.app.runs import RunView
-from services.runs.domain.definition import integral
 from services.runs.domain.model import CheckpointStatus, Decision, EventType, OriginType, RunStatus, StepStatus
 from services.runs.domain.records import CheckpointRecord, StoredEvent
 
@@ -30,21 +31,12 @@ CHECKPOINT_STATUS_FROM: dict[int, CheckpointStatus] = {v: k for k, v in CHECKPOI
 DECISION_FROM: dict[int, Decision] = {v: k for k, v in DECISION.items()}
 
 
-def struct_to_dict(value: struct_pb2.Struct) -> dict[str, Any]:
-    result: dict[str, Any] = integral(json_format.MessageToDict(value))
-    return result
-
-
 def struct(value: dict[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(value)
-    return message
+    return struct_from_dict(value)
 
 
 def value(data: Any) -> struct_pb2.Value:
-    holder = struct_pb2.Struct()
-    holder.update({"v": data})
-    return holder.fields["v"]
+    return value_from_python(data)
 
 
 def timestamp(moment: dt.datetime) -> timestamp_pb2.Timestamp:

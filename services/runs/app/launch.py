@@ -17,6 +17,7 @@ from services.runs.app.registry import Registry, ResolvedDefinition
 from services.runs.app.runs import RunView
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import DuplicateRequest, UnitOfWorkFactory
+from services.runs.app.versions import version_number
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
 from services.runs.domain.errors import AdHocCredentialsNeedAdmin, InvalidLaunch, LaunchRejected, RunNotFound
@@ -24,6 +25,7 @@ from services.runs.domain.inputs import resolve_inputs
 from services.runs.domain.model import OriginType, RunSpec, RunState, RunStatus, StepState
 from services.runs.domain.names import parse_org
 from services.runs.domain.records import RunRecord
+from services.runs.domain.versions import VersionRef, parse_version_ref
 
 MAX_METADATA_BYTES = 16 * 1024
 MAX_REQUEST_ID = 128
@@ -142,6 +144,14 @@ class Launcher:
             violations.append(FieldViolation("orchestration_version", "must be 0 (current) or a version number"))
         if request.orchestration_version and request.origin_type is not OriginType.SAVED_ORCHESTRATION:
             violations.append(FieldViolation("orchestration_version", "only applies to an orchestration launch"))
+        if request.origin_type is OriginType.SAVED_ORCHESTRATION:
+            ref = parse_version_ref(request.orchestration, "orchestration")
+            if isinstance(ref, FieldViolation):
+                violations.append(ref)
+            elif ref.pinned and request.orchestration_version:
+                violations.append(
+                    FieldViolation("orchestration_version", "the orchestration names a version already: give it once")
+                )
         if len(json.dumps(request.metadata).encode()) > MAX_METADATA_BYTES:
             violations.append(FieldViolation("metadata", f"must be at most {MAX_METADATA_BYTES} bytes of JSON"))
         rid = request.request_id
@@ -157,7 +167,10 @@ class Launcher:
                 raise InvalidLaunch(
                     [FieldViolation("orchestration", f"must be an orchestration of organizations/{org}")]
                 )
-            return await self._registry.orchestration(principal, request.orchestration, request.orchestration_version)
+            ref = parse_version_ref(request.orchestration, "orchestration")
+            assert isinstance(ref, VersionRef)  # checked by _validate
+            number = await version_number(self._registry, principal, ref) or request.orchestration_version
+            return await self._registry.orchestration(principal, ref.orchestration, number)
         if request.origin_type is OriginType.PLAN:
             if not request.plan.startswith(f"organizations/{org}/plans/"):
                 raise InvalidLaunch([FieldViolation("plan", f"must be a plan of organizations/{org}")])

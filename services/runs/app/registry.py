@@ -38,3 +38,7 @@ class Registry(Protocol):
     async def agent(self, principal: Principal, organization_slug: str, slug: str) -> dict[str, Any] | None:
         """The agent as pinned into a run (its own organization's, else the platform-wide one), or None."""
         ...
+
+    async def version_number(self, principal: Principal, orchestration: str, label: str) -> int:
+        """The number of the version of `orchestration` labelled `label`; NotFound when there is none."""
+        ...

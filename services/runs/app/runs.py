@@ -11,11 +11,13 @@ from services.common.context import Principal
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
+from services.runs.app.versions import VersionLookup, version_number
 from services.runs.domain import machine
 from services.runs.domain.errors import RunNotFound
 from services.runs.domain.model import OriginType, RunState, RunStatus
 from services.runs.domain.names import RunName, parse_org
 from services.runs.domain.records import RunRecord, StoredEvent
+from services.runs.domain.versions import parse_version_ref
 
 MAX_REASON = 1000
 DEFAULT_EVENT_PAGE = 100
@@ -43,8 +45,11 @@ def authorize_run(principal: Principal, name: RunName, role: str) -> None:
 
 
 class RunQueries:
-    def __init__(self, uow_factory: UnitOfWorkFactory) -> None:
+    """Reads of runs. `versions` looks version labels up (in the registry) for a ListRuns filter that names one."""
+
+    def __init__(self, uow_factory: UnitOfWorkFactory, versions: VersionLookup | None = None) -> None:
         self._uow = uow_factory
+        self._versions = versions
 
     async def get(self, name: str) -> RunView:
         principal = authz.require_principal()
@@ -67,6 +72,7 @@ class RunQueries:
         principal = authz.require_principal()
         org = parse_org(parent)
         authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
+        orchestration, origin = await self._pinned(principal, criteria.orchestration)
         fingerprint = [
             org,
             str(criteria.status),
@@ -80,7 +86,8 @@ class RunQueries:
             ids = await uow.runs.list_runs(
                 org,
                 status=criteria.status,
-                orchestration=criteria.orchestration,
+                orchestration=orchestration,
+                origin=origin,
                 origin_type=criteria.origin_type,
                 start=criteria.start,
                 end=criteria.end,
@@ -90,6 +97,20 @@ class RunQueries:
             views = [await self.view(uow, RunName(org, run_id)) for run_id in ids[: paging.size]]
         more = len(ids) > paging.size
         return views, paging.token_after(views, lambda v: (v.record.created_at, v.state.run_id), more=more)
+
+    async def _pinned(self, principal: Principal, orchestration: str) -> tuple[str, str]:
+        """A filter's orchestration and, when it names a version (by number or label), that version's name."""
+        ref = parse_version_ref(orchestration, "orchestration")
+        if isinstance(ref, FieldViolation):
+            raise ValidationFailed([ref])
+        if not ref.pinned:
+            return orchestration, ""
+        number = ref.number
+        if ref.label:
+            if self._versions is None:
+                raise ValidationFailed.single("orchestration", "version labels cannot be looked up here")
+            number = await version_number(self._versions, principal, ref)
+        return ref.orchestration, ref.version_name(number)
 
     async def events(self, name: str, after: int, page_size: int) -> tuple[list[StoredEvent], bool]:
         principal = authz.require_principal()

@@ -64,6 +64,7 @@ class RunRepository(Protocol):
         end: dt.datetime | None,
         before: tuple[dt.datetime, str] | None,
         limit: int,
+        origin: str = "",
     ) -> list[str]: ...
 
     async def events(

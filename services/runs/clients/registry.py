@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from agentorch.registry.v1 import orchestration_pb2, plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as pb
@@ -18,8 +17,8 @@ from services.common import errors
 from services.common.context import Principal
 from services.common.principals import KeyRing
 from services.common.remote_errors import RemoteError
+from services.common.structs import struct_to_dict
 from services.runs.app.registry import ResolvedDefinition
-from services.runs.domain.definition import integral
 from services.runs.domain.errors import InvalidLaunch, LaunchRejected
 
 RPC_TIMEOUT = 10.0
@@ -48,6 +47,13 @@ class RegistryClient:
             origin=reply.version.name,
             orchestration=reply.orchestration.name,
         )
+
+    async def version_number(self, principal: Principal, orchestration: str, label: str) -> int:
+        """The number of the version labelled `label` (NotFound when the orchestration has no such label)."""
+        request = pb.GetOrchestrationVersionRequest(name=f"{orchestration}/versions/{label}")
+        reply = await self._call(self._stub.GetOrchestrationVersion, request, principal, "orchestration")
+        number: int = reply.version.version_number
+        return number
 
     async def plan(self, principal: Principal, name: str) -> ResolvedDefinition:
         plan = (await self._call(self._stub.GetPlan, pb.GetPlanRequest(name=name), principal, "plan")).plan
@@ -100,8 +106,7 @@ class RegistryClient:
 
 
 def _plain(struct: Any) -> dict[str, Any]:
-    value: dict[str, Any] = integral(json_format.MessageToDict(struct))
-    return value
+    return struct_to_dict(struct)
 
 
 def _translate(exc: grpc.aio.AioRpcError, field: str) -> errors.ServiceError:

@@ -79,14 +79,3 @@ def _parameter(declared: Mapping[str, Any]) -> ParameterSpec:
         has_default=declared.get("default") is not None,
         enum=tuple(enum) if enum else None,
     )
-
-
-def integral(value: Any) -> Any:
-    """JSON from a protobuf Struct, with integral doubles back to int (Struct stores every number as a double)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral(v) for v in value]
-    return value

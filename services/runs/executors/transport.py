@@ -25,10 +25,10 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
+from services.common.agent_config import AgentConfig
 from services.common.logs import get_logger
 from services.common.netpolicy import EgressPolicy
 from services.runs.app.executor import StepFailed, StepRequest
-from services.runs.executors.config import AgentConfig
 from services.runs.executors.egress import DestinationRefused, Resolver, guarded_transport
 from services.runs.executors.secrets import Redactor
 

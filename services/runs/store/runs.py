@@ -354,6 +354,7 @@ class SqlRunRepository:
         status: RunStatus | None,
         orchestration: str,
         origin_type: OriginType | None,
+        origin: str = "",
         start: dt.datetime | None,
         end: dt.datetime | None,
         before: tuple[dt.datetime, str] | None,
@@ -364,6 +365,8 @@ class SqlRunRepository:
             query = query.where(r.status == status.value)
         if orchestration:
             query = query.where(r.orchestration == orchestration)
+        if origin:  # one pinned version: `.../orchestrations/{slug}/versions/{n}`
+            query = query.where(r.origin == origin)
         if origin_type:
             query = query.where(r.origin_type == origin_type.value)
         if start:

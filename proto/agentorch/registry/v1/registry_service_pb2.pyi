@@ -166,12 +166,14 @@ class CreateOrchestrationVersionRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class CreateOrchestrationVersionResponse(_message.Message):
-    __slots__ = ("orchestration", "version")
+    __slots__ = ("orchestration", "version", "unchanged")
     ORCHESTRATION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     orchestration: _orchestration_pb2.Orchestration
     version: _orchestration_pb2.OrchestrationVersion
-    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class ListOrchestrationVersionsRequest(_message.Message):
     __slots__ = ("parent", "page_size", "page_token")
@@ -278,12 +280,14 @@ class PromoteOrchestrationVersionRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., target_parent: _Optional[str] = ..., target_orchestration_id: _Optional[str] = ..., label: _Optional[str] = ..., change_note: _Optional[str] = ...) -> None: ...
 
 class PromoteOrchestrationVersionResponse(_message.Message):
-    __slots__ = ("orchestration", "version")
+    __slots__ = ("orchestration", "version", "unchanged")
     ORCHESTRATION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     orchestration: _orchestration_pb2.Orchestration
     version: _orchestration_pb2.OrchestrationVersion
-    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ..., unchanged: _Optional[bool] = ...) -> None: ...
 
 class DeleteOrchestrationRequest(_message.Message):
     __slots__ = ("name", "etag")
@@ -430,11 +434,13 @@ class SavePlanAsOrchestrationRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., orchestration_id: _Optional[str] = ..., display_name: _Optional[str] = ..., label: _Optional[str] = ..., change_note: _Optional[str] = ...) -> None: ...
 
 class SavePlanAsOrchestrationResponse(_message.Message):
-    __slots__ = ("orchestration", "version", "created")
+    __slots__ = ("orchestration", "version", "created", "unchanged")
     ORCHESTRATION_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     orchestration: _orchestration_pb2.Orchestration
     version: _orchestration_pb2.OrchestrationVersion
     created: bool
-    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+    unchanged: bool
+    def __init__(self, orchestration: _Optional[_Union[_orchestration_pb2.Orchestration, _Mapping]] = ..., version: _Optional[_Union[_orchestration_pb2.OrchestrationVersion, _Mapping]] = ..., created: _Optional[bool] = ..., unchanged: _Optional[bool] = ...) -> None: ...

@@ -182,9 +182,10 @@ class RegistryServiceServicer:
     """
 
     def CreateAgent(self, request, context):
-        """Creates an agent. INVALID_ARGUMENT names every invalid field (an endpoint that is not http(s), or whose host is
-        a loopback, private, link-local, shared, unspecified or multicast address or a localhost name, unless the
-        registry's AGENTS__ALLOWED_NETWORKS allows it); ALREADY_EXISTS when the slug is taken. An agent with a
+        """Creates an agent. INVALID_ARGUMENT names every invalid field (a config that breaks the agent config schema,
+        at `agent.config.<key>`; an endpoint that is not http(s), or whose host is a loopback, private, link-local,
+        shared, unspecified or multicast address or a localhost name, unless the registry's AGENTS__ALLOWED_NETWORKS
+        allows it); ALREADY_EXISTS when the slug is taken. An agent with a
         destination (see Agent.config) needs the admin role (PERMISSION_DENIED, metadata required_role=admin).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -206,8 +207,8 @@ class RegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateAgent(self, request, context):
-        """Changes the fields named in update_mask; bumps the version. ABORTED when the etag is stale. Endpoints are
-        validated as in CreateAgent; a change to the agent's destination (see Agent.config) needs the admin role.
+        """Changes the fields named in update_mask; bumps the version. ABORTED when the etag is stale. A changed config
+        and endpoints are validated as in CreateAgent; a change to the agent's destination (see Agent.config) needs the admin role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -252,6 +253,11 @@ class RegistryServiceServicer:
     def CreateOrchestrationVersion(self, request, context):
         """Saves a new immutable version of the definition; it becomes the current version. ABORTED when the etag is
         stale; FAILED_PRECONDITION when the orchestration is deleted; ALREADY_EXISTS when the label is taken.
+
+        A save identical to the current version (the same digest: definition with its parameters, and prompt
+        templates) makes no version: the reply is the current version with `unchanged` true, and nothing is written
+        (the change note is dropped; the etag is not compared, so a retried save answers as the first one did). Asking
+        for a label the current version does not carry makes a new version with that label.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -301,7 +307,9 @@ class RegistryServiceServicer:
 
     def PromoteOrchestrationVersion(self, request, context):
         """Copies a version to another agent (and, for platform principals, another organization): a new
-        orchestration, or a new version of an existing one, whose copied_from records the source version.
+        orchestration, or a new version of an existing one, whose copied_from records the source version. Promoting
+        the version the target's current version was copied from, with the same content, makes no version
+        (`unchanged`; see CreateOrchestrationVersion).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -366,7 +374,8 @@ class RegistryServiceServicer:
 
     def SavePlanAsOrchestration(self, request, context):
         """Saves an approved plan as a new orchestration, or as a new version of an existing one, with lineage to the
-        plan. FAILED_PRECONDITION unless the plan is approved.
+        plan. FAILED_PRECONDITION unless the plan is approved. Saving the same plan again, when the orchestration's
+        current version is the one saved from it, makes no version (`unchanged`; see CreateOrchestrationVersion).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
