@@ -15,13 +15,15 @@ class Principal:
     """The authenticated caller, verified from signed metadata (services.common.principals).
 
     `organization_slug` empty means a platform principal (a platform service or operator) acting across
-    organizations. `roles` holds role names (viewer, author, operator, approver, admin).
+    organizations. `roles` holds role names (viewer, author, operator, approver, admin); `groups` the slugs of the
+    organization's groups the caller belongs to (human checkpoints are routed to them).
     """
 
     subject: str
     organization_slug: str = ""
     roles: frozenset[str] = field(default_factory=frozenset)
     kind: str = "user"
+    groups: frozenset[str] = field(default_factory=frozenset)
     signed_by: str = ""  # the internal key id that signed the token this principal came from
 
 

@@ -117,6 +117,7 @@ def to_message(principal: Principal) -> principal_pb2.Principal:
         kind=_KIND_VALUES.get(principal.kind, 0),
         organization_slug=principal.organization_slug,
         roles=sorted(_ROLE_VALUES[r] for r in principal.roles if r in _ROLE_VALUES),
+        groups=sorted(principal.groups),
     )
 
 
@@ -126,4 +127,5 @@ def from_message(message: principal_pb2.Principal) -> Principal:
         kind=_KIND_NAMES.get(message.kind, "unspecified"),
         organization_slug=message.organization_slug,
         roles=frozenset(_ROLE_NAMES[r] for r in message.roles if r in _ROLE_NAMES),
+        groups=frozenset(message.groups),
     )

@@ -37,16 +37,18 @@ ROLE_APPROVER: Role
 ROLE_ADMIN: Role
 
 class Principal(_message.Message):
-    __slots__ = ("subject", "kind", "organization_slug", "roles")
+    __slots__ = ("subject", "kind", "organization_slug", "roles", "groups")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     subject: str
     kind: PrincipalKind
     organization_slug: str
     roles: _containers.RepeatedScalarFieldContainer[Role]
-    def __init__(self, subject: _Optional[str] = ..., kind: _Optional[_Union[PrincipalKind, str]] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ...) -> None: ...
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject: _Optional[str] = ..., kind: _Optional[_Union[PrincipalKind, str]] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Actor(_message.Message):
     __slots__ = ("subject", "kind")
