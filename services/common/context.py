@@ -11,6 +11,13 @@ MAX_REQUEST_ID_LENGTH = 128
 
 
 @dataclass(frozen=True)
+class OrganizationPolicy:
+    """The organization's governance defaults, carried (signed) with each of its principals."""
+
+    forbid_self_approval: bool = False
+
+
+@dataclass(frozen=True)
 class Principal:
     """The authenticated caller, verified from signed metadata (services.common.principals).
 
@@ -24,6 +31,7 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     kind: str = "user"
     groups: frozenset[str] = field(default_factory=frozenset)
+    policy: OrganizationPolicy = field(default_factory=OrganizationPolicy)
     signed_by: str = ""  # the internal key id that signed the token this principal came from
 
 

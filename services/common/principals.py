@@ -20,7 +20,7 @@ from hashlib import sha256
 from google.protobuf.message import DecodeError
 
 from agentorch.common.v1 import principal_pb2
-from services.common.context import Principal
+from services.common.context import OrganizationPolicy, Principal
 from services.common.errors import Unauthenticated
 from services.common.settings import AuthSettings
 from services.common.timestamps import timestamp_violation
@@ -118,6 +118,7 @@ def to_message(principal: Principal) -> principal_pb2.Principal:
         organization_slug=principal.organization_slug,
         roles=sorted(_ROLE_VALUES[r] for r in principal.roles if r in _ROLE_VALUES),
         groups=sorted(principal.groups),
+        policy=principal_pb2.OrganizationPolicy(forbid_self_approval=principal.policy.forbid_self_approval),
     )
 
 
@@ -128,4 +129,5 @@ def from_message(message: principal_pb2.Principal) -> Principal:
         organization_slug=message.organization_slug,
         roles=frozenset(_ROLE_NAMES[r] for r in message.roles if r in _ROLE_NAMES),
         groups=frozenset(message.groups),
+        policy=OrganizationPolicy(forbid_self_approval=message.policy.forbid_self_approval),
     )

@@ -8,7 +8,7 @@ import os
 import pytest
 from pydantic import SecretStr
 
-from services.common.context import Principal
+from services.common.context import OrganizationPolicy, Principal
 from services.common.errors import Unauthenticated
 from services.common.principals import KeyRing
 from services.common.settings import AuthSettings
@@ -43,3 +43,10 @@ def test_groups_cannot_be_added_to_a_signed_token() -> None:
     forged = other.sign(Principal(subject="mallory", organization_slug="acme", groups=frozenset({"legal"})), "x")
     with pytest.raises(Unauthenticated):
         keys.verify(forged)
+
+
+def test_the_organization_policy_survives_signing() -> None:
+    keys = ring()
+    sent = Principal(subject="bob", organization_slug="acme", policy=OrganizationPolicy(forbid_self_approval=True))
+    assert keys.verify(keys.sign(sent, issuer="gateway")).policy.forbid_self_approval is True
+    assert keys.verify(keys.sign(Principal(subject="bob"), issuer="gateway")).policy.forbid_self_approval is False

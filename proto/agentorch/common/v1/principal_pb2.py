@@ -25,23 +25,25 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentorch/common/v1/principal.proto\x12\x13\x61gentorch.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x01\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".agentorch.common.v1.PrincipalKind\x12\x19\n\x11organization_slug\x18\x03 \x01(\t\x12(\n\x05roles\x18\x04 \x03(\x0e\x32\x19.agentorch.common.v1.Role\x12\x0e\n\x06groups\x18\x05 \x03(\t\"J\n\x05\x41\x63tor\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".agentorch.common.v1.PrincipalKind\"C\n\x0ePrincipalToken\x12\x0e\n\x06\x63laims\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x85\x01\n\x0fPrincipalClaims\x12\x31\n\tprincipal\x18\x01 \x01(\x0b\x32\x1e.agentorch.common.v1.Principal\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06issuer\x18\x03 \x01(\t*\x88\x01\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13PRINCIPAL_KIND_USER\x10\x01\x12\"\n\x1ePRINCIPAL_KIND_SERVICE_ACCOUNT\x10\x02\x12\x1a\n\x16PRINCIPAL_KIND_SERVICE\x10\x03*t\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0f\n\x0bROLE_AUTHOR\x10\x02\x12\x11\n\rROLE_OPERATOR\x10\x03\x12\x11\n\rROLE_APPROVER\x10\x04\x12\x0e\n\nROLE_ADMIN\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentorch/common/v1/principal.proto\x12\x13\x61gentorch.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x01\n\tPrincipal\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".agentorch.common.v1.PrincipalKind\x12\x19\n\x11organization_slug\x18\x03 \x01(\t\x12(\n\x05roles\x18\x04 \x03(\x0e\x32\x19.agentorch.common.v1.Role\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x37\n\x06policy\x18\x06 \x01(\x0b\x32\'.agentorch.common.v1.OrganizationPolicy\"2\n\x12OrganizationPolicy\x12\x1c\n\x14\x66orbid_self_approval\x18\x01 \x01(\x08\"J\n\x05\x41\x63tor\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x30\n\x04kind\x18\x02 \x01(\x0e\x32\".agentorch.common.v1.PrincipalKind\"C\n\x0ePrincipalToken\x12\x0e\n\x06\x63laims\x18\x01 \x01(\x0c\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x85\x01\n\x0fPrincipalClaims\x12\x31\n\tprincipal\x18\x01 \x01(\x0b\x32\x1e.agentorch.common.v1.Principal\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06issuer\x18\x03 \x01(\t*\x88\x01\n\rPrincipalKind\x12\x1e\n\x1aPRINCIPAL_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13PRINCIPAL_KIND_USER\x10\x01\x12\"\n\x1ePRINCIPAL_KIND_SERVICE_ACCOUNT\x10\x02\x12\x1a\n\x16PRINCIPAL_KIND_SERVICE\x10\x03*t\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_VIEWER\x10\x01\x12\x0f\n\x0bROLE_AUTHOR\x10\x02\x12\x11\n\rROLE_OPERATOR\x10\x03\x12\x11\n\rROLE_APPROVER\x10\x04\x12\x0e\n\nROLE_ADMIN\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.common.v1.principal_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRINCIPALKIND']._serialized_start=541
-  _globals['_PRINCIPALKIND']._serialized_end=677
-  _globals['_ROLE']._serialized_start=679
-  _globals['_ROLE']._serialized_end=795
+  _globals['_PRINCIPALKIND']._serialized_start=650
+  _globals['_PRINCIPALKIND']._serialized_end=786
+  _globals['_ROLE']._serialized_start=788
+  _globals['_ROLE']._serialized_end=904
   _globals['_PRINCIPAL']._serialized_start=94
-  _globals['_PRINCIPAL']._serialized_end=257
-  _globals['_ACTOR']._serialized_start=259
-  _globals['_ACTOR']._serialized_end=333
-  _globals['_PRINCIPALTOKEN']._serialized_start=335
-  _globals['_PRINCIPALTOKEN']._serialized_end=402
-  _globals['_PRINCIPALCLAIMS']._serialized_start=405
-  _globals['_PRINCIPALCLAIMS']._serialized_end=538
+  _globals['_PRINCIPAL']._serialized_end=314
+  _globals['_ORGANIZATIONPOLICY']._serialized_start=316
+  _globals['_ORGANIZATIONPOLICY']._serialized_end=366
+  _globals['_ACTOR']._serialized_start=368
+  _globals['_ACTOR']._serialized_end=442
+  _globals['_PRINCIPALTOKEN']._serialized_start=444
+  _globals['_PRINCIPALTOKEN']._serialized_end=511
+  _globals['_PRINCIPALCLAIMS']._serialized_start=514
+  _globals['_PRINCIPALCLAIMS']._serialized_end=647
 # @@protoc_insertion_point(module_scope)

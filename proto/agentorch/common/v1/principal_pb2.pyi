@@ -37,18 +37,26 @@ ROLE_APPROVER: Role
 ROLE_ADMIN: Role
 
 class Principal(_message.Message):
-    __slots__ = ("subject", "kind", "organization_slug", "roles", "groups")
+    __slots__ = ("subject", "kind", "organization_slug", "roles", "groups", "policy")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
     subject: str
     kind: PrincipalKind
     organization_slug: str
     roles: _containers.RepeatedScalarFieldContainer[Role]
     groups: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, subject: _Optional[str] = ..., kind: _Optional[_Union[PrincipalKind, str]] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., groups: _Optional[_Iterable[str]] = ...) -> None: ...
+    policy: OrganizationPolicy
+    def __init__(self, subject: _Optional[str] = ..., kind: _Optional[_Union[PrincipalKind, str]] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., groups: _Optional[_Iterable[str]] = ..., policy: _Optional[_Union[OrganizationPolicy, _Mapping]] = ...) -> None: ...
+
+class OrganizationPolicy(_message.Message):
+    __slots__ = ("forbid_self_approval",)
+    FORBID_SELF_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    forbid_self_approval: bool
+    def __init__(self, forbid_self_approval: _Optional[bool] = ...) -> None: ...
 
 class Actor(_message.Message):
     __slots__ = ("subject", "kind")
