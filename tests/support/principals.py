@@ -7,7 +7,7 @@ import os
 
 from pydantic import SecretStr
 
-from services.common.context import Principal
+from services.common.context import OrganizationPolicy, Principal
 from services.common.principals import KeyRing
 from services.common.settings import AuthSettings
 
@@ -17,9 +17,21 @@ KEY_RING = KeyRing.from_settings(AUTH)
 Metadata = tuple[tuple[str, str | bytes], ...]
 
 
-def as_member(org: str, *roles: str, subject: str = "alice@example.com") -> Metadata:
-    """A user of `org` with `roles` (default: admin)."""
-    principal = Principal(subject=subject, organization_slug=org, roles=frozenset(roles or ("admin",)))
+def as_member(
+    org: str,
+    *roles: str,
+    subject: str = "alice@example.com",
+    groups: tuple[str, ...] = (),
+    forbid_self_approval: bool = False,
+) -> Metadata:
+    """A user of `org` with `roles` (default: admin), member of `groups`, under the organization's policy."""
+    principal = Principal(
+        subject=subject,
+        organization_slug=org,
+        roles=frozenset(roles or ("admin",)),
+        groups=frozenset(groups),
+        policy=OrganizationPolicy(forbid_self_approval=forbid_self_approval),
+    )
     return KEY_RING.metadata(principal, issuer="tests")
 
 
