@@ -23,10 +23,12 @@ from agentorch.registry.v1 import registry_service_pb2
 from agentorch.runs.v1 import runs_service_pb2
 from gateway.api.servicer import GatewayServicer
 from gateway.app.api_keys import ApiKeyService
+from gateway.app.identity import IdentityService
 from gateway.app.invoke_service import InvokeService
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.authenticator import Authenticator
 from gateway.auth.jwt import JwtVerifier
+from gateway.auth.membership import MembershipDirectory
 from gateway.auth.peppers import load_peppers
 from gateway.clients.invoke import InvokeBackends
 from gateway.config import GatewaySettings
@@ -73,10 +75,11 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
 
         failures = FailedAttempts(settings.failed_auth)
         verifier = ApiKeyVerifier(uow, settings.api_keys, peppers, failures)
+        directory = MembershipDirectory(uow, settings.identity.cache_seconds)
         limits = settings.rate_limit
         limiter = RateLimiter(limits.requests_per_second, limits.burst, max_tracked=limits.max_tracked)
         edge.configure(
-            Authenticator(jwt, verifier, failures),
+            Authenticator(jwt, verifier, failures, directory),
             limiter if limits.enabled else None,
             StreamSlots(settings.streams.max_per_principal),
         )
@@ -90,7 +93,10 @@ def spec(settings: GatewaySettings) -> ServiceSpec:
 
         api_keys = ApiKeyService(uow, peppers, on_revoke=verifier.invalidate)
         invoke = InvokeService(InvokeBackends(channels["registry"], channels["runs"], signer, settings.invoke))
-        servicer = GatewayServicer(channels, targets, settings.backends.health_timeout_seconds, api_keys, invoke)
+        identity = IdentityService(uow, on_change=directory.invalidate)
+        servicer = GatewayServicer(
+            channels, targets, settings.backends.health_timeout_seconds, api_keys, invoke, identity
+        )
         services = [GrpcService(DESCRIPTOR, servicer, gateway_service_pb2_grpc.add_GatewayServiceServicer_to_server)]
         for name, descriptor in REEXPOSED.items():
             proxy = Proxy(descriptor, channels[name], signer, blocked=BLOCKED)

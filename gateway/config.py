@@ -120,6 +120,12 @@ class JwtSettings(BaseModel):
         min_length=1,
         description="Claim holding the list of role names (dotted path allowed); unknown ignored.",
     )
+    email_claim: str = Field(
+        "email",
+        min_length=1,
+        description="Claim holding the user's e-mail (dotted path allowed): a member recorded by e-mail is matched "
+        "by it (case-insensitively) when no member has the token's subject.",
+    )
     platform_organization: str = Field(
         "",
         description="An organization claim value that makes the caller a platform principal (acting across "
@@ -243,6 +249,19 @@ class InvokeSettings(BaseModel):
     )
 
 
+class IdentitySettings(BaseModel):
+    """Organizations, members and groups (the gateway's identity context)."""
+
+    cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="How long a caller's membership (roles, groups, the organization's settings) is reused on this "
+        "replica without reading the database; a change made on another replica applies within this time (on the "
+        "replica that made it, at once). 0 reads it on every call.",
+    )
+
+
 class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="AGENTORCH_GATEWAY_",
@@ -278,4 +297,5 @@ class GatewaySettings(BaseSettings):
     failed_auth: FailedAuthSettings = Field(default_factory=FailedAuthSettings)
     streams: StreamLimitSettings = Field(default_factory=StreamLimitSettings)
     invoke: InvokeSettings = Field(default_factory=InvokeSettings)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
     tasks: TaskSettings = Field(default_factory=TaskSettings)

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from gateway.auth.api_keys import ApiKeyVerifier
 from gateway.auth.caller import Caller
 from gateway.auth.jwt import JwtVerifier
+from gateway.auth.membership import MembershipDirectory
 from gateway.config import FailedAuthSettings
 from gateway.domain.api_keys import looks_like_api_key
 from gateway.domain.errors import InvalidCredential
@@ -24,28 +25,42 @@ _SCHEME = "bearer "
 
 
 class Authenticator:
-    """`failures` must be the same limits the API key verifier was given (one set of buckets per replica)."""
+    """`failures` must be the same limits the API key verifier was given (one set of buckets per replica).
+
+    `directory`, when given, resolves every verified principal against its organization's records (roles and
+    groups of members, the organization's policy: gateway.auth.membership)."""
 
     def __init__(
-        self, jwt: JwtVerifier | None, api_keys: ApiKeyVerifier, failures: FailedAttempts | None = None
+        self,
+        jwt: JwtVerifier | None,
+        api_keys: ApiKeyVerifier,
+        failures: FailedAttempts | None = None,
+        directory: MembershipDirectory | None = None,
     ) -> None:
         self._jwt = jwt
         self._api_keys = api_keys
         self._failures = failures or FailedAttempts(FailedAuthSettings(enabled=False))
+        self._directory = directory
 
     async def authenticate(self, metadata: Iterable[tuple[str, str | bytes]], client: str = "") -> Caller:
         token = bearer_token(metadata)
         if looks_like_api_key(token):
-            return Caller(await self._api_keys.verify(token, client), "api_key")
+            key = await self._api_keys.verify(token, client)
+            if self._directory is not None:
+                key = await self._directory.resolve_service_account(key)
+            return Caller(key, "api_key")
         if self._jwt is None:
             raise Unauthenticated("this gateway accepts API keys only (no JWT issuer is configured)")
         self._failures.check(client)
         try:
-            principal = await self._jwt.verify(token)
+            verified = await self._jwt.verify_identity(token)
         except InvalidCredential:
             self._failures.failed(client)
             raise
-        return Caller(principal, "jwt")
+        if self._directory is None:
+            return Caller(verified.principal, "jwt")
+        principal, managed = await self._directory.resolve_user(verified.principal, verified.email)
+        return Caller(principal, "jwt", managed=managed)
 
 
 def bearer_token(metadata: Iterable[tuple[str, str | bytes]]) -> str:

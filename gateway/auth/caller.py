@@ -16,6 +16,7 @@ Authentication = Literal["jwt", "api_key"]
 class Caller:
     principal: Principal
     authentication: Authentication
+    managed: bool = False  # roles and groups from the organization's member record (gateway.auth.membership)
 
 
 _current: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("agentorch_gateway_caller", default=None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -32,6 +33,14 @@ JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 
 class JwtConfigError(ValueError):
     """The JWT settings are unusable (raised at start-up, naming the setting, never a key)."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A verified token's principal (roles as the token says) and its e-mail claim ("" when absent)."""
+
+    principal: Principal
+    email: str = ""
 
 
 class JwtVerifier:
@@ -79,6 +88,10 @@ class JwtVerifier:
         return cls(settings, hs256_secret=secret, jwk_set=jwk_set, jwks_client=client)
 
     async def verify(self, token: str) -> Principal:
+        return (await self.verify_identity(token)).principal
+
+    async def verify_identity(self, token: str) -> VerifiedToken:
+        """As `verify`, with the e-mail claim the organization's member records may be matched by."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -92,7 +105,9 @@ class JwtVerifier:
         else:
             raise InvalidCredential("the bearer token's signing algorithm is not accepted")
         claims = self._decode(token, key, str(algorithm))
-        return self._principal(claims)
+        email = claim(claims, self._settings.email_claim)
+        valid_email = isinstance(email, str) and 0 < len(email) <= MAX_SUBJECT_LENGTH
+        return VerifiedToken(self._principal(claims), email if isinstance(email, str) and valid_email else "")
 
     def _decode(self, token: str, key: bytes | PyJWK, algorithm: str) -> dict[str, Any]:
         s = self._settings

@@ -172,6 +172,25 @@ MATRIX: Mapping[str, Rule] = {
             "ListApiKeys": ADMIN,
             "RevokeApiKey": ADMIN,
             "Invoke": Rule("viewer", note="minimum; each mode then needs its own role (INVOKE_MODES)"),
+            # identity (issue 14): the use cases check the organization (another one's resources are NOT_FOUND)
+            "CreateOrganization": Rule(
+                "admin", note="platform principals only: checked after the request, so bad input is named first"
+            ),
+            "GetOrganization": VIEWER,
+            "UpdateOrganization": Rule("admin", note="its own organization (or a platform admin)"),
+            "ListOrganizations": Rule("viewer", note="platform principals see all; others their own"),
+            "CreateMember": ADMIN,
+            "GetMember": VIEWER,
+            "UpdateMember": ADMIN,
+            "DeleteMember": ADMIN,
+            "ListMembers": VIEWER,
+            "CreateGroup": ADMIN,
+            "GetGroup": VIEWER,
+            "UpdateGroup": ADMIN,
+            "DeleteGroup": ADMIN,
+            "ListGroups": VIEWER,
+            "AddGroupMember": ADMIN,
+            "RemoveGroupMember": ADMIN,
         },
     ),
 }

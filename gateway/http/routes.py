@@ -185,6 +185,8 @@ _PLAN = "organizations/*/plans/*"
 _RUN = "organizations/*/runs/*"
 _CHECKPOINT = f"{_RUN}/checkpoints/*"
 _CREDENTIAL = "organizations/*/credentials/*"
+_MEMBER = "organizations/*/members/*"
+_GROUP = "organizations/*/groups/*"
 
 ROUTES: tuple[Route, ...] = (
     # agentorch.gateway.v1.GatewayService
@@ -194,6 +196,23 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"/v1/{{parent={_ORG}}}/apiKeys", GATEWAY, "ListApiKeys"),
     _route("POST", "/v1/{name=organizations/*/apiKeys/*}:revoke", GATEWAY, "RevokeApiKey", body="*"),
     _route("POST", f"/v1/{{parent={_ORG}}}:invoke", GATEWAY, "Invoke", body="*"),
+    # identity (issue 14): organizations, members, groups
+    _route("POST", "/v1/organizations", GATEWAY, "CreateOrganization", body="organization"),
+    _route("GET", f"/v1/{{name={_ORG}}}", GATEWAY, "GetOrganization"),
+    _route("GET", "/v1/organizations", GATEWAY, "ListOrganizations"),
+    _route("PATCH", f"/v1/{{organization.name={_ORG}}}", GATEWAY, "UpdateOrganization", body="organization"),
+    _route("POST", f"/v1/{{parent={_ORG}}}/members", GATEWAY, "CreateMember", body="member"),
+    _route("GET", f"/v1/{{name={_MEMBER}}}", GATEWAY, "GetMember"),
+    _route("GET", f"/v1/{{parent={_ORG}}}/members", GATEWAY, "ListMembers"),
+    _route("PATCH", f"/v1/{{member.name={_MEMBER}}}", GATEWAY, "UpdateMember", body="member"),
+    _route("DELETE", f"/v1/{{name={_MEMBER}}}", GATEWAY, "DeleteMember"),
+    _route("POST", f"/v1/{{parent={_ORG}}}/groups", GATEWAY, "CreateGroup", body="group"),
+    _route("GET", f"/v1/{{name={_GROUP}}}", GATEWAY, "GetGroup"),
+    _route("GET", f"/v1/{{parent={_ORG}}}/groups", GATEWAY, "ListGroups"),
+    _route("PATCH", f"/v1/{{group.name={_GROUP}}}", GATEWAY, "UpdateGroup", body="group"),
+    _route("DELETE", f"/v1/{{name={_GROUP}}}", GATEWAY, "DeleteGroup"),
+    _route("POST", f"/v1/{{group={_GROUP}}}:addMember", GATEWAY, "AddGroupMember", body="*"),
+    _route("POST", f"/v1/{{group={_GROUP}}}:removeMember", GATEWAY, "RemoveGroupMember", body="*"),
     # agentorch.registry.v1.RegistryService: agents (platform-wide ones have no organization)
     _route("POST", "/v1/organizations/{agent.organization_slug}/agents", REGISTRY, "CreateAgent", body="agent"),
     _route("POST", "/v1/agents", REGISTRY, "CreateAgent", body="agent"),

@@ -25,6 +25,7 @@ from agentorch.credentials.v1 import credentials_service_pb2 as cpb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as cpb_grpc
 from agentorch.gateway.v1 import gateway_service_pb2 as gpb
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as gpb_grpc
+from agentorch.gateway.v1 import identity_pb2 as ipb
 from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.registry.v1 import registry_service_pb2_grpc as rpb_grpc
 from agentorch.runs.v1 import runs_service_pb2 as runs_pb
@@ -216,8 +217,13 @@ async def organization_contents(plat: Platform, org: str) -> dict[str, list[str]
         vault = cpb_grpc.CredentialsServiceStub(channel)
         credentials = await vault.ListCredentials(cpb.ListCredentialsRequest(parent=parent, page_size=500))
         audit = await vault.ListAuditEvents(cpb.ListAuditEventsRequest(parent=parent, page_size=500))
-    keys = await gpb_grpc.GatewayServiceStub(plat.gateway.channel).ListApiKeys(
-        gpb.ListApiKeysRequest(parent=parent), metadata=bearer(mint(org, "admin"))
+    gateway = gpb_grpc.GatewayServiceStub(plat.gateway.channel)
+    keys = await gateway.ListApiKeys(gpb.ListApiKeysRequest(parent=parent), metadata=bearer(mint(org, "admin")))
+    members = await gateway.ListMembers(
+        ipb.ListMembersRequest(parent=parent, page_size=500), metadata=bearer(mint(org, "admin"))
+    )
+    groups = await gateway.ListGroups(
+        ipb.ListGroupsRequest(parent=parent, page_size=500), metadata=bearer(mint(org, "admin"))
     )
     return {
         "agents": [a.name for a in agents.agents],
@@ -228,6 +234,8 @@ async def organization_contents(plat: Platform, org: str) -> dict[str, list[str]
         "credentials": [c.name for c in credentials.credentials],
         "audit events": [e.name for e in audit.events],
         "api keys": [k.name for k in keys.api_keys],
+        "members": [m.name for m in members.members],
+        "groups": [g.name for g in groups.groups],
     }
 
 

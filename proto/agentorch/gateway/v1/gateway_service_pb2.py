@@ -22,51 +22,52 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from agentorch.gateway.v1 import identity_pb2 as agentorch_dot_gateway_dot_v1_dot_identity__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*agentorch/gateway/v1/gateway_service.proto\x12\x14\x61gentorch.gateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1a\n\x18GetPlatformStatusRequest\"g\n\x19GetPlatformStatusResponse\x12\x35\n\x08\x62\x61\x63kends\x18\x01 \x03(\x0b\x32#.agentorch.gateway.v1.BackendStatus\x12\x13\n\x0b\x61ll_serving\x18\x02 \x01(\x08\"e\n\rBackendStatus\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32#.agentorch.gateway.v1.ServingStatus\"\x0f\n\rWhoAmIRequest\"c\n\x0eWhoAmIResponse\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x16\n\x0e\x61uthentication\x18\x04 \x01(\t\"\xa6\x02\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13\x43reateApiKeyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12-\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\"U\n\x14\x43reateApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"K\n\x12ListApiKeysRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13RevokeApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\"\x85\x04\n\rInvokeRequest\x12-\n\x04mode\x18\x01 \x01(\x0e\x32\x1f.agentorch.gateway.v1.AgentMode\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x12\n\nagent_slug\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x05 \x01(\t\x12%\n\x04plan\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06target\x18\x07 \x01(\t\x12+\n\ndefinition\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rprompt_inputs\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncheckpoint\x18\n \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x0b \x01(\t\x12\x0f\n\x07\x63omment\x18\x0c \x01(\t\x12\x18\n\x10orchestration_id\x18\r \x01(\t\x12\x12\n\nrequest_id\x18\x0e \x01(\t\x12\x44\n\x10prompt_templates\x18\x0f \x03(\x0b\x32*.agentorch.gateway.v1.InvokePromptTemplate\x12\x14\n\x0c\x64isplay_name\x18\x10 \x01(\t\x12\r\n\x05label\x18\x11 \x01(\t\x12\x13\n\x0b\x63redentials\x18\x12 \x03(\t\"6\n\x14InvokePromptTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\"\xce\x01\n\x0eInvokeResponse\x12-\n\x04mode\x18\x01 \x01(\x0e\x32\x1f.agentorch.gateway.v1.AgentMode\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\x0b\n\x03run\x18\x03 \x01(\t\x12\x18\n\x10open_checkpoints\x18\x04 \x03(\t\x12\x0c\n\x04plan\x18\x05 \x01(\t\x12\x1d\n\x15orchestration_version\x18\x06 \x01(\t\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct*\x8b\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x02\x12\x1e\n\x1aSERVING_STATUS_UNREACHABLE\x10\x03*\xe6\x01\n\tAgentMode\x12\x1a\n\x16\x41GENT_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GENT_MODE_PLAN\x10\x01\x12\x14\n\x10\x41GENT_MODE_BUILD\x10\x02\x12!\n\x1d\x41GENT_MODE_ORCHESTRATE_CREATE\x10\x03\x12\"\n\x1e\x41GENT_MODE_ORCHESTRATE_EXECUTE\x10\x04\x12#\n\x1f\x41GENT_MODE_ORCHESTRATE_CONTINUE\x10\x05\x12&\n\"AGENT_MODE_ORCHESTRATE_SAVE_RECIPE\x10\x06\x32\xe2\x04\n\x0eGatewayService\x12t\n\x11GetPlatformStatus\x12..agentorch.gateway.v1.GetPlatformStatusRequest\x1a/.agentorch.gateway.v1.GetPlatformStatusResponse\x12S\n\x06WhoAmI\x12#.agentorch.gateway.v1.WhoAmIRequest\x1a$.agentorch.gateway.v1.WhoAmIResponse\x12\x65\n\x0c\x43reateApiKey\x12).agentorch.gateway.v1.CreateApiKeyRequest\x1a*.agentorch.gateway.v1.CreateApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.agentorch.gateway.v1.ListApiKeysRequest\x1a).agentorch.gateway.v1.ListApiKeysResponse\x12\x65\n\x0cRevokeApiKey\x12).agentorch.gateway.v1.RevokeApiKeyRequest\x1a*.agentorch.gateway.v1.RevokeApiKeyResponse\x12S\n\x06Invoke\x12#.agentorch.gateway.v1.InvokeRequest\x1a$.agentorch.gateway.v1.InvokeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*agentorch/gateway/v1/gateway_service.proto\x12\x14\x61gentorch.gateway.v1\x1a#agentorch/gateway/v1/identity.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x1a\n\x18GetPlatformStatusRequest\"g\n\x19GetPlatformStatusResponse\x12\x35\n\x08\x62\x61\x63kends\x18\x01 \x03(\x0b\x32#.agentorch.gateway.v1.BackendStatus\x12\x13\n\x0b\x61ll_serving\x18\x02 \x01(\x08\"e\n\rBackendStatus\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x33\n\x06status\x18\x03 \x01(\x0e\x32#.agentorch.gateway.v1.ServingStatus\"\x0f\n\rWhoAmIRequest\"\xad\x01\n\x0eWhoAmIResponse\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x19\n\x11organization_slug\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\x12\x16\n\x0e\x61uthentication\x18\x04 \x01(\t\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x1a\n\x12managed_membership\x18\x06 \x01(\x08\x12\x1c\n\x14\x66orbid_self_approval\x18\x07 \x01(\x08\"\xa6\x02\n\x06\x41piKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x03 \x01(\t\x12\r\n\x05roles\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"T\n\x13\x43reateApiKeyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12-\n\x07\x61pi_key\x18\x02 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\"U\n\x14\x43reateApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\x12\x0e\n\x06secret\x18\x02 \x01(\t\"K\n\x12ListApiKeysRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x13ListApiKeysResponse\x12.\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x13RevokeApiKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x14RevokeApiKeyResponse\x12-\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x1c.agentorch.gateway.v1.ApiKey\"\x85\x04\n\rInvokeRequest\x12-\n\x04mode\x18\x01 \x01(\x0e\x32\x1f.agentorch.gateway.v1.AgentMode\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x12\n\nagent_slug\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x17\n\x0f\x63onversation_id\x18\x05 \x01(\t\x12%\n\x04plan\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06target\x18\x07 \x01(\t\x12+\n\ndefinition\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\rprompt_inputs\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\ncheckpoint\x18\n \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x0b \x01(\t\x12\x0f\n\x07\x63omment\x18\x0c \x01(\t\x12\x18\n\x10orchestration_id\x18\r \x01(\t\x12\x12\n\nrequest_id\x18\x0e \x01(\t\x12\x44\n\x10prompt_templates\x18\x0f \x03(\x0b\x32*.agentorch.gateway.v1.InvokePromptTemplate\x12\x14\n\x0c\x64isplay_name\x18\x10 \x01(\t\x12\r\n\x05label\x18\x11 \x01(\t\x12\x13\n\x0b\x63redentials\x18\x12 \x03(\t\"6\n\x14InvokePromptTemplate\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08template\x18\x02 \x01(\t\"\xce\x01\n\x0eInvokeResponse\x12-\n\x04mode\x18\x01 \x01(\x0e\x32\x1f.agentorch.gateway.v1.AgentMode\x12\x0e\n\x06output\x18\x02 \x01(\t\x12\x0b\n\x03run\x18\x03 \x01(\t\x12\x18\n\x10open_checkpoints\x18\x04 \x03(\t\x12\x0c\n\x04plan\x18\x05 \x01(\t\x12\x1d\n\x15orchestration_version\x18\x06 \x01(\t\x12)\n\x08metadata\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct*\x8b\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x02\x12\x1e\n\x1aSERVING_STATUS_UNREACHABLE\x10\x03*\xe6\x01\n\tAgentMode\x12\x1a\n\x16\x41GENT_MODE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41GENT_MODE_PLAN\x10\x01\x12\x14\n\x10\x41GENT_MODE_BUILD\x10\x02\x12!\n\x1d\x41GENT_MODE_ORCHESTRATE_CREATE\x10\x03\x12\"\n\x1e\x41GENT_MODE_ORCHESTRATE_EXECUTE\x10\x04\x12#\n\x1f\x41GENT_MODE_ORCHESTRATE_CONTINUE\x10\x05\x12&\n\"AGENT_MODE_ORCHESTRATE_SAVE_RECIPE\x10\x06\x32\xfc\x11\n\x0eGatewayService\x12t\n\x11GetPlatformStatus\x12..agentorch.gateway.v1.GetPlatformStatusRequest\x1a/.agentorch.gateway.v1.GetPlatformStatusResponse\x12S\n\x06WhoAmI\x12#.agentorch.gateway.v1.WhoAmIRequest\x1a$.agentorch.gateway.v1.WhoAmIResponse\x12\x65\n\x0c\x43reateApiKey\x12).agentorch.gateway.v1.CreateApiKeyRequest\x1a*.agentorch.gateway.v1.CreateApiKeyResponse\x12\x62\n\x0bListApiKeys\x12(.agentorch.gateway.v1.ListApiKeysRequest\x1a).agentorch.gateway.v1.ListApiKeysResponse\x12\x65\n\x0cRevokeApiKey\x12).agentorch.gateway.v1.RevokeApiKeyRequest\x1a*.agentorch.gateway.v1.RevokeApiKeyResponse\x12S\n\x06Invoke\x12#.agentorch.gateway.v1.InvokeRequest\x1a$.agentorch.gateway.v1.InvokeResponse\x12w\n\x12\x43reateOrganization\x12/.agentorch.gateway.v1.CreateOrganizationRequest\x1a\x30.agentorch.gateway.v1.CreateOrganizationResponse\x12n\n\x0fGetOrganization\x12,.agentorch.gateway.v1.GetOrganizationRequest\x1a-.agentorch.gateway.v1.GetOrganizationResponse\x12w\n\x12UpdateOrganization\x12/.agentorch.gateway.v1.UpdateOrganizationRequest\x1a\x30.agentorch.gateway.v1.UpdateOrganizationResponse\x12t\n\x11ListOrganizations\x12..agentorch.gateway.v1.ListOrganizationsRequest\x1a/.agentorch.gateway.v1.ListOrganizationsResponse\x12\x65\n\x0c\x43reateMember\x12).agentorch.gateway.v1.CreateMemberRequest\x1a*.agentorch.gateway.v1.CreateMemberResponse\x12\\\n\tGetMember\x12&.agentorch.gateway.v1.GetMemberRequest\x1a\'.agentorch.gateway.v1.GetMemberResponse\x12\x65\n\x0cUpdateMember\x12).agentorch.gateway.v1.UpdateMemberRequest\x1a*.agentorch.gateway.v1.UpdateMemberResponse\x12\x65\n\x0c\x44\x65leteMember\x12).agentorch.gateway.v1.DeleteMemberRequest\x1a*.agentorch.gateway.v1.DeleteMemberResponse\x12\x62\n\x0bListMembers\x12(.agentorch.gateway.v1.ListMembersRequest\x1a).agentorch.gateway.v1.ListMembersResponse\x12\x62\n\x0b\x43reateGroup\x12(.agentorch.gateway.v1.CreateGroupRequest\x1a).agentorch.gateway.v1.CreateGroupResponse\x12Y\n\x08GetGroup\x12%.agentorch.gateway.v1.GetGroupRequest\x1a&.agentorch.gateway.v1.GetGroupResponse\x12\x62\n\x0bUpdateGroup\x12(.agentorch.gateway.v1.UpdateGroupRequest\x1a).agentorch.gateway.v1.UpdateGroupResponse\x12\x62\n\x0b\x44\x65leteGroup\x12(.agentorch.gateway.v1.DeleteGroupRequest\x1a).agentorch.gateway.v1.DeleteGroupResponse\x12_\n\nListGroups\x12\'.agentorch.gateway.v1.ListGroupsRequest\x1a(.agentorch.gateway.v1.ListGroupsResponse\x12k\n\x0e\x41\x64\x64GroupMember\x12+.agentorch.gateway.v1.AddGroupMemberRequest\x1a,.agentorch.gateway.v1.AddGroupMemberResponse\x12t\n\x11RemoveGroupMember\x12..agentorch.gateway.v1.RemoveGroupMemberRequest\x1a/.agentorch.gateway.v1.RemoveGroupMemberResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentorch.gateway.v1.gateway_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SERVINGSTATUS']._serialized_start=2022
-  _globals['_SERVINGSTATUS']._serialized_end=2161
-  _globals['_AGENTMODE']._serialized_start=2164
-  _globals['_AGENTMODE']._serialized_end=2394
-  _globals['_GETPLATFORMSTATUSREQUEST']._serialized_start=131
-  _globals['_GETPLATFORMSTATUSREQUEST']._serialized_end=157
-  _globals['_GETPLATFORMSTATUSRESPONSE']._serialized_start=159
-  _globals['_GETPLATFORMSTATUSRESPONSE']._serialized_end=262
-  _globals['_BACKENDSTATUS']._serialized_start=264
-  _globals['_BACKENDSTATUS']._serialized_end=365
-  _globals['_WHOAMIREQUEST']._serialized_start=367
-  _globals['_WHOAMIREQUEST']._serialized_end=382
-  _globals['_WHOAMIRESPONSE']._serialized_start=384
-  _globals['_WHOAMIRESPONSE']._serialized_end=483
-  _globals['_APIKEY']._serialized_start=486
-  _globals['_APIKEY']._serialized_end=780
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=782
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=866
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=868
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=953
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=955
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1030
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1032
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1126
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1128
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1163
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1165
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1234
-  _globals['_INVOKEREQUEST']._serialized_start=1237
-  _globals['_INVOKEREQUEST']._serialized_end=1754
-  _globals['_INVOKEPROMPTTEMPLATE']._serialized_start=1756
-  _globals['_INVOKEPROMPTTEMPLATE']._serialized_end=1810
-  _globals['_INVOKERESPONSE']._serialized_start=1813
-  _globals['_INVOKERESPONSE']._serialized_end=2019
-  _globals['_GATEWAYSERVICE']._serialized_start=2397
-  _globals['_GATEWAYSERVICE']._serialized_end=3007
+  _globals['_SERVINGSTATUS']._serialized_start=2134
+  _globals['_SERVINGSTATUS']._serialized_end=2273
+  _globals['_AGENTMODE']._serialized_start=2276
+  _globals['_AGENTMODE']._serialized_end=2506
+  _globals['_GETPLATFORMSTATUSREQUEST']._serialized_start=168
+  _globals['_GETPLATFORMSTATUSREQUEST']._serialized_end=194
+  _globals['_GETPLATFORMSTATUSRESPONSE']._serialized_start=196
+  _globals['_GETPLATFORMSTATUSRESPONSE']._serialized_end=299
+  _globals['_BACKENDSTATUS']._serialized_start=301
+  _globals['_BACKENDSTATUS']._serialized_end=402
+  _globals['_WHOAMIREQUEST']._serialized_start=404
+  _globals['_WHOAMIREQUEST']._serialized_end=419
+  _globals['_WHOAMIRESPONSE']._serialized_start=422
+  _globals['_WHOAMIRESPONSE']._serialized_end=595
+  _globals['_APIKEY']._serialized_start=598
+  _globals['_APIKEY']._serialized_end=892
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=894
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=978
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=980
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=1065
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1067
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1142
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1144
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1238
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1240
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1275
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1277
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1346
+  _globals['_INVOKEREQUEST']._serialized_start=1349
+  _globals['_INVOKEREQUEST']._serialized_end=1866
+  _globals['_INVOKEPROMPTTEMPLATE']._serialized_start=1868
+  _globals['_INVOKEPROMPTTEMPLATE']._serialized_end=1922
+  _globals['_INVOKERESPONSE']._serialized_start=1925
+  _globals['_INVOKERESPONSE']._serialized_end=2131
+  _globals['_GATEWAYSERVICE']._serialized_start=2509
+  _globals['_GATEWAYSERVICE']._serialized_end=4809
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from agentorch.gateway.v1 import identity_pb2 as _identity_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -66,16 +67,22 @@ class WhoAmIRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class WhoAmIResponse(_message.Message):
-    __slots__ = ("subject", "organization_slug", "roles", "authentication")
+    __slots__ = ("subject", "organization_slug", "roles", "authentication", "groups", "managed_membership", "forbid_self_approval")
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    MANAGED_MEMBERSHIP_FIELD_NUMBER: _ClassVar[int]
+    FORBID_SELF_APPROVAL_FIELD_NUMBER: _ClassVar[int]
     subject: str
     organization_slug: str
     roles: _containers.RepeatedScalarFieldContainer[str]
     authentication: str
-    def __init__(self, subject: _Optional[str] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., authentication: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedScalarFieldContainer[str]
+    managed_membership: bool
+    forbid_self_approval: bool
+    def __init__(self, subject: _Optional[str] = ..., organization_slug: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., authentication: _Optional[str] = ..., groups: _Optional[_Iterable[str]] = ..., managed_membership: _Optional[bool] = ..., forbid_self_approval: _Optional[bool] = ...) -> None: ...
 
 class ApiKey(_message.Message):
     __slots__ = ("name", "key_id", "display_name", "roles", "created_by", "create_time", "expire_time", "revoke_time", "last_used_time")

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from agentorch.gateway.v1 import gateway_service_pb2 as agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2
+from agentorch.gateway.v1 import identity_pb2 as agentorch_dot_gateway_dot_v1_dot_identity__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -73,6 +74,86 @@ class GatewayServiceStub:
                 request_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.SerializeToString,
                 response_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.FromString,
                 _registered_method=True)
+        self.CreateOrganization = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/CreateOrganization',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationResponse.FromString,
+                _registered_method=True)
+        self.GetOrganization = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/GetOrganization',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationResponse.FromString,
+                _registered_method=True)
+        self.UpdateOrganization = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/UpdateOrganization',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationResponse.FromString,
+                _registered_method=True)
+        self.ListOrganizations = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/ListOrganizations',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsResponse.FromString,
+                _registered_method=True)
+        self.CreateMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/CreateMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberResponse.FromString,
+                _registered_method=True)
+        self.GetMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/GetMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberResponse.FromString,
+                _registered_method=True)
+        self.UpdateMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/UpdateMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberResponse.FromString,
+                _registered_method=True)
+        self.DeleteMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/DeleteMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/ListMembers',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.CreateGroup = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/CreateGroup',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupResponse.FromString,
+                _registered_method=True)
+        self.GetGroup = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/GetGroup',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupResponse.FromString,
+                _registered_method=True)
+        self.UpdateGroup = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/UpdateGroup',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupResponse.FromString,
+                _registered_method=True)
+        self.DeleteGroup = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/DeleteGroup',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupResponse.FromString,
+                _registered_method=True)
+        self.ListGroups = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/ListGroups',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsResponse.FromString,
+                _registered_method=True)
+        self.AddGroupMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/AddGroupMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberResponse.FromString,
+                _registered_method=True)
+        self.RemoveGroupMember = channel.unary_unary(
+                '/agentorch.gateway.v1.GatewayService/RemoveGroupMember',
+                request_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberRequest.SerializeToString,
+                response_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -129,6 +210,121 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateOrganization(self, request, context):
+        """Identity (issue 14): organizations, members, groups (messages in identity.proto). Writes need the admin role
+        in the organization, reads the viewer role; another organization's resources are NOT_FOUND.
+
+        Creates an organization record (platform admins only: a principal without organization).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOrganization(self, request, context):
+        """Returns an organization (its own members, or platform principals).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateOrganization(self, request, context):
+        """Updates an organization's display name or settings (its admins, or platform admins).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOrganizations(self, request, context):
+        """Lists organizations: all of them for platform principals, the caller's own otherwise.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateMember(self, request, context):
+        """Adds a member (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMember(self, request, context):
+        """Returns a member (viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateMember(self, request, context):
+        """Changes a member's roles or display name (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMember(self, request, context):
+        """Removes a member, and it from every group (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """Lists members (viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateGroup(self, request, context):
+        """Creates a group (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetGroup(self, request, context):
+        """Returns a group with its members (viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateGroup(self, request, context):
+        """Changes a group's display name or description (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteGroup(self, request, context):
+        """Deletes a group (admin); its members stay members of the organization.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroups(self, request, context):
+        """Lists groups (viewer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddGroupMember(self, request, context):
+        """Adds a member to a group (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveGroupMember(self, request, context):
+        """Removes a member from a group (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -161,6 +357,86 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.Invoke,
                     request_deserializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.FromString,
                     response_serializer=agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.SerializeToString,
+            ),
+            'CreateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateOrganization,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationResponse.SerializeToString,
+            ),
+            'GetOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOrganization,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationResponse.SerializeToString,
+            ),
+            'UpdateOrganization': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateOrganization,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationResponse.SerializeToString,
+            ),
+            'ListOrganizations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOrganizations,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsResponse.SerializeToString,
+            ),
+            'CreateMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberResponse.SerializeToString,
+            ),
+            'GetMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberResponse.SerializeToString,
+            ),
+            'UpdateMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberResponse.SerializeToString,
+            ),
+            'DeleteMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'CreateGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateGroup,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupResponse.SerializeToString,
+            ),
+            'GetGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetGroup,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupResponse.SerializeToString,
+            ),
+            'UpdateGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateGroup,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupResponse.SerializeToString,
+            ),
+            'DeleteGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteGroup,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupResponse.SerializeToString,
+            ),
+            'ListGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroups,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsResponse.SerializeToString,
+            ),
+            'AddGroupMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddGroupMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberResponse.SerializeToString,
+            ),
+            'RemoveGroupMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveGroupMember,
+                    request_deserializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberRequest.FromString,
+                    response_serializer=agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -334,6 +610,438 @@ class GatewayService:
             '/agentorch.gateway.v1.GatewayService/Invoke',
             agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeRequest.SerializeToString,
             agentorch_dot_gateway_dot_v1_dot_gateway__service__pb2.InvokeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/CreateOrganization',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/GetOrganization',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateOrganization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/UpdateOrganization',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateOrganizationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOrganizations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/ListOrganizations',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListOrganizationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/CreateMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/GetMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/UpdateMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/DeleteMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/ListMembers',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/CreateGroup',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.CreateGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/GetGroup',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.GetGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/UpdateGroup',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.UpdateGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/DeleteGroup',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.DeleteGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/ListGroups',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.ListGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddGroupMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/AddGroupMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.AddGroupMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveGroupMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.gateway.v1.GatewayService/RemoveGroupMember',
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberRequest.SerializeToString,
+            agentorch_dot_gateway_dot_v1_dot_identity__pb2.RemoveGroupMemberResponse.FromString,
             options,
             channel_credentials,
             insecure,
