@@ -105,9 +105,7 @@ class JwtVerifier:
         else:
             raise InvalidCredential("the bearer token's signing algorithm is not accepted")
         claims = self._decode(token, key, str(algorithm))
-        email = claim(claims, self._settings.email_claim)
-        valid_email = isinstance(email, str) and 0 < len(email) <= MAX_SUBJECT_LENGTH
-        return VerifiedToken(self._principal(claims), email if isinstance(email, str) and valid_email else "")
+        return VerifiedToken(self._principal(claims), verified_email(claims, self._settings.email_claim))
 
     def _decode(self, token: str, key: bytes | PyJWK, algorithm: str) -> dict[str, Any]:
         s = self._settings
@@ -184,6 +182,15 @@ class JwtVerifier:
             roles=role_names(claim(claims, s.roles_claim)),
             kind="user",
         )
+
+
+def verified_email(claims: Mapping[str, Any], path: str) -> str:
+    """The token's e-mail claim, or "" when absent, malformed, or marked unverified (`email_verified: false`, as
+    OpenID Connect providers say it): an unverified address must not pass for a member's."""
+    email = claim(claims, path)
+    if not isinstance(email, str) or not 0 < len(email) <= MAX_SUBJECT_LENGTH or claims.get("email_verified") is False:
+        return ""
+    return email
 
 
 def claim(claims: Mapping[str, Any], path: str) -> Any:
