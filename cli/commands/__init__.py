@@ -13,14 +13,14 @@ from typing import Any, TextIO
 import grpc
 from pydantic import ValidationError
 
-from cli.commands import account, agents, credentials, orchestrations, plans, runs
+from cli.commands import account, agents, credentials, identity, orchestrations, plans, runs
 from cli.commands.base import Context
 from cli.gateway_client import GatewayClient, UsageError, resolve_gateway, resolve_token
 from cli.render import Output, error_lines
 from cli.settings import DEFAULT_GATEWAY, CliSettings
 from cli.watch import StreamLost
 
-GROUPS = (agents, orchestrations, plans, runs, credentials, account)
+GROUPS = (agents, orchestrations, plans, runs, credentials, identity, account)
 
 
 def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

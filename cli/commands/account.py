@@ -61,6 +61,9 @@ def who_am_i(ctx: Context, args: argparse.Namespace) -> int:
             ("subject", response.subject),
             ("organization", response.organization_slug or "(platform)"),
             ("roles", list(response.roles)),
+            ("groups", list(response.groups) or "-"),
+            ("roles from", "organization members" if response.managed_membership else "the token"),
+            ("forbid self-approval", response.forbid_self_approval),
             ("authentication", response.authentication),
         ]
     )

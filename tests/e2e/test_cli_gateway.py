@@ -181,6 +181,9 @@ async def test_a_whole_tour(user: User) -> None:
         "organizationSlug": user.org,
         "roles": ["admin"],
         "authentication": "jwt",
+        "groups": [],  # issue 14: an organization without member records keeps the token's roles, no groups
+        "managedMembership": False,
+        "forbidSelfApproval": False,
     }
 
 
