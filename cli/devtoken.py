@@ -22,6 +22,9 @@ GATEWAY_ADDRESS_FILE = "gateway-address"  # where that `agentorch up`'s gateway 
 DEV_ISSUER = "agentorch-dev"
 DEV_AUDIENCE = "agentorch-dev"
 DEV_TOKEN_LIFETIME = dt.timedelta(hours=12)
+#: The organization claim that makes a local token a platform principal (creates organizations: `agentorch orgs`).
+DEV_PLATFORM_ORGANIZATION = "platform"
+DEV_PLATFORM_TOKEN_FILE = "dev-platform-token"  # noqa: S105  (a file name: a platform admin's token for `orgs create`)
 
 
 def ensure_jwt_secret(data_dir: Path) -> Path:
@@ -40,6 +43,7 @@ def gateway_jwt_env(data_dir: Path) -> dict[str, str]:
         "AGENTORCH_GATEWAY_JWT__HS256_SECRET_FILE": str(ensure_jwt_secret(data_dir)),
         "AGENTORCH_GATEWAY_JWT__ISSUER": DEV_ISSUER,
         "AGENTORCH_GATEWAY_JWT__AUDIENCE": DEV_AUDIENCE,
+        "AGENTORCH_GATEWAY_JWT__PLATFORM_ORGANIZATION": DEV_PLATFORM_ORGANIZATION,
     }
 
 
@@ -69,6 +73,12 @@ def save_dev_token(data_dir: Path, token: str) -> Path:
     """Write the dev token where the gateway CLI looks for it (DATA_DIR/dev-token), owner-only (0600), replacing
     an older one atomically."""
     return _write_private(data_dir / DEV_TOKEN_FILE, token)
+
+
+def save_platform_token(data_dir: Path, token: str) -> Path:
+    """Write a platform admin's dev token (DATA_DIR/dev-platform-token, 0600): `--token $(cat ...)` creates and
+    lists organizations."""
+    return _write_private(data_dir / DEV_PLATFORM_TOKEN_FILE, token)
 
 
 def save_gateway_address(data_dir: Path, address: str) -> Path:

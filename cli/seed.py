@@ -13,6 +13,7 @@ import grpc
 from google.protobuf import field_mask_pb2, struct_pb2
 
 from agentorch.credentials.v1 import credential_pb2, credentials_service_pb2, credentials_service_pb2_grpc
+from agentorch.gateway.v1 import gateway_service_pb2_grpc, identity_pb2
 from agentorch.registry.v1 import agent_pb2, orchestration_pb2, registry_service_pb2, registry_service_pb2_grpc
 from services.common.context import Principal
 from services.common.principals import KeyRing
@@ -280,3 +281,26 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     message.update(value)
     return message
+
+
+async def seed_demo_organization(gateway_target: str, platform_token: str, rpc_timeout: float = 10.0) -> Seeded:
+    """The demo organization's record (issue 14), created through the gateway with a platform admin's token.
+
+    It gets no members: the dev tokens' roles keep applying (an organization with members takes its users' roles
+    from them, and the dev token's subject would have to be one). Settings are the defaults (self-approval allowed).
+    """
+    name = f"organizations/{DEMO_ORGANIZATION}"
+    request = identity_pb2.CreateOrganizationRequest(
+        organization_id=DEMO_ORGANIZATION, organization=identity_pb2.Organization(display_name="Demo")
+    )
+    async with grpc.aio.insecure_channel(gateway_target) as channel:
+        gateway = gateway_service_pb2_grpc.GatewayServiceStub(channel)
+        try:
+            await gateway.CreateOrganization(
+                request, metadata=(("authorization", f"Bearer {platform_token}"),), timeout=rpc_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+            return Seeded(name, created=False)
+    return Seeded(name, created=True)

@@ -28,11 +28,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cli import ports
 from cli.devkeys import DEMO_KEY_ENV, ensure_demo_agent_key, ensure_key_file, ensure_pepper_file, key_ring
-from cli.devtoken import dev_token, forget_gateway_address, gateway_jwt_env, save_dev_token, save_gateway_address
+from cli.devtoken import (
+    DEV_PLATFORM_ORGANIZATION,
+    DEV_PLATFORM_TOKEN_FILE,
+    dev_token,
+    forget_gateway_address,
+    gateway_jwt_env,
+    save_dev_token,
+    save_gateway_address,
+    save_platform_token,
+)
 from cli.output import Console
 from cli.process import Child, ChildSpec, describe_exit
 from cli.restart import CrashLoop, CrashPolicy, keep_alive
-from cli.seed import DemoAgents, seed_demo
+from cli.seed import DemoAgents, seed_demo, seed_demo_organization
 
 UP_LINE = "agentorch is up; press Ctrl-C to stop"
 HTTP_PORT_ENV = "AGENTORCH_GATEWAY_HTTP__PORT"
@@ -192,7 +201,12 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
         await _guarded(asyncio.gather(*(_ready(c) for c in children)), children, signals, READY_TIMEOUT)
         targets = {c.name: c.spec.target for c in children}
         seeding = seed_demo(targets, key_ring(options.data_dir.resolve()), demo_agents(options, children), SEED_TIMEOUT)
-        for seeded in await _guarded(seeding, children, signals, None):
+        seeded_all = await _guarded(seeding, children, signals, None)
+        gateway_target = next(c for c in children if c.name == "gateway").spec.target
+        platform_token = dev_token(options.data_dir.resolve(), organization=DEV_PLATFORM_ORGANIZATION)
+        organization = seed_demo_organization(gateway_target, platform_token, SEED_TIMEOUT)
+        seeded_all.append(await _guarded(organization, children, signals, None))
+        for seeded in seeded_all:
             console.say(f"demo: {seeded.resource} {'created' if seeded.created else 'already exists'}")
         for line in _endpoints(options, children):
             console.say(line)
@@ -200,7 +214,9 @@ async def _bring_up_and_wait(options: UpOptions, children: list[Child], signals:
         await asyncio.to_thread(save_dev_token, options.data_dir.resolve(), token)  # the gateway CLI's default
         gateway = next(c for c in children if c.name == "gateway").spec.target
         await asyncio.to_thread(save_gateway_address, options.data_dir.resolve(), gateway)  # … and its address
+        await asyncio.to_thread(save_platform_token, options.data_dir.resolve(), platform_token)
         console.say(f"export AGENTORCH_TOKEN={token}  # org demo, admin, 12 h")
+        console.say(f"platform admin token (agentorch orgs create): {options.data_dir / DEV_PLATFORM_TOKEN_FILE}")
         console.say(UP_LINE)
         await _keep_running(children, signals, options.crashes, console)
     except _Stopped:

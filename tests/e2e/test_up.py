@@ -61,6 +61,7 @@ def test_up_serves_seeds_and_stops_cleanly_twice(start_up: Callable[..., Up], tm
         seeded = "created" if attempt == "first start" else "already exists"
         assert f"demo: {DEMO_AGENT} {seeded}" in up.lines, up.output
         assert f"demo: {DEMO_AGENT}/orchestrations/research-brief {seeded}" in up.lines, up.output
+        assert f"demo: organizations/demo {seeded}" in up.lines, up.output  # the organization's record (issue 14)
         _run_demo(endpoints, tmp_path)
 
         assert up.stop(signal.SIGINT) == 0, f"{attempt}: unclean stop\n{up.output}"
@@ -252,6 +253,9 @@ def _call_through_the_gateway(endpoints: dict[str, Endpoint], lines: list[str]) 
         "organizationSlug": "demo",
         "roles": ["admin"],
         "authentication": "jwt",
+        "groups": [],  # the demo organization has a record but no members: the dev token's roles apply
+        "managedMembership": False,
+        "forbidSelfApproval": False,
     }
     agent_http = httpx.get(f"{http}/v1/{DEMO_AGENT}", headers=bearer, timeout=10)
     assert agent_http.json()["agent"]["slug"] == "demo-agent"
