@@ -15,6 +15,7 @@ from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
 from services.common.structs import struct_to_dict
+from services.runs.app.credential_aliases import CredentialDirectory, check_aliases
 from services.runs.app.registry import Registry, ResolvedDefinition
 from services.runs.app.runs import RunView
 from services.runs.app.transitions import Transitions
@@ -87,10 +88,17 @@ def same_request(org: str, request_id: str, existing: tuple[str, str], fingerpri
 
 
 class Launcher:
-    def __init__(self, uow_factory: UnitOfWorkFactory, registry: Registry, transitions: Transitions) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        registry: Registry,
+        transitions: Transitions,
+        credentials: CredentialDirectory | None = None,
+    ) -> None:
         self._uow = uow_factory
         self._registry = registry
         self._transitions = transitions
+        self._credentials = credentials  # None: aliases are checked only when a step calls its agent
 
     async def launch(self, request: LaunchRequest) -> str | RunView:
         """Returns the new run as written (no need to read it back), or, for a repeated request_id, the existing
@@ -115,6 +123,8 @@ class Launcher:
         inputs, violations = resolve_inputs(spec.parameters, request.prompt_inputs)
         if violations:
             raise InvalidLaunch(violations)
+        if self._credentials is not None:
+            await check_aliases(self._credentials, principal, org, spec, request.origin_type)
         agents = await self._agents(principal, org, spec)
         run = RunState(
             run_id=str(uuid.uuid4()),
