@@ -242,3 +242,18 @@ def test_the_runs_reader_refuses_a_bad_max_revisions(bad: Any) -> None:
     document["phases"][0]["steps"][0]["checkpoint"]["max_revisions"] = bad  # type: ignore[index]
     with pytest.raises(ValueError, match="max_revisions"):
         read_definition(document)
+
+
+def test_a_completed_run_retried_from_a_later_step_keeps_an_earlier_continued_failure() -> None:
+    run = created(s("a", on_failure="continue"), s("b"), s("c", 1))
+    machine.claim(run, "a", W1, NOW, LEASE)
+    machine.fail(run, "a", 1, W1, "boom", NOW, retryable=False)
+    run_to_success(run, "b")
+    run_to_success(run, "c")
+    assert run.status is RunStatus.COMPLETED
+    commit(run)
+    assert sorted(machine.retry_from(run, "c", at(1))) == ["c"]
+    assert (run.steps["a"].status, run.steps["a"].error) == (F, "boom")
+    run_to_success(run, "c", at(2))
+    commit(run)
+    assert sorted(machine.retry_from(run, "", at(3))) == ["a", "c"]  # no from_step: its first failed step

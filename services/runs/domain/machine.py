@@ -452,7 +452,8 @@ def retry_from(run: RunState, step_id: str, now: dt.datetime, *, by: str = "") -
     """Reset `step_id` ("": the first step that failed or was cancelled), the steps after it (its dependents and
     later phases) and every step that did not succeed; keep other outputs. Attempt numbers continue from where they
     were, so every new attempt has a new idempotency key, and each reset step gets its full retry policy again
-    (max_attempts new attempts, with backoff). A completed run can be retried from a named step. Refused unless the
+    (max_attempts new attempts, with backoff). A completed run can be retried from a named step ("": its first
+    failed step), keeping every earlier result, failed ones (on_failure continue) included. Refused unless the
     run failed, was cancelled or completed; UnknownStep for a step the run does not have."""
     check(run, Action.RETRY)
     if not step_id:
@@ -464,13 +465,12 @@ def retry_from(run: RunState, step_id: str, now: dt.datetime, *, by: str = "") -
         raise UnknownStep(tuple(run.steps))
     origin = run.spec.step(step_id)
     after = _dependents(run, step_id)
+    # A completed run keeps every earlier result, a continued failure too (retry that step to re-run it).
+    kept = (StepStatus.SUCCEEDED, StepStatus.FAILED) if run.status is RunStatus.COMPLETED else (StepStatus.SUCCEEDED,)
     reset = [
         s.id
         for s in run.spec.steps
-        if s.id == step_id
-        or s.phase_index > origin.phase_index
-        or s.id in after
-        or run.steps[s.id].status is not StepStatus.SUCCEEDED
+        if s.id == step_id or s.phase_index > origin.phase_index or s.id in after or run.steps[s.id].status not in kept
     ]
     for sid in reset:
         state = run.touch(sid)
