@@ -10,12 +10,13 @@ from typing import Any
 import grpc
 import pytest
 
+from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as pb
 from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from services.common.settings import DatabaseSettings
 from tests.support.registry import create_agent, new_org, struct
-from tests.support.rpc import error_reason
+from tests.support.rpc import bad_request_fields, error_reason
 from tests.support.runs import (
     FINAL,
     Platform,
@@ -152,4 +153,9 @@ async def test_a_definition_with_a_bad_max_revisions_is_refused_at_save(plat: Pl
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await save(plat, review("Write", max_revisions=-1))
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "checkpoint.max_revisions" in (refused.value.details() or "")
+    (field,) = bad_request_fields(refused.value)
+    assert field.endswith("phases[0].steps[1].checkpoint.max_revisions"), field
+    listed = await plat.registry_stub.ListOrchestrations(
+        rpb.ListOrchestrationsRequest(parent=f"organizations/{plat.org}/agents/helper")
+    )
+    assert list(listed.orchestrations) == []  # nothing saved

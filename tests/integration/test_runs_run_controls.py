@@ -191,3 +191,21 @@ async def test_concurrent_launches_reusing_a_request_id_give_one_run(plat: Platf
     assert errors[0].code() == grpc.StatusCode.ALREADY_EXISTS
     assert error_reason(errors[0]) == "REQUEST_ID_REUSED"
     assert await run_names(plat) == [runs[0].name]
+
+
+async def test_two_racing_retries_restart_the_run_once(plat: Platform) -> None:
+    plat.executor.scripts["helper"] = Script(failures=1, retryable=False)
+    run = await launch(plat, await save(plat, definition([step("work", "agent")])))
+    await wait_for_status(plat.runs_stub, run.name, FINAL)
+    results = await asyncio.gather(
+        plat.runs_stub.RetryRun(pb.RetryRunRequest(name=run.name)),
+        plat.runs_stub.RetryRun(pb.RetryRunRequest(name=run.name)),
+        return_exceptions=True,
+    )
+    won = [r for r in results if isinstance(r, pb.RetryRunResponse)]
+    lost = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert (len(won), len(lost)) == (1, 1), results
+    assert lost[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    done = await wait_for_status(plat.runs_stub, run.name, COMPLETED)
+    assert [i.kind for i in done.operator_interventions] == ["retry"]
+    assert plat.executor.keys("work") == [f"{run.run_id}/work/1", f"{run.run_id}/work/2"]

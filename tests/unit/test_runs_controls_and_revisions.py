@@ -257,3 +257,37 @@ def test_a_completed_run_retried_from_a_later_step_keeps_an_earlier_continued_fa
     run_to_success(run, "c", at(2))
     commit(run)
     assert sorted(machine.retry_from(run, "", at(3))) == ["a", "c"]  # no from_step: its first failed step
+
+
+# --- request_id fingerprints --------------------------------------------------------------------------------------
+
+
+def test_the_launch_fingerprint_covers_every_parameter_and_ignores_key_order() -> None:
+    from services.runs.app.launch import LaunchRequest, launch_fingerprint, same_request
+    from services.runs.domain.errors import RequestIdReused
+    from services.runs.domain.model import OriginType
+
+    base = LaunchRequest(
+        parent="organizations/o",
+        origin_type=OriginType.SAVED_ORCHESTRATION,
+        orchestration="organizations/o/agents/a/orchestrations/f",
+        prompt_inputs={"a": 1, "b": 2},
+        metadata={"k": "v"},
+        request_id="r",
+    )
+    same = LaunchRequest(**{**base.__dict__, "prompt_inputs": {"b": 2, "a": 1}})
+    assert launch_fingerprint(same) == launch_fingerprint(base)
+    for change in (
+        {"prompt_inputs": {"a": 1, "b": 3}},
+        {"metadata": {}},
+        {"orchestration_version": 2},
+        {"orchestration": "organizations/o/agents/a/orchestrations/g"},
+    ):
+        assert launch_fingerprint(LaunchRequest(**{**base.__dict__, **change})) != launch_fingerprint(base), change
+    fingerprint = launch_fingerprint(base)
+    assert same_request("o", "r", ("run-1", fingerprint), fingerprint) == "run-1"
+    assert same_request("o", "r", ("run-1", ""), fingerprint) == "run-1"  # launched before fingerprints were kept
+    with pytest.raises(RequestIdReused) as caught:
+        same_request("o", "r", ("run-1", "0" * 64), fingerprint)
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+    assert caught.value.metadata == {"request_id": "r", "resource": "organizations/o/runs/run-1"}
