@@ -8,10 +8,19 @@ from typing import Any
 
 import pytest
 
+from services.runs.app.launch import LaunchRequest, launch_fingerprint, same_request
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
-from services.runs.domain.errors import InvalidTransition, RevisionsExhausted
-from services.runs.domain.model import CheckpointSpec, Decision, EventType, RetryPolicy, RunStatus, StepStatus
+from services.runs.domain.errors import InvalidTransition, RequestIdReused, RevisionsExhausted
+from services.runs.domain.model import (
+    CheckpointSpec,
+    Decision,
+    EventType,
+    OriginType,
+    RetryPolicy,
+    RunStatus,
+    StepStatus,
+)
 from services.runs.domain.rendering import render_step_text
 from services.runs.domain.revisions import FEEDBACK_HEADER, with_feedback
 from tests.unit.test_runs_machine import LEASE, NOW, W1, at, commit, cp, created, opened, run_to_success, s
@@ -263,10 +272,6 @@ def test_a_completed_run_retried_from_a_later_step_keeps_an_earlier_continued_fa
 
 
 def test_the_launch_fingerprint_covers_every_parameter_and_ignores_key_order() -> None:
-    from services.runs.app.launch import LaunchRequest, launch_fingerprint, same_request
-    from services.runs.domain.errors import RequestIdReused
-    from services.runs.domain.model import OriginType
-
     base = LaunchRequest(
         parent="organizations/o",
         origin_type=OriginType.SAVED_ORCHESTRATION,
