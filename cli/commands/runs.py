@@ -103,9 +103,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parser = sub.add_parser(verb, parents=[common], help=f"{verb} a run")
         parser.add_argument("run")
         parser.set_defaults(handler=handler)
-    retry = sub.add_parser("retry", parents=[common], help="re-run a failed or cancelled run from a step")
+    retry = sub.add_parser(
+        "retry",
+        parents=[common],
+        help="re-run a failed, cancelled or completed run from a step (that step and everything after it; each "
+        "with its full retry policy)",
+    )
     retry.add_argument("run")
-    retry.add_argument("--from-step", default="", help="default: the first failed step")
+    retry.add_argument(
+        "--from-step", default="", help="default: the first failed step (name one to re-run a completed run)"
+    )
     retry.set_defaults(handler=retry_run)
 
     checkpoints = commands.add_parser("checkpoints", help="human checkpoints: the approvals inbox")
@@ -149,6 +156,8 @@ def run_lines(run: run_pb2.Run) -> list[str]:
             ("created", f"{when(run.create_time)} by {run.created_by}"),
             ("ended", when(run.end_time)),
             ("open checkpoints", list(run.open_checkpoints)),
+            ("failed steps", run.failed_steps or ""),
+            ("interventions", [_intervention(i) for i in run.operator_interventions]),
             ("metadata", to_dict(run.metadata) if run.metadata else ""),
             ("last event", run.last_event_sequence),
         ]
@@ -167,6 +176,12 @@ def run_lines(run: run_pb2.Run) -> list[str]:
         ]
         lines += ["", *table(("PHASE", "STEP", "KIND", "STATUS", "ATTEMPT", "OUTPUT / ERROR"), rows)]
     return lines
+
+
+def _intervention(item: run_pb2.OperatorIntervention) -> str:
+    """`retry from work by ops@x at <time>`, `resume by ops@x at <time>`."""
+    where = f" from {item.step_id}" if item.kind == "retry" else (f" of {item.step_id}" if item.step_id else "")
+    return f"{item.kind}{where} by {item.by or '?'} at {when(item.time)}"
 
 
 def _output(step: run_pb2.StepState) -> str:
@@ -195,6 +210,7 @@ def checkpoint_lines(c: run_pb2.Checkpoint) -> list[str]:
             ("due", when(c.due_time)),
             ("decision", label(run_pb2.Decision.Name(c.decision))),
             ("comment", c.comment),
+            ("revision", c.revision or ""),
             ("decided", f"{when(c.decide_time)} by {c.decided_by}" if c.decided_by else ""),
         ]
     )

@@ -28,7 +28,7 @@ from services.runs.app.runs import RunControls, RunQueries
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import Notify
 from services.runs.app.watch import Watcher
-from services.runs.clients.credentials import CredentialsClient
+from services.runs.clients.credentials import CredentialDirectoryClient, CredentialsClient
 from services.runs.clients.registry import RegistryClient
 from services.runs.config import RunsSettings
 from services.runs.domain.records import StoredEvent
@@ -127,13 +127,15 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
         )
         registry_channel = internal_channel(settings.clients.registry)
         stack.push_async_callback(registry_channel.close)
+        vault_channel = internal_channel(settings.clients.credentials)  # launch checks credential aliases exist
+        stack.push_async_callback(vault_channel.close)
         registry = RegistryClient(registry_channel, keys)
         queries = RunQueries(uow, registry)
         service = RunsService(
             broker=broker,
             transitions=transitions,
             engine=engine,
-            launcher=Launcher(uow, registry, transitions),
+            launcher=Launcher(uow, registry, transitions, CredentialDirectoryClient(vault_channel, keys)),
             queries=queries,
             controls=RunControls(transitions, queries, uow),
             checkpoints=CheckpointService(uow, transitions, queries),

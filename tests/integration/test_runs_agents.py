@@ -51,6 +51,9 @@ class World:
     openai_url: str
     openai_requests: list[dict[str, Any]]  # what the scribe agent received
     runs_target: str
+    vault_target: str = ""
+    a2a_requests: list[dict[str, Any]] | None = None  # what the scout agent received
+    a2a_tasks: dict[str, Any] | None = None  # the scout agent's tasks, by id
 
 
 @pytest.fixture
@@ -72,7 +75,8 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             agents=LOOPBACK,
         )
         runs = await stack.enter_async_context(running(runs_spec(settings), access_log=True))
-        a2a = await stack.enter_async_context(serving(a2a_agent.create_app("scout")))
+        scout = a2a_agent.create_app("scout")
+        a2a = await stack.enter_async_context(serving(scout))
         scribe = openai_agent.create_app("scribe", api_key=SECRET)
         llm = await stack.enter_async_context(serving(scribe))
         channels = [await stack.enter_async_context(channel_as(s.target, member)) for s in (registry, runs, vault)]
@@ -85,6 +89,9 @@ async def world(database: DatabaseSettings) -> AsyncIterator[World]:
             f"{llm.url}/v1",
             scribe.state.requests,
             runs.target,
+            vault.target,
+            scout.state.requests,
+            scout.state.tasks,
         )
 
 
@@ -200,15 +207,18 @@ async def test_rejecting_the_question_fails_the_step(world: World) -> None:
     assert done.status == run_pb2.RUN_STATUS_FAILED
 
 
-async def test_a_missing_credential_fails_the_step_clearly(world: World) -> None:
+async def test_a_missing_credential_refuses_the_launch_clearly(world: World) -> None:
+    """Issue 14: refused at launch, naming the alias, instead of failing at the step's first call."""
     await setup_agents(world)
-    run = await launch(
-        world,
-        [{"id": "write", "kind": "agent", "agent": "scribe", "prompt": "hi", "credentials": ["not.there"]}],
-    )
-    done = await wait_for_status(world.runs, run.name, FINAL)
-    assert done.status == run_pb2.RUN_STATUS_FAILED
-    assert "not.there" in done.steps[0].error
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await launch(
+            world,
+            [{"id": "write", "kind": "agent", "agent": "scribe", "prompt": "hi", "credentials": ["not.there"]}],
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not.there" in (caught.value.details() or "")
+    listed = await world.runs.ListRuns(pb.ListRunsRequest(parent=f"organizations/{world.org}"))
+    assert list(listed.runs) == []
 
 
 async def test_an_operator_cannot_launch_an_ad_hoc_definition_that_names_credentials(world: World) -> None:

@@ -100,8 +100,12 @@ class FakeRunRepository:
         run = self._t.runs.get(run_id)
         return (copy.deepcopy(run), self._t.records[run_id]) if run is not None else None
 
-    async def find_by_request(self, organization_slug: str, request_id: str) -> str | None:
-        return self._find(organization_slug, request_id)
+    async def find_by_request(self, organization_slug: str, request_id: str) -> tuple[str, str] | None:
+        run_id = self._find(organization_slug, request_id)
+        return (run_id, self._t.records[run_id].request_fingerprint) if run_id is not None else None
+
+    async def interventions(self, run_id: str) -> list[StoredEvent]:
+        return [e for e in self._t.events.get(run_id, []) if e.type == "operator_intervention"]
 
     async def next_due_at(self) -> dt.datetime | None:
         due = [s.due_at for run in self._t.runs.values() for s in run.steps.values() if s.due_at is not None]

@@ -92,13 +92,13 @@ ACCEPTED: dict[Action, set[str]] = {
     Action.CANCEL: {"pending", "running", "paused by an operator", "paused at a checkpoint"},
     Action.PAUSE: {"pending", "running", "paused at a checkpoint"},
     Action.RESUME: {"paused by an operator"},
-    Action.RETRY: {"failed", "cancelled"},
+    Action.RETRY: {"failed", "cancelled", "completed"},  # a completed run retries from a named step (issue 14)
 }
 APPLY: dict[Action, Callable[[RunState], object]] = {
     Action.CANCEL: lambda run: machine.cancel(run, "", NOW),
     Action.PAUSE: lambda run: machine.pause(run, NOW),
     Action.RESUME: lambda run: machine.resume(run, NOW),
-    Action.RETRY: lambda run: machine.retry_from(run, "", NOW),
+    Action.RETRY: lambda run: machine.retry_from(run, "a", NOW),
 }
 
 

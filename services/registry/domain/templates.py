@@ -44,7 +44,8 @@ __all__ = [
 
 _ENV = sandbox()
 
-RESERVED_VARIABLES = ("params", "steps", "inputs")
+# `revision`: the reviewer feedback of a step sent back by request_changes (None on its first run; issue 14)
+RESERVED_VARIABLES = ("params", "steps", "inputs", "revision")
 
 _EXTERNAL_NODES: dict[type[nodes.Node], str] = {
     nodes.Extends: "extends",

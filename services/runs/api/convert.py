@@ -63,6 +63,11 @@ def run_message(view: RunView, *, with_definition: bool = True) -> rpb.Run:
         created_by=record.created_by,
         create_time=timestamp(record.created_at),
         update_time=timestamp(record.updated_at),
+        failed_steps=sum(1 for s in state.steps.values() if s.status is StepStatus.FAILED),
+    )
+    message.operator_interventions.extend(
+        rpb.OperatorIntervention(step_id=i.step_id, kind=i.kind, by=i.by, time=timestamp(i.time))
+        for i in view.interventions
     )
     if with_definition:
         message.definition.CopyFrom(struct(record.definition))
@@ -82,6 +87,7 @@ def run_message(view: RunView, *, with_definition: bool = True) -> rpb.Run:
             attempt=step.attempt,
             error=step.error,
             idempotency_key=f"{state.run_id}/{spec.id}/{step.attempt}" if step.attempt else "",
+            revision=int((step.revision or {}).get("number", 0)) if spec.kind != "checkpoint" else 0,
         )
         if step.output is not None:
             item.output.CopyFrom(value(step.output))
@@ -125,6 +131,7 @@ def checkpoint_message(record: CheckpointRecord) -> rpb.Checkpoint:
         comment=record.comment,
         payload=struct(record.payload),
         decided_by=record.decided_by,
+        revision=record.revision,
     )
     if record.decision in {d.value for d in Decision}:
         message.decision = DECISION[Decision(record.decision)]

@@ -57,6 +57,7 @@ from services.runs.domain.rendering import (
     render_step_text,
     step_sources,
 )
+from services.runs.domain.revisions import revision_count, template_revision
 
 log = get_logger("agentorch.runs.engine")
 CONTENDED_PAUSE_SECONDS = 0.05
@@ -308,6 +309,8 @@ class Engine:
             timeout_seconds=spec.timeout_seconds,
             reply=reply,
             agent_context=agent_context,
+            revision=template_revision(run.steps[spec.id]),
+            previous_context=dict(run.steps[spec.id].agent_context or {}),
         )
 
     async def _open_checkpoint(self, run: RunState, spec: StepSpec, now: dt.datetime) -> None:
@@ -333,6 +336,7 @@ class Engine:
             role=block.role,
             due_at=due,
             on_expiry=block.on_expiry,
+            revision=revision_count(run.steps[spec.id]),
         )
         machine.open_checkpoint(run, spec.id, checkpoint, now)
 
@@ -394,6 +398,7 @@ class Engine:
         run_id = request.run.rsplit("/", 1)[-1]
         stream = DeltaStream(self._transitions, self.worker_id, run_id, request, self._settings.delta_interval_seconds)
         asked: InputRequired | None = None
+        answered_in: dict[str, Any] = {}
         try:
             call = self._executor.execute(request, stream.emit)
             result = await (asyncio.wait_for(call, request.timeout_seconds) if request.timeout_seconds else call)
@@ -410,6 +415,7 @@ class Engine:
             error, retryable, output = f"executor error: {type(exc).__name__}", True, None
         else:
             error, retryable, output = "", False, result.output
+            answered_in = _agent_context(result.metadata)
 
         def report(run: RunState, now: dt.datetime) -> bool:
             stream.flush_into(run)
@@ -429,7 +435,9 @@ class Engine:
                 return machine.fail(
                     run, request.step_id, request.attempt, self.worker_id, error, now, retryable=retryable
                 )
-            return machine.succeed(run, request.step_id, request.attempt, self.worker_id, output, now)
+            return machine.succeed(
+                run, request.step_id, request.attempt, self.worker_id, output, now, agent_context=answered_in
+            )
 
         try:
             # A database restart must not cost the agent call: keep trying to record its result for as long as the
@@ -447,6 +455,11 @@ class Engine:
             stop=stop_after_delay(self._settings.lease_seconds),
             reraise=True,
         )
+
+
+def _agent_context(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The A2A task and context ids of an answer (kept so that a revision continues the same conversation)."""
+    return {k: str(metadata[k]) for k in ("task_id", "context_id") if metadata.get(k)}
 
 
 def _input_checkpoint(request: StepRequest, question: str) -> NewCheckpoint:

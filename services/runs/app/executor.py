@@ -29,6 +29,10 @@ class StepRequest:
     # After the agent asked for input (A2A input-required): the person's answer, and where to send it.
     reply: str = ""
     agent_context: dict[str, Any] = field(default_factory=dict)
+    # After a reviewer requested changes (issue 14): the revision (number, comment, payload, previous_output; the
+    # prompt already carries it) and the A2A task/context ids of the step's previous answer, to continue it.
+    revision: dict[str, Any] | None = None
+    previous_context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

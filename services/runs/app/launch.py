@@ -4,6 +4,7 @@ and write the run with its first event in one transaction. Idempotent per (organ
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from services.common import authz
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, ValidationFailed
+from services.common.structs import struct_to_dict
+from services.runs.app.credential_aliases import CredentialDirectory, check_aliases
 from services.runs.app.registry import Registry, ResolvedDefinition
 from services.runs.app.runs import RunView
 from services.runs.app.transitions import Transitions
@@ -20,7 +23,13 @@ from services.runs.app.unit_of_work import DuplicateRequest, UnitOfWorkFactory
 from services.runs.app.versions import version_number
 from services.runs.domain import machine
 from services.runs.domain.definition import read_definition
-from services.runs.domain.errors import AdHocCredentialsNeedAdmin, InvalidLaunch, LaunchRejected, RunNotFound
+from services.runs.domain.errors import (
+    AdHocCredentialsNeedAdmin,
+    InvalidLaunch,
+    LaunchRejected,
+    RequestIdReused,
+    RunNotFound,
+)
 from services.runs.domain.inputs import resolve_inputs
 from services.runs.domain.model import OriginType, RunSpec, RunState, RunStatus, StepState
 from services.runs.domain.names import parse_org
@@ -46,11 +55,50 @@ class LaunchRequest:
     request_id: str = ""
 
 
+def launch_fingerprint(request: LaunchRequest) -> str:
+    """The SHA-256 of the canonical launch request: every parameter that shapes the run, keys sorted (AIP-155: a
+    request_id retried with the same parameters is the same request; with others it is refused)."""
+    definition = request.ad_hoc_definition
+    canonical = {
+        "origin_type": request.origin_type.value if request.origin_type else "",
+        "orchestration": request.orchestration,
+        "orchestration_version": request.orchestration_version,
+        "plan": request.plan,
+        "ad_hoc_definition": _plain(definition),
+        "ad_hoc_templates": request.ad_hoc_templates,
+        "prompt_inputs": request.prompt_inputs,
+        "metadata": request.metadata,
+    }
+    encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _plain(definition: Any) -> Any:
+    """An ad hoc definition as JSON data (a protobuf Struct from the API, or already plain data)."""
+    return struct_to_dict(definition) if hasattr(definition, "DESCRIPTOR") else definition
+
+
+def same_request(org: str, request_id: str, existing: tuple[str, str], fingerprint: str) -> str:
+    """The run of a repeated request_id, if the request is the same (REQUEST_ID_REUSED otherwise). A run written
+    before fingerprints were kept ("") is answered as before."""
+    run_id, stored = existing
+    if stored and stored != fingerprint:
+        raise RequestIdReused(request_id, f"organizations/{org}/runs/{run_id}")
+    return run_id
+
+
 class Launcher:
-    def __init__(self, uow_factory: UnitOfWorkFactory, registry: Registry, transitions: Transitions) -> None:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        registry: Registry,
+        transitions: Transitions,
+        credentials: CredentialDirectory | None = None,
+    ) -> None:
         self._uow = uow_factory
         self._registry = registry
         self._transitions = transitions
+        self._credentials = credentials  # None: aliases are checked only when a step calls its agent
 
     async def launch(self, request: LaunchRequest) -> str | RunView:
         """Returns the new run as written (no need to read it back), or, for a repeated request_id, the existing
@@ -58,11 +106,12 @@ class Launcher:
         principal = authz.require_principal()
         org = self._validate(request)
         authz.authorize(principal, org, "operator", hidden=lambda: OrganizationNotFound(org))
+        fingerprint = launch_fingerprint(request)
         if request.request_id:
             async with self._uow() as uow:
                 existing = await uow.runs.find_by_request(org, request.request_id)
             if existing:
-                return existing
+                return same_request(org, request.request_id, existing, fingerprint)
         resolved = await self._resolve(principal, org, request)
         try:
             spec = read_definition(resolved.definition, [(t["name"], t["template"]) for t in resolved.prompt_templates])
@@ -74,6 +123,8 @@ class Launcher:
         inputs, violations = resolve_inputs(spec.parameters, request.prompt_inputs)
         if violations:
             raise InvalidLaunch(violations)
+        if self._credentials is not None:
+            await check_aliases(self._credentials, principal, org, spec, request.origin_type)
         agents = await self._agents(principal, org, spec)
         run = RunState(
             run_id=str(uuid.uuid4()),
@@ -94,6 +145,7 @@ class Launcher:
             agents=agents,
             metadata=request.metadata,
             request_id=request.request_id or None,
+            request_fingerprint=fingerprint if request.request_id else "",
             created_by=principal.subject,
             created_at=created,
             updated_at=created,
@@ -107,7 +159,7 @@ class Launcher:
                 existing = await again.runs.find_by_request(org, request.request_id)
             if existing is None:
                 raise RunNotFound(request.request_id) from None
-            return existing
+            return same_request(org, request.request_id, existing, fingerprint)
         return RunView(run, record, [])  # a new run has no checkpoint open yet: only the engine opens them
 
     async def _agents(self, principal: Principal, org: str, spec: RunSpec) -> dict[str, Any]:

@@ -25,10 +25,21 @@ MAX_EVENT_PAGE = 1000
 
 
 @dataclass(frozen=True)
+class Intervention:
+    """An operator's action on a run (retry, resume, override), read from its OPERATOR_INTERVENTION events."""
+
+    step_id: str
+    kind: str
+    by: str
+    time: dt.datetime
+
+
+@dataclass(frozen=True)
 class RunView:
     state: RunState
     record: RunRecord
     open_checkpoints: list[str]
+    interventions: tuple[Intervention, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,11 @@ class RunQueries:
             raise RunNotFound(str(name))
         state, record = loaded
         checkpoint_ids = await uow.checkpoints.open_ids_for_run(name.run_id)
-        return RunView(state, record, [f"{name}/checkpoints/{cid}" for cid in checkpoint_ids])
+        interventions = tuple(
+            Intervention(e.step_id, str(e.data.get("kind", "")), str(e.data.get("by", "")), e.created_at)
+            for e in await uow.runs.interventions(name.run_id)
+        )
+        return RunView(state, record, [f"{name}/checkpoints/{cid}" for cid in checkpoint_ids], interventions)
 
     async def list_page(
         self, parent: str, criteria: RunFilter, page_size: int, page_token: str
@@ -151,10 +166,12 @@ class RunControls:
         return await self._control(name, machine.pause)
 
     async def resume(self, name: str) -> RunView:
-        return await self._control(name, machine.resume)
+        by = authz.require_principal().subject
+        return await self._control(name, lambda run, now: machine.resume(run, now, by=by))
 
     async def retry(self, name: str, from_step: str) -> RunView:
-        return await self._control(name, lambda run, now: machine.retry_from(run, from_step, now))
+        by = authz.require_principal().subject
+        return await self._control(name, lambda run, now: machine.retry_from(run, from_step, now, by=by))
 
     async def _control(self, name: str, change: Callable[[RunState, dt.datetime], object]) -> RunView:
         principal = authz.require_principal()

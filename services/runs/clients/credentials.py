@@ -17,6 +17,7 @@ import grpc
 from agentorch.credentials.v1 import credential_pb2
 from agentorch.credentials.v1 import credentials_service_pb2 as pb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as pb_grpc
+from services.common import errors
 from services.common.context import Principal
 from services.common.principals import KeyRing
 from services.common.remote_errors import RemoteError
@@ -123,6 +124,34 @@ class CredentialsClient:
             type=_TYPES.get(reply.type, "unspecified"),
             secret=Secret(reply.value),
         )
+
+
+class CredentialDirectoryClient:
+    """The `app.credential_aliases.CredentialDirectory` of the runs service: the vault's GetCredential (metadata,
+    never a value), called as the launching principal, re-signed by this service, so that the vault applies the
+    caller's own tenancy (another organization's alias is NOT_FOUND, like one that does not exist)."""
+
+    def __init__(self, channel: grpc.aio.Channel, keys: KeyRing, *, timeout: float = RPC_TIMEOUT) -> None:
+        self._stub = pb_grpc.CredentialsServiceStub(channel)
+        self._keys = keys
+        self._timeout = timeout
+
+    async def exists(self, principal: Principal, organization_slug: str, alias: str) -> bool:
+        request = pb.GetCredentialRequest(name=f"organizations/{organization_slug}/credentials/{alias}")
+        try:
+            await self._stub.GetCredential(
+                request, metadata=self._keys.metadata(principal, issuer=ISSUER), timeout=self._timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.NOT_FOUND:
+                return False
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                raise errors.PermissionDenied("the vault did not let the caller look credentials up") from None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:  # not an alias the vault accepts: it cannot exist
+                return False
+            raise errors.Unavailable(f"the credential vault is unavailable ({code.name}); retry later") from None
+        return True
 
 
 def _unavailable(alias: str, organization_slug: str, exc: grpc.aio.AioRpcError) -> CredentialUnavailable:

@@ -19,7 +19,7 @@ from services.common.principals import KeyRing
 from services.common.remote_errors import RemoteError
 from services.common.structs import struct_to_dict
 from services.runs.app.registry import ResolvedDefinition
-from services.runs.domain.errors import InvalidLaunch, LaunchRejected
+from services.runs.domain.errors import InvalidLaunch, LaunchRejected, OrchestrationInactive
 
 RPC_TIMEOUT = 10.0
 
@@ -40,6 +40,12 @@ class RegistryClient:
         if reply.orchestration.status == orchestration_pb2.ORCHESTRATION_STATUS_ARCHIVED:
             raise LaunchRejected(
                 f"orchestration {name!r} is archived and cannot be launched", metadata={"resource": name}
+            )
+        if reply.orchestration.status == orchestration_pb2.ORCHESTRATION_STATUS_INACTIVE:
+            raise OrchestrationInactive(
+                f"orchestration {name!r} is inactive and cannot be launched; activate it first "
+                "(SetOrchestrationStatus ACTIVE)",
+                metadata={"resource": name},
             )
         return ResolvedDefinition(
             definition=_plain(reply.version.definition),

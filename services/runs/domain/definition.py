@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.runs.domain.model import CheckpointSpec, ParameterSpec, RetryPolicy, RunSpec, StepSpec
+from services.runs.domain.model import (
+    DEFAULT_MAX_REVISIONS,
+    CheckpointSpec,
+    ParameterSpec,
+    RetryPolicy,
+    RunSpec,
+    StepSpec,
+)
 
 
 def read_definition(document: Mapping[str, Any], prompt_templates: Iterable[tuple[str, str]] = ()) -> RunSpec:
@@ -57,6 +64,9 @@ def _step(step: Mapping[str, Any], phase_index: int) -> StepSpec:
 
 def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
     due = block.get("due_in_seconds")
+    max_revisions = block.get("max_revisions", DEFAULT_MAX_REVISIONS)
+    if isinstance(max_revisions, bool) or not isinstance(max_revisions, int | float) or max_revisions < 0:
+        raise ValueError(f"checkpoint.max_revisions must be a whole number of 0 or more, not {max_revisions!r}")
     return CheckpointSpec(
         title=str(block["title"]),
         context=str(block.get("context") or ""),
@@ -66,6 +76,7 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         due_in_seconds=float(due) if due else None,
         on_expiry=str(block.get("on_expiry") or "reject"),
         escalate_to=str(block.get("escalate_to") or ""),
+        max_revisions=int(max_revisions),
     )
 
 

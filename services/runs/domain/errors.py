@@ -75,3 +75,43 @@ class AdHocCredentialsNeedAdmin(RunsError, errors.PermissionDenied):
             "save it as an orchestration, or ask an admin to launch it",
             metadata={"required_role": "admin", "credentials": ",".join(aliases)},
         )
+
+
+# --- run controls and revisions (issue 14) ---------------------------------------------------------------------------
+
+
+class RevisionsExhausted(RunsError, errors.FailedPrecondition):
+    """request_changes on a checkpoint that already sent its dependencies back `max_revisions` times."""
+
+    reason = "REVISIONS_EXHAUSTED"
+
+    def __init__(self, checkpoint: str, max_revisions: int) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint} reached its limit of {max_revisions} revision(s); approve or reject it",
+            metadata={"resource": checkpoint, "max_revisions": str(max_revisions)},
+        )
+
+
+class RequestIdReused(RunsError, errors.AlreadyExists):
+    """The request_id names an earlier launch with different parameters (AIP-155): it is not a retry of it."""
+
+    reason = "REQUEST_ID_REUSED"
+
+    def __init__(self, request_id: str, run: str) -> None:
+        super().__init__(
+            f"request_id {request_id!r} was already used for run {run} with different launch parameters; "
+            "use a new request_id for a different launch",
+            metadata={"request_id": request_id, "resource": run},
+        )
+
+
+class OrchestrationInactive(LaunchRejected):
+    """An inactive orchestration is kept but not launched until it is activated again."""
+
+    reason = "ORCHESTRATION_INACTIVE"
+
+
+class MissingCredentials(InvalidLaunch):
+    """The definition names credential aliases that do not exist in the launching organization."""
+
+    reason = "CREDENTIALS_NOT_FOUND"

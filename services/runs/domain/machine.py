@@ -49,6 +49,7 @@ from services.runs.domain.model import (
     StepState,
     StepStatus,
 )
+from services.runs.domain.revisions import check_revisions_left, next_revision, revision_count
 
 PAUSED_BY_OPERATOR = "operator"
 WAITING_FOR_CHECKPOINT = "checkpoint"
@@ -85,7 +86,10 @@ RULES: dict[Action, Rule] = {
         "only a pending or running run, or one waiting on a checkpoint",
     ),
     Action.RESUME: Rule(frozenset(), frozenset({PAUSED_BY_OPERATOR}), "only a run paused by an operator"),
-    Action.RETRY: Rule(frozenset({RunStatus.FAILED, RunStatus.CANCELLED}), only="only failed or cancelled runs"),
+    Action.RETRY: Rule(
+        frozenset({RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.COMPLETED}),
+        only="only failed, cancelled or completed runs",
+    ),
 }
 
 
@@ -169,10 +173,23 @@ def holds(run: RunState, step_id: str, attempt: int, worker: str) -> bool:
     )
 
 
-def succeed(run: RunState, step_id: str, attempt: int, worker: str, output: Any, now: dt.datetime) -> bool:
+def succeed(
+    run: RunState,
+    step_id: str,
+    attempt: int,
+    worker: str,
+    output: Any,
+    now: dt.datetime,
+    *,
+    agent_context: dict[str, Any] | None = None,
+) -> bool:
+    """A successful attempt. `agent_context` (A2A task and context ids) is kept so that a revision can continue
+    the agent's conversation."""
     if not holds(run, step_id, attempt, worker):
         return False
-    _finish(run, step_id, StepStatus.SUCCEEDED, now, output=output)
+    state = _finish(run, step_id, StepStatus.SUCCEEDED, now, output=output)
+    if agent_context:
+        state.agent_context = agent_context
     run.events.append(NewEvent(EventType.STEP_SUCCEEDED, step_id, {"attempt": attempt, "output": output}))
     advance(run, now)
     return True
@@ -186,8 +203,9 @@ def fail(
     if not holds(run, step_id, attempt, worker):
         return False
     spec, state = run.spec.step(step_id), run.touch(step_id)
-    if retryable and attempt < spec.retry.max_attempts:
-        retry_at = now + dt.timedelta(seconds=spec.retry.backoff(attempt))
+    tried = attempt - state.retry_base  # attempts in the current window: RetryRun and revisions open a new one
+    if retryable and tried < spec.retry.max_attempts:
+        retry_at = now + dt.timedelta(seconds=spec.retry.backoff(tried))
         due = None if _frozen(run) else retry_at  # an operator pause holds retries too; resume makes them due
         state.status, state.due_at, state.lease_owner, state.error = StepStatus.READY, due, "", error
         run.events.append(
@@ -208,7 +226,7 @@ def advance(run: RunState, now: dt.datetime) -> None:
     if run.status.final:
         return
     if all(s.status.terminal for s in run.steps.values()):
-        _end(run, RunStatus.COMPLETED, "", now)
+        _end(run, RunStatus.COMPLETED, completion_reason(run), now)
         return
     gate = _open_phase(run)
     run.current_phase = max(run.current_phase, gate)
@@ -303,6 +321,8 @@ def decide(
     decision on a checkpoint that is not open, or whose step no longer waits, is refused (`check_decision`)."""
     if checkpoint is not None:
         check_decision(run, step_id, *checkpoint)
+        if decision is Decision.REQUEST_CHANGES:  # a capped number of revisions, then only approve or reject
+            check_revisions_left(checkpoint[0], run.spec.step(step_id).checkpoint, run.steps[step_id])
     state = run.steps[step_id]
     if state.status is not StepStatus.WAITING:
         raise InvalidTransition(
@@ -327,7 +347,7 @@ def decide(
         )
         _after_failure(run, run.spec.step(step_id), reason, now)
     else:
-        _send_back(run, step_id, now)
+        _send_back(run, step_id, output, now)
 
 
 def _answer_agent(run: RunState, step_id: str, output: dict[str, Any], now: dt.datetime) -> None:
@@ -374,16 +394,21 @@ def fail_run_on_expiry(run: RunState, step_id: str, now: dt.datetime) -> None:
     _end(run, RunStatus.FAILED, f"step {step_id!r} failed: {reason}", now)
 
 
-def _send_back(run: RunState, step_id: str, now: dt.datetime) -> None:
-    """request_changes: the steps the checkpoint depends on (or, without any, the previous phase) run again, then
-    the checkpoint opens anew."""
+def _send_back(run: RunState, step_id: str, decision: dict[str, Any], now: dt.datetime) -> None:
+    """request_changes: the steps the checkpoint depends on (or, without any, the previous phase) run again, each
+    with a `revision` (the comment, the edited payload, its previous output: see revisions.py) and a fresh retry
+    policy, then the checkpoint opens anew with its revision count one higher."""
     spec = run.spec.step(step_id)
     redo = list(spec.depends_on) or [s.id for s in run.spec.steps if s.phase_index == spec.phase_index - 1]
     state = run.touch(step_id)
     state.status, state.due_at, state.checkpoint_id = StepStatus.PENDING, None, ""
+    state.revision = {"number": revision_count(state) + 1}
+    comment, payload = str(decision.get("comment") or ""), dict(decision.get("payload") or {})
     due = None if _frozen(run) else now
     for dep in redo:
         dep_state = run.touch(dep)
+        dep_state.revision = next_revision(dep_state, comment, payload)
+        dep_state.retry_base = dep_state.attempt
         dep_state.status, dep_state.due_at, dep_state.lease_owner, dep_state.finished_at = (
             StepStatus.READY,
             due,
@@ -412,9 +437,10 @@ def pause(run: RunState, now: dt.datetime) -> None:
     _set_status(run, RunStatus.PAUSED, PAUSED_BY_OPERATOR)
 
 
-def resume(run: RunState, now: dt.datetime) -> None:
+def resume(run: RunState, now: dt.datetime, *, by: str = "") -> None:
     """Undo an operator's pause: what is ready is due now. Refused for a run an operator did not pause."""
     check(run, Action.RESUME)
+    record_intervention(run, InterventionKind.RESUME, "", by)
     for state in run.steps.values():
         if state.status is StepStatus.READY and state.due_at is None:
             run.touch(state.step_id).due_at = now
@@ -422,10 +448,13 @@ def resume(run: RunState, now: dt.datetime) -> None:
     _set_status(run, _derived_status(run))
 
 
-def retry_from(run: RunState, step_id: str, now: dt.datetime) -> list[str]:
-    """Reset `step_id` ("": the first step that failed or was cancelled), the steps after it and every step that did
-    not succeed; keep other outputs. Attempt numbers continue from where they were, so every new attempt has a new
-    idempotency key. Refused unless the run failed or was cancelled; UnknownStep for a step the run does not have."""
+def retry_from(run: RunState, step_id: str, now: dt.datetime, *, by: str = "") -> list[str]:
+    """Reset `step_id` ("": the first step that failed or was cancelled), the steps after it (its dependents and
+    later phases) and every step that did not succeed; keep other outputs. Attempt numbers continue from where they
+    were, so every new attempt has a new idempotency key, and each reset step gets its full retry policy again
+    (max_attempts new attempts, with backoff). A completed run can be retried from a named step ("": its first
+    failed step), keeping every earlier result, failed ones (on_failure continue) included. Refused unless the
+    run failed, was cancelled or completed; UnknownStep for a step the run does not have."""
     check(run, Action.RETRY)
     if not step_id:
         first = first_failed_step(run)
@@ -436,23 +465,53 @@ def retry_from(run: RunState, step_id: str, now: dt.datetime) -> list[str]:
         raise UnknownStep(tuple(run.steps))
     origin = run.spec.step(step_id)
     after = _dependents(run, step_id)
+    # A completed run keeps every earlier result, a continued failure too (retry that step to re-run it).
+    kept = (StepStatus.SUCCEEDED, StepStatus.FAILED) if run.status is RunStatus.COMPLETED else (StepStatus.SUCCEEDED,)
     reset = [
         s.id
         for s in run.spec.steps
-        if s.id == step_id
-        or s.phase_index > origin.phase_index
-        or s.id in after
-        or run.steps[s.id].status is not StepStatus.SUCCEEDED
+        if s.id == step_id or s.phase_index > origin.phase_index or s.id in after or run.steps[s.id].status not in kept
     ]
     for sid in reset:
         state = run.touch(sid)
         state.status, state.output, state.error, state.due_at = StepStatus.PENDING, None, "", None
         state.lease_owner, state.finished_at, state.checkpoint_id = "", None, ""
+        state.retry_base, state.revision, state.agent_context = state.attempt, None, None
+    record_intervention(run, InterventionKind.RETRY, step_id, by)
     run.ended_at = None
     run.current_phase = 0
+    # One status change (failed|cancelled|completed → running), whose reason stays while the run runs: advance()
+    # derives `running` again and must not record a `running → running` event.
     _set_status(run, RunStatus.RUNNING, f"retried from {step_id}")
     advance(run, now)
     return reset
+
+
+class InterventionKind(enum.StrEnum):
+    """Why an operator had to act on a run (what "completed without remediation" excludes)."""
+
+    RETRY = "retry"
+    RESUME = "resume"
+    OVERRIDE = "override"  # an admin decided a checkpoint outside its routing (recorded by the routing use case)
+
+
+def record_intervention(run: RunState, kind: InterventionKind, step_id: str, by: str) -> None:
+    """Record that an operator acted on the run (an OPERATOR_INTERVENTION event: kind, step_id, by). The run's
+    `operator_interventions` are read back from these events. Call it inside the transition that acts."""
+    run.events.append(NewEvent(EventType.OPERATOR_INTERVENTION, step_id, {"kind": kind.value, "by": by}))
+
+
+def failed_steps(run: RunState) -> list[str]:
+    """The steps that ended failed (in definition order): in a completed run, those with on_failure=continue."""
+    return [s.id for s in run.spec.steps if run.steps[s.id].status is StepStatus.FAILED]
+
+
+def completion_reason(run: RunState) -> str:
+    """A completed run's status_reason: empty, or how many steps failed and were continued past."""
+    failed = failed_steps(run)
+    if not failed:
+        return ""
+    return f"completed with {len(failed)} failed step(s) (on_failure: continue): {', '.join(failed)}"
 
 
 def first_failed_step(run: RunState) -> str | None:
@@ -550,7 +609,7 @@ def _derived_status(run: RunState) -> RunStatus:
 def _set_status(run: RunState, status: RunStatus, reason: str | None = None) -> None:
     """Change the run's status (recording an event) if it differs; by default the reason follows the status."""
     if reason is None:
-        reason = ""
+        reason = run.status_reason if status is run.status is RunStatus.RUNNING else ""
         if status is RunStatus.PAUSED:
             operator = run.status is RunStatus.PAUSED and run.status_reason == PAUSED_BY_OPERATOR
             reason = PAUSED_BY_OPERATOR if operator else WAITING_FOR_CHECKPOINT

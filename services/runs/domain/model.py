@@ -59,6 +59,8 @@ class EventType(enum.StrEnum):
     CHECKPOINT_OPENED = "checkpoint_opened"
     CHECKPOINT_DECIDED = "checkpoint_decided"
     CHECKPOINT_ESCALATED = "checkpoint_escalated"
+    # run controls (issue 14): an operator acted on the run (data: kind, step_id, by)
+    OPERATOR_INTERVENTION = "operator_intervention"
 
 
 class Decision(enum.StrEnum):
@@ -101,6 +103,11 @@ class CheckpointSpec:
     due_in_seconds: float | None = None
     on_expiry: str = "reject"
     escalate_to: str = ""
+    # request-changes revisions (issue 14): how many times the checkpoint may send its dependencies back
+    max_revisions: int = 3
+
+
+DEFAULT_MAX_REVISIONS = 3
 
 
 @dataclass(frozen=True)
@@ -172,6 +179,10 @@ class StepState:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     checkpoint_id: str = ""
+    # run controls and revisions (issue 14):
+    retry_base: int = 0  # attempts made before the current retry policy window (RetryRun, request_changes)
+    revision: dict[str, Any] | None = None  # the reviewer feedback the step's next attempts see (see revisions.py)
+    agent_context: dict[str, Any] | None = None  # where the agent's last answer came from (A2A task/context ids)
 
 
 @dataclass(frozen=True)
@@ -192,6 +203,7 @@ class NewCheckpoint:
     role: str
     due_at: dt.datetime | None
     on_expiry: str
+    revision: int = 0  # how many times this checkpoint step sent its dependencies back before this opening
 
 
 @dataclass

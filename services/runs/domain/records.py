@@ -28,6 +28,7 @@ class RunRecord:
     created_by: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    request_fingerprint: str = ""  # SHA-256 of the canonical launch request (issue 14: REQUEST_ID_REUSED)
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class CheckpointRecord:
     payload: dict[str, Any]
     decided_by: str
     decided_at: dt.datetime | None
+    revision: int = 0  # revisions of the step before this opening (issue 14)
 
     @property
     def name(self) -> str:
@@ -118,6 +120,7 @@ class CheckpointRecord:
             payload={},
             decided_by="",
             decided_at=None,
+            revision=new.revision,
         )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from services.common.templating import DEFAULT_LIMITS, TemplateLimits, render
 from services.runs.domain.model import CheckpointSpec, RunState, StepSpec, StepStatus
+from services.runs.domain.revisions import template_revision, with_feedback
 
 
 def template_context(run: RunState) -> dict[str, Any]:
@@ -23,6 +24,12 @@ def template_context(run: RunState) -> dict[str, Any]:
     return {"params": run.inputs, "steps": steps}
 
 
+def step_context(run: RunState, spec: StepSpec) -> dict[str, Any]:
+    """What a step's own templates see: `template_context` plus `revision`, None until a reviewer sent the step
+    back (so `{% if revision %}` works under strict undefined)."""
+    return {**template_context(run), "revision": template_revision(run.steps[spec.id])}
+
+
 def step_sources(run: RunState, spec: StepSpec) -> list[str]:
     """The templates the engine renders for `spec`: a checkpoint's texts, or a step's inputs and text."""
     if spec.kind == "noop":
@@ -33,15 +40,20 @@ def step_sources(run: RunState, spec: StepSpec) -> list[str]:
 
 
 def render_inputs(run: RunState, spec: StepSpec, limits: TemplateLimits = DEFAULT_LIMITS) -> dict[str, str]:
-    context = template_context(run)
+    context = step_context(run, spec)
     return {name: render(source, context, limits) for name, source in spec.inputs}
 
 
 def render_step_text(
     run: RunState, spec: StepSpec, inputs: dict[str, str], limits: TemplateLimits = DEFAULT_LIMITS
 ) -> str:
-    """The prompt of an agent step, the text of a template step or the message of an echo step."""
-    return render(_text_source(run, spec), {**template_context(run), "inputs": inputs}, limits)
+    """The prompt of an agent step, the text of a template step or the message of an echo step. A revised agent
+    step whose template does not read `revision` gets the reviewer's feedback appended (see revisions.py)."""
+    source = _text_source(run, spec)
+    rendered = render(source, {**step_context(run, spec), "inputs": inputs}, limits)
+    if spec.kind != "agent":
+        return rendered
+    return with_feedback(rendered, source, template_revision(run.steps[spec.id]))
 
 
 def _text_source(run: RunState, spec: StepSpec) -> str:

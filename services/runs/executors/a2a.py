@@ -280,6 +280,8 @@ def request_body(call: AgentCall, streaming: bool) -> dict[str, Any]:
         for field, name in (("taskId", "task_id"), ("contextId", "context_id")):
             if request.agent_context.get(name):
                 message[field] = request.agent_context[name]
+    elif request.revision is not None:  # a reviewer's feedback: a follow-up in the same context (issue 14)
+        revision_followup(message, request.revision, request.previous_context)
     params: dict[str, Any] = {
         "message": message,
         "metadata": {
@@ -292,6 +294,21 @@ def request_body(call: AgentCall, streaming: bool) -> dict[str, Any]:
         "id": str(uuid.uuid4()),
         "method": "SendStreamingMessage" if streaming else "SendMessage",
         "params": params,
+    }
+
+
+def revision_followup(message: dict[str, Any], revision: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
+    """Make `message` (the revised prompt, which carries the feedback) a follow-up of the agent's previous answer:
+    the same `contextId`, referencing the previous task (a completed task cannot take new messages, so the
+    follow-up references it rather than reusing its id), with the revision in the message metadata."""
+    if previous.get("context_id"):
+        message["contextId"] = previous["context_id"]
+    if previous.get("task_id"):
+        message["referenceTaskIds"] = [previous["task_id"]]
+    message["metadata"]["revision"] = {
+        "number": revision.get("number", 1),
+        "comment": revision.get("comment", ""),
+        "payload": revision.get("payload") or {},
     }
 
 

@@ -117,4 +117,5 @@ def _to_record(row: Any) -> CheckpointRecord:
         payload=dict(row["payload"]),
         decided_by=row["decided_by"],
         decided_at=utc(row["decided_at"]) if row["decided_at"] is not None else None,
+        revision=row["revision"],
     )

@@ -34,7 +34,8 @@ SELECT id, organization_slug, status, status_reason, current_phase, last_sequenc
 FROM runs WHERE id IN (SELECT run_id FROM run_steps WHERE due_at <= $1 ORDER BY due_at LIMIT $2)
 ORDER BY id FOR UPDATE SKIP LOCKED"""
 STEPS = """
-SELECT run_id, step_id, status, attempt, output, error, due_at, lease_owner, started_at, finished_at, checkpoint_id
+SELECT run_id, step_id, status, attempt, output, error, due_at, lease_owner, started_at, finished_at, checkpoint_id,
+       retry_base, revision, agent_context
 FROM run_steps WHERE run_id = ANY($1::varchar[])"""
 
 WRITE = """
@@ -42,11 +43,13 @@ WITH step_changes AS (
     UPDATE run_steps AS t
     SET status = u.status, attempt = u.attempt, output = u.output, error = u.error, due_at = u.due_at,
         lease_owner = u.lease_owner, started_at = u.started_at, finished_at = u.finished_at,
-        checkpoint_id = u.checkpoint_id
+        checkpoint_id = u.checkpoint_id, retry_base = u.retry_base, revision = u.revision,
+        agent_context = u.agent_context
     FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::integer[], $5::jsonb[], $6::text[],
-                $7::timestamptz[], $8::varchar[], $9::timestamptz[], $10::timestamptz[], $11::varchar[])
+                $7::timestamptz[], $8::varchar[], $9::timestamptz[], $10::timestamptz[], $11::varchar[],
+                $31::integer[], $32::jsonb[], $33::jsonb[])
          AS u(run_id, step_id, status, attempt, output, error, due_at, lease_owner, started_at, finished_at,
-              checkpoint_id)
+              checkpoint_id, retry_base, revision, agent_context)
     WHERE t.run_id = u.run_id AND t.step_id = u.step_id
 ), new_events AS (
     INSERT INTO run_events (run_id, sequence, type, step_id, data, run_status, created_at)
@@ -73,9 +76,9 @@ INSERT_RUN = """
 WITH new_run AS (
     INSERT INTO runs (id, organization_slug, origin_type, origin, orchestration, definition, prompt_templates,
                       agents, prompt_inputs, metadata, status, status_reason, current_phase, last_sequence,
-                      request_id, created_by, created_at, started_at, ended_at, updated_at)
+                      request_id, created_by, created_at, started_at, ended_at, updated_at, request_fingerprint)
     VALUES ($1, $14, $15, $16, $17, $18::jsonb, $19::jsonb, $20::jsonb, $21::jsonb, $22::jsonb, $23, $24,
-            $25::integer, $26::bigint, $27::varchar, $28, $6, $29::timestamptz, $30::timestamptz, $6)
+            $25::integer, $26::bigint, $27::varchar, $28, $6, $29::timestamptz, $30::timestamptz, $6, $31::varchar)
 ), new_steps AS (
     INSERT INTO run_steps (run_id, step_id, position, status, attempt, output, error, due_at, lease_owner,
                            started_at, finished_at, checkpoint_id)
@@ -116,6 +119,7 @@ async def write(
 ) -> None:
     """Write back every dirty step, closed checkpoint and run row of `states` with their numbered `events`."""
     steps, runs, closed = Columns(11), Columns(7), Columns(2)
+    carried = Columns(3)  # issue 14's step columns, passed last ($31-$33) to keep the numbering above
     for run in states:
         for step_id in sorted(run.dirty):
             st = run.steps[step_id]
@@ -132,6 +136,7 @@ async def write(
                 st.finished_at,
                 st.checkpoint_id,
             )
+            carried.add(st.retry_base, jsonb(st.revision), jsonb(st.agent_context))
         for checkpoint_id, status in run.checkpoints_closed:
             closed.add(checkpoint_id, status)
         runs.add(
@@ -143,10 +148,12 @@ async def write(
             run.started_at,
             run.ended_at,
         )
-    params = (*steps.arrays, *events.arrays, *runs.arrays, now, *closed.arrays, channel, payloads)
+    params = (*steps.arrays, *events.arrays, *runs.arrays, now, *closed.arrays, channel, payloads, *carried.arrays)
     await conn.exec_driver_sql(WRITE, params)
 
 
 def step_from(row: Sequence[Any]) -> StepState:
     """A step from a STEPS row (by position: this runs for every step of every transition)."""
-    return StepState(row[1], StepStatus(row[2]), row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10])
+    return StepState(
+        row[1], StepStatus(row[2]), row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], *row[11:14]
+    )

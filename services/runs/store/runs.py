@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.db import utc, utcnow
 from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.definition import read_definition
-from services.runs.domain.model import OriginType, RunState, RunStatus, StepState, StepStatus
+from services.runs.domain.model import EventType, OriginType, RunState, RunStatus, StepState, StepStatus
 from services.runs.domain.records import RunRecord, StoredEvent, number_events
 from services.runs.store import pg_batch
 from services.runs.store.pinned import Pinned, PinnedCache
@@ -110,6 +110,7 @@ class SqlRunRepository:
             record.created_by,
             run.started_at,
             run.ended_at,
+            record.request_fingerprint,
         )
         params = (run.run_id, *steps.arrays, now, *events.arrays, NOTIFY_CHANNEL, payloads, *row)
         await self._conn.exec_driver_sql(pg_batch.INSERT_RUN, params)
@@ -134,6 +135,7 @@ class SqlRunRepository:
                 current_phase=run.current_phase,
                 last_sequence=run.last_sequence,
                 request_id=record.request_id,
+                request_fingerprint=record.request_fingerprint,
                 created_by=record.created_by,
                 created_at=now,
                 started_at=run.started_at,
@@ -224,9 +226,27 @@ class SqlRunRepository:
         step_rows = await self._conn.execute(sa.select(run_steps).where(s.run_id == run_id))
         return _to_state(row._mapping, pinned, {x.step_id: _to_step(x._mapping) for x in step_rows}), record
 
-    async def find_by_request(self, organization_slug: str, request_id: str) -> str | None:
-        query = sa.select(r.id).where(r.organization_slug == organization_slug, r.request_id == request_id)
-        return (await self._conn.execute(query)).scalar_one_or_none()
+    async def find_by_request(self, organization_slug: str, request_id: str) -> tuple[str, str] | None:
+        """The run launched with `request_id` and the fingerprint of its launch request ("" before 0006)."""
+        query = sa.select(r.id, r.request_fingerprint).where(
+            r.organization_slug == organization_slug, r.request_id == request_id
+        )
+        row = (await self._conn.execute(query)).first()
+        return (row.id, row.request_fingerprint) if row is not None else None
+
+    async def interventions(self, run_id: str) -> list[StoredEvent]:
+        """The run's OPERATOR_INTERVENTION events, in order (what `operator_interventions` shows)."""
+        query = (
+            sa.select(run_events)
+            .where(e.run_id == run_id, e.type == EventType.OPERATOR_INTERVENTION.value)
+            .order_by(e.sequence)
+        )
+        return [
+            StoredEvent(
+                row.run_id, "", row.sequence, row.type, row.step_id, row.data, row.run_status, utc(row.created_at)
+            )
+            for row in await self._conn.execute(query)
+        ]
 
     async def save_many(
         self, states: Sequence[RunState], now: dt.datetime, notify: Notify | None = None
@@ -446,6 +466,9 @@ def _step_columns(state: StepState) -> dict[str, Any]:
         "started_at": state.started_at,
         "finished_at": state.finished_at,
         "checkpoint_id": state.checkpoint_id,
+        "retry_base": state.retry_base,
+        "revision": state.revision,
+        "agent_context": state.agent_context,
     }
 
 
@@ -465,6 +488,9 @@ def _to_step(row: Any) -> StepState:
         started_at=_opt(row["started_at"]),
         finished_at=_opt(row["finished_at"]),
         checkpoint_id=row["checkpoint_id"],
+        retry_base=row["retry_base"],
+        revision=row["revision"],
+        agent_context=row["agent_context"],
     )
 
 
@@ -518,6 +544,7 @@ def _to_record(row: Any) -> RunRecord:
         agents=row["agents"],
         metadata=row["metadata"],
         request_id=row["request_id"],
+        request_fingerprint=row["request_fingerprint"],
         created_by=row["created_by"],
         created_at=utc(row["created_at"]),
         updated_at=utc(row["updated_at"]),

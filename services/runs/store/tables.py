@@ -40,6 +40,9 @@ runs = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # run controls (issue 14, migration 0006): the SHA-256 of the canonical launch request, so that a request_id
+    # reused with other parameters is refused (REQUEST_ID_REUSED) instead of answered with the first run.
+    sa.Column("request_fingerprint", sa.String(64), nullable=False, server_default=""),
     sa.UniqueConstraint("organization_slug", "request_id"),
     sa.Index("ix_runs_org_created", "organization_slug", "created_at"),
 )
@@ -61,6 +64,11 @@ run_steps = sa.Table(
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("checkpoint_id", sa.String(36), nullable=False),
+    # run controls and revisions (issue 14, migration 0006): the attempts made before the step's current retry
+    # window, the reviewer feedback its next attempts see, the A2A ids of its last answer.
+    sa.Column("retry_base", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("revision", JSONDocument, nullable=True),
+    sa.Column("agent_context", JSONDocument, nullable=True),
     sa.PrimaryKeyConstraint("run_id", "step_id"),
     sa.Index("ix_run_steps_due_at", "due_at"),
 )
@@ -99,5 +107,7 @@ checkpoints = sa.Table(
     sa.Column("payload", JSONDocument, nullable=False),
     sa.Column("decided_by", sa.String(200), nullable=False),
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+    # revisions (issue 14, migration 0006): how many times the step sent its dependencies back before this opening
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_checkpoints_org_status_opened", "organization_slug", "status", "opened_at"),
 )

@@ -72,6 +72,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_CHECKPOINT_OPENED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_DECIDED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_ESCALATED: _ClassVar[EventType]
+    EVENT_TYPE_OPERATOR_INTERVENTION: _ClassVar[EventType]
 ORIGIN_TYPE_UNSPECIFIED: OriginType
 ORIGIN_TYPE_PLAN: OriginType
 ORIGIN_TYPE_SAVED_ORCHESTRATION: OriginType
@@ -116,9 +117,10 @@ EVENT_TYPE_STEP_OUTPUT_DELTA: EventType
 EVENT_TYPE_CHECKPOINT_OPENED: EventType
 EVENT_TYPE_CHECKPOINT_DECIDED: EventType
 EVENT_TYPE_CHECKPOINT_ESCALATED: EventType
+EVENT_TYPE_OPERATOR_INTERVENTION: EventType
 
 class Run(_message.Message):
-    __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition", "prompt_templates")
+    __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition", "prompt_templates", "failed_steps", "operator_interventions")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -139,6 +141,8 @@ class Run(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     PROMPT_TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    FAILED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    OPERATOR_INTERVENTIONS_FIELD_NUMBER: _ClassVar[int]
     name: str
     organization_slug: str
     run_id: str
@@ -159,7 +163,9 @@ class Run(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     definition: _struct_pb2.Struct
     prompt_templates: _containers.RepeatedCompositeFieldContainer[RunPromptTemplate]
-    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_type: _Optional[_Union[OriginType, str]] = ..., origin: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[StepState, _Mapping]]] = ..., current_phase_index: _Optional[int] = ..., open_checkpoints: _Optional[_Iterable[str]] = ..., last_event_sequence: _Optional[int] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_templates: _Optional[_Iterable[_Union[RunPromptTemplate, _Mapping]]] = ...) -> None: ...
+    failed_steps: int
+    operator_interventions: _containers.RepeatedCompositeFieldContainer[OperatorIntervention]
+    def __init__(self, name: _Optional[str] = ..., organization_slug: _Optional[str] = ..., run_id: _Optional[str] = ..., origin_type: _Optional[_Union[OriginType, str]] = ..., origin: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., status_reason: _Optional[str] = ..., prompt_inputs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[StepState, _Mapping]]] = ..., current_phase_index: _Optional[int] = ..., open_checkpoints: _Optional[_Iterable[str]] = ..., last_event_sequence: _Optional[int] = ..., created_by: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., definition: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompt_templates: _Optional[_Iterable[_Union[RunPromptTemplate, _Mapping]]] = ..., failed_steps: _Optional[int] = ..., operator_interventions: _Optional[_Iterable[_Union[OperatorIntervention, _Mapping]]] = ...) -> None: ...
 
 class RunPromptTemplate(_message.Message):
     __slots__ = ("name", "template")
@@ -170,7 +176,7 @@ class RunPromptTemplate(_message.Message):
     def __init__(self, name: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
 
 class StepState(_message.Message):
-    __slots__ = ("step_id", "phase_id", "kind", "status", "attempt", "output", "error", "start_time", "end_time", "next_attempt_time", "checkpoint", "idempotency_key")
+    __slots__ = ("step_id", "phase_id", "kind", "status", "attempt", "output", "error", "start_time", "end_time", "next_attempt_time", "checkpoint", "idempotency_key", "revision")
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     PHASE_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -183,6 +189,7 @@ class StepState(_message.Message):
     NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     step_id: str
     phase_id: str
     kind: str
@@ -195,10 +202,11 @@ class StepState(_message.Message):
     next_attempt_time: _timestamp_pb2.Timestamp
     checkpoint: str
     idempotency_key: str
-    def __init__(self, step_id: _Optional[str] = ..., phase_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkpoint: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    revision: int
+    def __init__(self, step_id: _Optional[str] = ..., phase_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkpoint: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug")
+    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug", "revision")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -218,6 +226,7 @@ class Checkpoint(_message.Message):
     DECIDE_TIME_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     name: str
     run: str
     step_id: str
@@ -237,7 +246,8 @@ class Checkpoint(_message.Message):
     decide_time: _timestamp_pb2.Timestamp
     latency_ms: int
     organization_slug: str
-    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ...) -> None: ...
+    revision: int
+    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run", "sequence", "type", "step_id", "data", "event_time", "run_status")
@@ -256,3 +266,15 @@ class RunEvent(_message.Message):
     event_time: _timestamp_pb2.Timestamp
     run_status: RunStatus
     def __init__(self, run: _Optional[str] = ..., sequence: _Optional[int] = ..., type: _Optional[_Union[EventType, str]] = ..., step_id: _Optional[str] = ..., data: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run_status: _Optional[_Union[RunStatus, str]] = ...) -> None: ...
+
+class OperatorIntervention(_message.Message):
+    __slots__ = ("step_id", "kind", "by", "time")
+    STEP_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    step_id: str
+    kind: str
+    by: str
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, step_id: _Optional[str] = ..., kind: _Optional[str] = ..., by: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

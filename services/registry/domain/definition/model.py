@@ -126,6 +126,10 @@ class CheckpointSpec:
     due_in_seconds: int | None = None
     on_expiry: str = "reject"
     escalate_to: str | None = None  # with on_expiry "escalate": the role the checkpoint moves to when it expires
+    max_revisions: int = 3  # issue 14: request_changes allowed this many times, then only approve or reject
+
+
+DEFAULT_MAX_REVISIONS = 3
 
 
 @dataclass(frozen=True)

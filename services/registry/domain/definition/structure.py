@@ -17,6 +17,7 @@ from services.registry.domain.definition.model import (
     DEFAULT_BACKOFF_MULTIPLIER,
     DEFAULT_INITIAL_BACKOFF_SECONDS,
     DEFAULT_MAX_BACKOFF_SECONDS,
+    DEFAULT_MAX_REVISIONS,
     MAX_ASSIGNEE_CHARS,
     MAX_ASSIGNEES,
     MAX_ATTEMPTS,
@@ -73,6 +74,7 @@ CHECKPOINT_FIELDS = (
     "due_in_seconds",
     "on_expiry",
     "escalate_to",
+    "max_revisions",  # issue 14: request-changes revisions
 )
 
 
@@ -356,6 +358,8 @@ def _checkpoint(
     on_expiry = reader.string(obj.get("on_expiry"), join(path, "on_expiry"), choices=ON_EXPIRY) or "reject"
     escalate_to = reader.string(obj.get("escalate_to"), join(path, "escalate_to"), choices=CHECKPOINT_ROLES)
     _check_escalation(reader, path, role, due_in_seconds, on_expiry, escalate_to)
+    # issue 14: how many times request_changes may send the dependencies back (then only approve or reject)
+    max_revisions = reader.integer(obj.get("max_revisions"), join(path, "max_revisions"), minimum=0, maximum=100)
     return CheckpointSpec(
         title=title or "",
         context=context,
@@ -365,6 +369,7 @@ def _checkpoint(
         due_in_seconds=due_in_seconds,
         on_expiry=on_expiry,
         escalate_to=escalate_to,
+        max_revisions=DEFAULT_MAX_REVISIONS if max_revisions is None else max_revisions,
     )
 
 

@@ -113,6 +113,10 @@ def _reference_problem(reference: Reference, scope: _Scope) -> str | None:
     keys = reference.keys
     if reference.root == "params":
         return _declared(keys, scope.parameters, "parameter", "params")
+    if reference.root == "revision":  # issue 14: a step's own revision; checkpoint texts have none
+        if scope.site.step.kind == "checkpoint":
+            return "reads revision, which only the steps a checkpoint sends back can read"
+        return None
     if reference.root == "inputs":
         if scope.inputs is None:
             return "reads inputs, which only prompts, echo messages and template steps can read"
