@@ -66,6 +66,9 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         due_in_seconds=float(due) if due else None,
         on_expiry=str(block.get("on_expiry") or "reject"),
         escalate_to=str(block.get("escalate_to") or ""),
+        approvals_required=int(block.get("approvals_required") or 1),
+        forbid_self_approval=None if block.get("forbid_self_approval") is None else bool(block["forbid_self_approval"]),
+        reason_codes=tuple(str(code) for code in block.get("reason_codes") or ()),
     )
 
 

@@ -59,6 +59,7 @@ class EventType(enum.StrEnum):
     CHECKPOINT_OPENED = "checkpoint_opened"
     CHECKPOINT_DECIDED = "checkpoint_decided"
     CHECKPOINT_ESCALATED = "checkpoint_escalated"
+    CHECKPOINT_VOTE_RECORDED = "checkpoint_vote_recorded"  # i14-decisions
 
 
 class Decision(enum.StrEnum):
@@ -101,6 +102,10 @@ class CheckpointSpec:
     due_in_seconds: float | None = None
     on_expiry: str = "reject"
     escalate_to: str = ""
+    # i14-decisions: quorum, four-eyes (None: the launcher's organization default, pinned at launch), reason codes
+    approvals_required: int = 1
+    forbid_self_approval: bool | None = None
+    reason_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,10 @@ class NewCheckpoint:
     role: str
     due_at: dt.datetime | None
     on_expiry: str
+    # i14-decisions: pinned when the checkpoint opens
+    approvals_required: int = 1
+    forbid_self_approval: bool = False
+    reason_codes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -211,6 +220,8 @@ class RunState:
     ended_at: dt.datetime | None = None
     current_phase: int = 0
     agents: dict[str, Any] = field(default_factory=dict)  # the agents' registry snapshot, pinned at launch
+    # i14-decisions: the launcher's organization default for forbid_self_approval, pinned at launch
+    forbid_self_approval: bool = False
     events: list[NewEvent] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
     checkpoints_opened: list[NewCheckpoint] = field(default_factory=list)

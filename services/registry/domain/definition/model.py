@@ -126,6 +126,10 @@ class CheckpointSpec:
     due_in_seconds: int | None = None
     on_expiry: str = "reject"
     escalate_to: str | None = None  # with on_expiry "escalate": the role the checkpoint moves to when it expires
+    # i14-decisions: quorum, four-eyes (None: the launcher's organization default), reason codes a vote may carry
+    approvals_required: int = 1
+    forbid_self_approval: bool | None = None
+    reason_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

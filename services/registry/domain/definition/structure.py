@@ -73,7 +73,14 @@ CHECKPOINT_FIELDS = (
     "due_in_seconds",
     "on_expiry",
     "escalate_to",
+    # i14-decisions
+    "approvals_required",
+    "forbid_self_approval",
+    "reason_codes",
 )
+# i14-decisions: quorum, four-eyes and reason codes of a checkpoint.
+MAX_APPROVALS_REQUIRED = 10
+MAX_REASON_CODES = 20
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,7 @@ def _checkpoint(
     on_expiry = reader.string(obj.get("on_expiry"), join(path, "on_expiry"), choices=ON_EXPIRY) or "reject"
     escalate_to = reader.string(obj.get("escalate_to"), join(path, "escalate_to"), choices=CHECKPOINT_ROLES)
     _check_escalation(reader, path, role, due_in_seconds, on_expiry, escalate_to)
+    approvals_required, forbid_self_approval, reason_codes = _decision_rules(reader, obj, path)
     return CheckpointSpec(
         title=title or "",
         context=context,
@@ -365,7 +373,32 @@ def _checkpoint(
         due_in_seconds=due_in_seconds,
         on_expiry=on_expiry,
         escalate_to=escalate_to,
+        approvals_required=approvals_required,
+        forbid_self_approval=forbid_self_approval,
+        reason_codes=reason_codes,
     )
+
+
+def _decision_rules(reader: Reader, obj: dict[Any, Any], path: str) -> tuple[int, bool | None, tuple[str, ...]]:
+    """i14-decisions: `approvals_required` (1..10, default 1), `forbid_self_approval` (unset: the launcher's
+    organization default at launch) and `reason_codes` (unique slugs a vote may carry)."""
+    approvals = reader.integer(
+        obj.get("approvals_required"), join(path, "approvals_required"), minimum=1, maximum=MAX_APPROVALS_REQUIRED
+    )
+    forbid = reader.boolean(obj.get("forbid_self_approval"), join(path, "forbid_self_approval"))
+    codes_path = join(path, "reason_codes")
+    items = reader.array(obj.get("reason_codes"), codes_path, max_items=MAX_REASON_CODES, what="reason codes")
+    codes: dict[str, str] = {}
+    for position, item in enumerate(items or ()):
+        item_path = index(codes_path, position)
+        code = reader.string(item, item_path, required=True, pattern=SLUG_RE, rule=SLUG_RULE)
+        if code is None:
+            continue
+        if code in codes:
+            reader.add(item_path, f"duplicate reason code (also at {codes[code]})")
+            continue
+        codes[code] = item_path
+    return approvals or 1, forbid, tuple(codes)
 
 
 def _check_escalation(
