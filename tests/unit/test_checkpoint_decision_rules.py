@@ -165,3 +165,9 @@ def test_canonical_json_is_one_text_per_document() -> None:
     assert votes.sha256_hex(one) == hashlib.sha256(one.encode("utf-8")).hexdigest()
     with pytest.raises(ValueError, match="JSON"):
         votes.canonical_json({"x": float("nan")})
+
+
+@pytest.mark.parametrize("approvals", [0, 11])
+def test_the_runs_reader_refuses_an_out_of_range_quorum(approvals: int) -> None:
+    with pytest.raises(ValueError, match="approvals_required"):
+        read_definition(checkpoint_doc(approvals_required=approvals))

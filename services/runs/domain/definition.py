@@ -11,6 +11,8 @@ from typing import Any
 
 from services.runs.domain.model import CheckpointSpec, ParameterSpec, RetryPolicy, RunSpec, StepSpec
 
+MAX_APPROVALS_REQUIRED = 10  # as the registry's definition validation (i14-decisions)
+
 
 def read_definition(document: Mapping[str, Any], prompt_templates: Iterable[tuple[str, str]] = ()) -> RunSpec:
     try:
@@ -57,6 +59,10 @@ def _step(step: Mapping[str, Any], phase_index: int) -> StepSpec:
 
 def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
     due = block.get("due_in_seconds")
+    declared = block.get("approvals_required")
+    approvals = 1 if declared is None else int(declared)
+    if not 1 <= approvals <= MAX_APPROVALS_REQUIRED:  # the registry refuses it; a pinned run must not bypass it
+        raise ValueError(f"approvals_required must be between 1 and {MAX_APPROVALS_REQUIRED} (got {approvals})")
     return CheckpointSpec(
         title=str(block["title"]),
         context=str(block.get("context") or ""),
@@ -66,7 +72,7 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         due_in_seconds=float(due) if due else None,
         on_expiry=str(block.get("on_expiry") or "reject"),
         escalate_to=str(block.get("escalate_to") or ""),
-        approvals_required=int(block.get("approvals_required") or 1),
+        approvals_required=approvals,
         forbid_self_approval=None if block.get("forbid_self_approval") is None else bool(block["forbid_self_approval"]),
         reason_codes=tuple(str(code) for code in block.get("reason_codes") or ()),
     )

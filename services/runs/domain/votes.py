@@ -30,8 +30,6 @@ from services.runs.domain.errors import AlreadyVoted, EditConflict, SelfApproval
 from services.runs.domain.model import Decision, RunState
 from services.runs.domain.records import CheckpointRecord, VoteRecord
 
-MAX_APPROVALS_REQUIRED = 10
-
 
 @dataclass(frozen=True)
 class Ballot:

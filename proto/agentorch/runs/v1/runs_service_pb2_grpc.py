@@ -214,8 +214,13 @@ class RunsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecideCheckpoint(self, request, context):
-        """Decides an open checkpoint, exactly once: a second or concurrent decision gets FAILED_PRECONDITION, with an
+        """Votes on an open checkpoint (each principal once: a second vote is ALREADY_EXISTS `ALREADY_VOTED`); the vote
+        that reaches the outcome decides it, exactly once: `approvals_required` approvals approve, any reject rejects,
+        any request_changes sends it back. A vote on a decided checkpoint gets FAILED_PRECONDITION, with an
         `agentorch.common.v1.InvalidTransition` detail whose `current_status` is the checkpoint's (`approved`, …).
+        PERMISSION_DENIED `SELF_APPROVAL_FORBIDDEN` when the run's launcher approves a checkpoint forbidding it;
+        FAILED_PRECONDITION `EDIT_CONFLICT` for an approval editing a payload an earlier approval fixed;
+        INVALID_ARGUMENT (`reason_code`) for a code the checkpoint does not declare.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
