@@ -193,6 +193,11 @@ async def test_request_changes_sends_it_back_at_once(plat: Platform, voters: Vot
     reopened = await get(plat.runs_stub, fresh)
     assert (reopened.approvals, list(reopened.votes)) == (0, [])  # a new revision starts a new tally
     assert steps_of(again)["draft"].attempt == 2
+    await decide(voters("bob@example.com"), fresh, APPROVE)
+    (vote,) = await votes_of(plat.runs_stub, fresh)
+    assert json.loads(vote.evidence_json)["revision"] == 1  # sent back once before
+    (sent,) = [v for v in await votes_of(plat.runs_stub, name) if v.decision == CHANGES]
+    assert json.loads(sent.evidence_json)["revision"] == 0
 
 
 async def test_one_person_votes_once(plat: Platform, voters: Voters, database: DatabaseSettings) -> None:
