@@ -21,6 +21,7 @@ from cli.commands.base import (
     struct,
     to_dict,
 )
+from cli.commands.decisions import add_votes_command, tally_lines
 from cli.gateway_client import UsageError
 from cli.render import as_dict, label, pairs, progress_bar, short_name, table, when
 from cli.watch import RUN_STATUSES, JsonView, LineView, RunModel, TerminalView, View, as_seen, follow
@@ -128,6 +129,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cget = csub.add_parser("get", parents=[common], help="a checkpoint")
     cget.add_argument("checkpoint", help="RUN_ID/CHECKPOINT_ID or the full resource name")
     cget.set_defaults(handler=get_checkpoint)
+    add_votes_command(csub, common)  # i14-decisions
     for verb, decision in (
         ("approve", run_pb2.DECISION_APPROVE),
         ("reject", run_pb2.DECISION_REJECT),
@@ -137,6 +139,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         decide.add_argument("checkpoint")
         decide.add_argument("--comment", default="", required=verb == "request-changes", help="shown to later steps")
         decide.add_argument("--payload-file", type=Path, help="a JSON object passed on with the decision")
+        decide.add_argument("--reason-code", default="", help="one of the checkpoint's reason codes")
         decide.set_defaults(handler=decide_checkpoint, decision=decision)
 
 
@@ -213,7 +216,7 @@ def checkpoint_lines(c: run_pb2.Checkpoint) -> list[str]:
             ("revision", c.revision or ""),
             ("decided", f"{when(c.decide_time)} by {c.decided_by}" if c.decided_by else ""),
         ]
-    )
+    ) + tally_lines(c)
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
@@ -440,7 +443,10 @@ def get_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
 
 def decide_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
     request = runs.DecideCheckpointRequest(
-        name=ctx.checkpoint(args.checkpoint), decision=args.decision, comment=args.comment
+        name=ctx.checkpoint(args.checkpoint),
+        decision=args.decision,
+        comment=args.comment,
+        reason_code=args.reason_code,
     )
     if args.payload_file is not None:
         payload = load_json(args.payload_file, "payload")

@@ -147,6 +147,7 @@ MATRIX: Mapping[str, Rule] = {
             "GetCheckpoint": VIEWER,
             "ListCheckpoints": VIEWER,
             "DecideCheckpoint": Rule("approver", note="a checkpoint may demand more; the runs service checks"),
+            "ListCheckpointVotes": VIEWER,  # i14-decisions: decision records with their evidence
         },
     ),
     **_methods(

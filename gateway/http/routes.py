@@ -268,6 +268,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"/v1/{{parent={_ORG}}}/checkpoints", RUNS, "ListCheckpoints"),
     _route("GET", f"/v1/{{parent={_RUN}}}/checkpoints", RUNS, "ListCheckpoints"),
     _route("POST", f"/v1/{{name={_CHECKPOINT}}}:decide", RUNS, "DecideCheckpoint", body="*"),
+    _route("GET", f"/v1/{{parent={_CHECKPOINT}}}/votes", RUNS, "ListCheckpointVotes"),  # i14-decisions
     # agentorch.credentials.v1.CredentialsService (ResolveCredential is internal: no route)
     _route("POST", f"/v1/{{parent={_ORG}}}/credentials", CREDENTIALS, "CreateCredential", body="*"),
     _route("GET", f"/v1/{{name={_CREDENTIAL}}}", CREDENTIALS, "GetCredential"),

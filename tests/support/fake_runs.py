@@ -22,9 +22,16 @@ from services.common.context import Principal
 from services.common.errors import NotFound
 from services.runs.app.registry import ResolvedDefinition
 from services.runs.app.unit_of_work import DuplicateRequest, Notify
-from services.runs.domain.errors import LaunchRejected
+from services.runs.domain.errors import AlreadyVoted, LaunchRejected
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus, StepStatus
-from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent, number_events
+from services.runs.domain.records import (
+    CheckpointQuery,
+    CheckpointRecord,
+    RunRecord,
+    StoredEvent,
+    VoteRecord,
+    number_events,
+)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class Tables:
     records: dict[str, RunRecord] = field(default_factory=dict)
     events: dict[str, list[StoredEvent]] = field(default_factory=dict)
     checkpoints: dict[str, CheckpointRecord] = field(default_factory=dict)
+    votes: dict[str, VoteRecord] = field(default_factory=dict)
 
 
 @dataclass
@@ -207,6 +215,7 @@ class FakeCheckpointRepository:
         payload: dict[str, Any],
         decided_by: str,
         now: dt.datetime,
+        reason_code: str = "",
     ) -> bool:
         record = self._t.checkpoints.get(checkpoint_id)
         if record is None or record.status is not CheckpointStatus.OPEN:
@@ -219,6 +228,7 @@ class FakeCheckpointRepository:
             payload=payload,
             decided_by=decided_by,
             decided_at=now,
+            reason_code=reason_code,
         )
         return True
 
@@ -256,6 +266,23 @@ class FakeCheckpointRepository:
         return [c.checkpoint_id for c in sorted(rows, key=lambda c: c.opened_at)]
 
 
+class FakeVoteRepository:
+    def __init__(self, tables: Tables) -> None:
+        self._t = tables
+
+    async def insert(self, vote: VoteRecord) -> None:
+        if any(v.checkpoint_id == vote.checkpoint_id and v.voter == vote.voter for v in self._t.votes.values()):
+            raise AlreadyVoted(vote.name.rsplit("/votes/", 1)[0], vote.voter)
+        self._t.votes[vote.vote_id] = vote
+
+    async def for_checkpoints(self, checkpoint_ids: Sequence[str]) -> dict[str, list[VoteRecord]]:
+        found: dict[str, list[VoteRecord]] = {cid: [] for cid in checkpoint_ids}
+        for vote in sorted(self._t.votes.values(), key=lambda v: (v.created_at, v.vote_id)):
+            if vote.checkpoint_id in found:
+                found[vote.checkpoint_id].append(vote)
+        return found
+
+
 class FakeRunsUnitOfWork:
     """One transaction on a copy of the database's tables; `commit()` makes the copy the database's state."""
 
@@ -267,6 +294,7 @@ class FakeRunsUnitOfWork:
         self._notified: list[str] = []
         self.runs = FakeRunRepository(self._tables, self._notified)
         self.checkpoints = FakeCheckpointRepository(self._tables)
+        self.votes = FakeVoteRepository(self._tables)
         return self
 
     async def commit(self) -> None:

@@ -12,7 +12,7 @@ from services.common.structs import struct_from_dict, value_from_python
 from services.common.structs import struct_to_dict as struct_to_dict
 from services.runs.app.runs import RunView
 from services.runs.domain.model import CheckpointStatus, Decision, EventType, OriginType, RunStatus, StepStatus
-from services.runs.domain.records import CheckpointRecord, StoredEvent
+from services.runs.domain.records import CheckpointRecord, StoredEvent, VoteRecord
 
 
 def _enum_map(enum: Any, prefix: str, module_enum: Any) -> dict[Any, Any]:
@@ -132,6 +132,12 @@ def checkpoint_message(record: CheckpointRecord) -> rpb.Checkpoint:
         payload=struct(record.payload),
         decided_by=record.decided_by,
         revision=record.revision,
+        approvals_required=record.approvals_required,
+        approvals=sum(1 for v in record.votes if v.decision == Decision.APPROVE.value),
+        forbid_self_approval=record.forbid_self_approval,
+        votes=[vote_message(v, with_evidence=False) for v in record.votes],
+        reason_codes=record.reason_codes,
+        reason_code=record.reason_code,
     )
     if record.decision in {d.value for d in Decision}:
         message.decision = DECISION[Decision(record.decision)]
@@ -140,4 +146,22 @@ def checkpoint_message(record: CheckpointRecord) -> rpb.Checkpoint:
     if record.decided_at is not None:
         message.decide_time.CopyFrom(timestamp(record.decided_at))
         message.latency_ms = int((record.decided_at - record.opened_at).total_seconds() * 1000)
+    return message
+
+
+def vote_message(vote: VoteRecord, *, with_evidence: bool) -> rpb.CheckpointVote:
+    """A decision record; its evidence document (canonical JSON, the text its hash covers) only on request."""
+    message = rpb.CheckpointVote(
+        name=vote.name,
+        voter=vote.voter,
+        comment=vote.comment,
+        reason_code=vote.reason_code,
+        payload=struct(vote.payload),
+        evidence_sha256=vote.evidence_sha256,
+        evidence_json=vote.evidence if with_evidence else "",
+        create_time=timestamp(vote.created_at),
+    )
+    if vote.decision in {d.value for d in Decision}:
+        message.decision = DECISION[Decision(vote.decision)]
+    message.payload_diff.extend(vote.payload_diff)
     return message

@@ -26,6 +26,7 @@ from services.runs.api.convert import (
     run_message,
     struct_to_dict,
     timestamp,
+    vote_message,
 )
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.launch import Launcher, LaunchRequest
@@ -171,11 +172,21 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         self, request: pb.DecideCheckpointRequest, context: ServicerContext
     ) -> pb.DecideCheckpointResponse:
         decided = await self._checkpoints.decide(
-            request.name, DECISION_FROM.get(request.decision), request.comment, struct_to_dict(request.payload)
+            request.name,
+            DECISION_FROM.get(request.decision),
+            request.comment,
+            struct_to_dict(request.payload),
+            request.reason_code,
         )
         return pb.DecideCheckpointResponse(
             checkpoint=checkpoint_message(decided.checkpoint), run=run_message(decided.run)
         )
+
+    async def ListCheckpointVotes(
+        self, request: pb.ListCheckpointVotesRequest, context: ServicerContext
+    ) -> pb.ListCheckpointVotesResponse:
+        votes = await self._checkpoints.votes_of(request.parent)
+        return pb.ListCheckpointVotesResponse(votes=[vote_message(v, with_evidence=True) for v in votes])
 
 
 def _known(mapping: dict[int, T], value: int, enum: EnumDescriptor, field: str) -> T | None:

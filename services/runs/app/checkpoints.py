@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,14 +16,16 @@ from services.common.errors import FieldViolation, OrganizationNotFound, Permiss
 from services.runs.app.runs import RunQueries, RunView, authorize_run
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
-from services.runs.domain import machine
+from services.runs.domain import machine, votes
 from services.runs.domain.errors import CheckpointNotFound, RunNotFound
-from services.runs.domain.model import CheckpointStatus, Decision
+from services.runs.domain.model import CheckpointStatus, Decision, RunState
 from services.runs.domain.names import CheckpointName, RunName, parse_org
-from services.runs.domain.records import CheckpointQuery, CheckpointRecord
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, VoteRecord
+from services.runs.domain.revisions import check_revisions_left
 
 MAX_COMMENT = 4000
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_REASON_CODE = 63
 _STATUS_AFTER = {
     Decision.APPROVE: CheckpointStatus.APPROVED,
     Decision.REJECT: CheckpointStatus.REJECTED,
@@ -68,9 +73,19 @@ class CheckpointService:
             if run is not None and await uow.runs.organization_of(run.run_id) != org:
                 raise RunNotFound(str(run))
             rows = await uow.checkpoints.list_page(query, after=paging.after, limit=paging.limit)
+            found = await uow.votes.for_checkpoints([r.checkpoint_id for r in rows])
+            rows = [dataclasses.replace(r, votes=tuple(found[r.checkpoint_id])) for r in rows]
         return paging.page(rows, lambda c: (c.opened_at, c.checkpoint_id))
 
-    async def decide(self, name: str, decision: Decision | None, comment: str, payload: dict[str, Any]) -> Decided:
+    async def decide(
+        self,
+        name: str,
+        decision: Decision | None,
+        comment: str,
+        payload: dict[str, Any],
+        reason_code: str = "",
+    ) -> Decided:
+        """Record the caller's vote; the vote that reaches the outcome (domain/votes.py) decides the checkpoint."""
         principal = authz.require_principal()
         parsed = CheckpointName.parse(name)
         violations = []
@@ -80,41 +95,82 @@ class CheckpointService:
             violations.append(FieldViolation("comment", f"must be at most {MAX_COMMENT} characters"))
         if len(json.dumps(payload).encode()) > MAX_PAYLOAD_BYTES:
             violations.append(FieldViolation("payload", f"must be at most {MAX_PAYLOAD_BYTES} bytes of JSON"))
+        if len(reason_code) > MAX_REASON_CODE:
+            violations.append(FieldViolation("reason_code", f"must be at most {MAX_REASON_CODE} characters"))
         if violations:
             raise ValidationFailed(violations)
         assert decision is not None
         self._authorize(principal, parsed, "viewer")
         async with self._uow() as uow:
+            # Loading the run locks it: votes on a run's checkpoints are serialized, so a quorum is reached once.
             run = await uow.runs.load(parsed.run.run_id)
             checkpoint = await self._load(uow, parsed)
-            if run is None:
+            view = await uow.runs.load_view(parsed.run.run_id)
+            if run is None or view is None:
                 raise CheckpointNotFound(str(parsed))
+            record = view[1]
             required = checkpoint.role if checkpoint.role in authz.ROLES else "approver"
             if not authz.has_role(principal, required):
                 raise PermissionDenied(
                     f"deciding this checkpoint needs the {required} role", metadata={"required_role": required}
                 )
+            if reason_code and reason_code not in checkpoint.reason_codes:
+                allowed = ", ".join(checkpoint.reason_codes) or "none: this checkpoint declares no reason codes"
+                raise ValidationFailed.single(
+                    "reason_code", f"must be one of the checkpoint's reason codes ({allowed})"
+                )
+            # A checkpoint that is not open (or whose step no longer waits) is refused before anything is written.
+            machine.check_decision(run, checkpoint.step_id, str(parsed), checkpoint.status)
+            if decision is Decision.REQUEST_CHANGES:  # a capped number of revisions, then only approve or reject
+                check_revisions_left(
+                    str(parsed), run.spec.step(checkpoint.step_id).checkpoint, run.steps[checkpoint.step_id]
+                )
+            ballot = votes.Ballot(principal.subject, decision, comment, reason_code, payload)
+            votes.check_ballot(checkpoint, record.created_by, ballot, str(parsed))
             now = utcnow()
-            output = {"comment": comment, "payload": payload, "decided_by": principal.subject}
-            # The state machine refuses a checkpoint that is not open (or whose step no longer waits) before
-            # anything is written; the conditional write below settles a race with a concurrent decision.
-            machine.decide(run, checkpoint.step_id, decision, output, now, checkpoint=(str(parsed), checkpoint.status))
-            recorded = await uow.checkpoints.record_decision(
-                checkpoint.checkpoint_id,
-                _STATUS_AFTER[decision],
-                decision.value,
-                comment,
-                payload,
-                principal.subject,
-                now,
-            )
-            if not recorded:  # decided meanwhile (by a concurrent call): nothing of the above is written
-                current = await uow.checkpoints.get(checkpoint.checkpoint_id)
-                decided = current.status if current is not None else CheckpointStatus.CLOSED
-                raise machine.refused_decision(str(parsed), decided)
+            vote = _vote(checkpoint, run, record, ballot, now)
+            await uow.votes.insert(vote)
+            counted = (*checkpoint.votes, vote)
+            outcome = votes.outcome(counted, checkpoint.approvals_required)
+            tally = {
+                "vote": vote.vote_id,
+                "voter": principal.subject,
+                "approvals": votes.approvals(counted),
+                "approvals_required": checkpoint.approvals_required,
+                "evidence_sha256": vote.evidence_sha256,
+            }
+            if outcome is None:
+                machine.record_vote(run, checkpoint.step_id, {"decision": decision.value, **tally})
+            else:
+                final_payload = vote.payload if outcome is not Decision.APPROVE else votes.proposed_payload(counted)
+                output = {"comment": comment, "payload": final_payload, "decided_by": principal.subject}
+                machine.decide(run, checkpoint.step_id, outcome, {**output, "tally": tally}, now)
+                _strip_tally(run, checkpoint.step_id)
+                recorded = await uow.checkpoints.record_decision(
+                    checkpoint.checkpoint_id,
+                    _STATUS_AFTER[outcome],
+                    outcome.value,
+                    comment,
+                    final_payload,
+                    principal.subject,
+                    now,
+                    reason_code,
+                )
+                if not recorded:  # decided meanwhile (by an expiry): nothing of the above is written
+                    current = await uow.checkpoints.get(checkpoint.checkpoint_id)
+                    decided = current.status if current is not None else CheckpointStatus.CLOSED
+                    raise machine.refused_decision(str(parsed), decided)
             await self._transitions.commit(uow, [run], now)
         async with self._uow() as uow:
             return Decided(await self._load(uow, parsed), await self._queries.view(uow, parsed.run))
+
+    async def votes_of(self, parent: str) -> list[VoteRecord]:
+        """The checkpoint's votes with their evidence, oldest first (viewer role)."""
+        principal = authz.require_principal()
+        parsed = CheckpointName.parse(parent, "parent")
+        self._authorize(principal, parsed, "viewer")
+        async with self._uow() as uow:
+            return list((await self._load(uow, parsed)).votes)
 
     def _authorize(self, principal: Principal, name: CheckpointName, role: str) -> None:
         authz.authorize(principal, name.run.organization_slug, role, hidden=lambda: CheckpointNotFound(str(name)))
@@ -123,4 +179,35 @@ class CheckpointService:
         record = await uow.checkpoints.get(name.checkpoint_id)
         if record is None or record.run_id != name.run.run_id or record.organization_slug != name.run.organization_slug:
             raise CheckpointNotFound(str(name))
-        return record
+        found = await uow.votes.for_checkpoints([record.checkpoint_id])
+        return dataclasses.replace(record, votes=tuple(found[record.checkpoint_id]))
+
+
+def _vote(
+    checkpoint: CheckpointRecord, run: RunState, record: RunRecord, ballot: votes.Ballot, now: dt.datetime
+) -> VoteRecord:
+    """The decision record of `ballot`: its effective payload, the diff of its edit, and its evidence."""
+    origin = {"origin_type": record.origin_type.value, "origin": record.origin, "orchestration": record.orchestration}
+    evidence = votes.canonical_json(votes.evidence(checkpoint, run, origin))
+    return VoteRecord(
+        vote_id=str(uuid.uuid4()),
+        checkpoint_id=checkpoint.checkpoint_id,
+        run_id=checkpoint.run_id,
+        organization_slug=checkpoint.organization_slug,
+        voter=ballot.voter,
+        decision=ballot.decision.value,
+        comment=ballot.comment,
+        reason_code=ballot.reason_code,
+        payload=votes.effective_payload(checkpoint, ballot),
+        payload_diff=votes.payload_diff(votes.shown_document(checkpoint), ballot.payload),
+        evidence=evidence,
+        evidence_sha256=votes.sha256_hex(evidence),
+        created_at=now,
+    )
+
+
+def _strip_tally(run: RunState, step_id: str) -> None:
+    """The tally belongs in the CHECKPOINT_DECIDED event, not in the step's output (which later steps read)."""
+    state = run.steps[step_id]
+    if isinstance(state.output, dict) and "tally" in state.output:
+        state.output = {k: v for k, v in state.output.items() if k != "tally"}

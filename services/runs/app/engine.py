@@ -337,6 +337,11 @@ class Engine:
             due_at=due,
             on_expiry=block.on_expiry,
             revision=revision_count(run.steps[spec.id]),
+            approvals_required=block.approvals_required,
+            forbid_self_approval=(
+                run.forbid_self_approval if block.forbid_self_approval is None else block.forbid_self_approval
+            ),
+            reason_codes=block.reason_codes,
         )
         machine.open_checkpoint(run, spec.id, checkpoint, now)
 

@@ -134,6 +134,7 @@ class Launcher:
             inputs=inputs,
             steps={s.id: StepState(s.id) for s in spec.steps},
             agents=agents,
+            forbid_self_approval=principal.policy.forbid_self_approval,  # pinned: later policy changes don't apply
         )
         created = utcnow()
         record = RunRecord(

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus
-from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent
+from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent, VoteRecord
 
 # Builds the announcements of committed events for other replicas (LISTEN/NOTIFY payloads): the store sends them
 # in the committing transaction itself, so they are delivered at commit, and only then. None with one process.
@@ -100,6 +100,7 @@ class CheckpointRepository(Protocol):
         payload: dict[str, Any],
         decided_by: str,
         now: dt.datetime,
+        reason_code: str = "",
     ) -> bool:
         """Write the decision if the checkpoint is still open; False if someone decided first."""
         ...
@@ -113,6 +114,18 @@ class CheckpointRepository(Protocol):
     async def open_ids_for_run(self, run_id: str) -> list[str]: ...
 
 
+class VoteRepository(Protocol):
+    """Checkpoint votes: immutable decision records, so insert and read only (i14-decisions)."""
+
+    async def insert(self, vote: VoteRecord) -> None:
+        """Record a vote; AlreadyVoted if the voter has voted on the checkpoint already."""
+        ...
+
+    async def for_checkpoints(self, checkpoint_ids: Sequence[str]) -> dict[str, list[VoteRecord]]:
+        """The votes of each checkpoint, oldest first."""
+        ...
+
+
 class RunsUnitOfWork(Protocol):
     """One transaction: `async with uow:` … `await uow.commit()`; leaving without commit rolls back."""
 
@@ -121,6 +134,9 @@ class RunsUnitOfWork(Protocol):
 
     @property
     def checkpoints(self) -> CheckpointRepository: ...
+
+    @property
+    def votes(self) -> VoteRepository: ...
 
     async def commit(self) -> None: ...
 

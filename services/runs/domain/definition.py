@@ -18,6 +18,8 @@ from services.runs.domain.model import (
     StepSpec,
 )
 
+MAX_APPROVALS_REQUIRED = 10  # as the registry's definition validation (i14-decisions)
+
 
 def read_definition(document: Mapping[str, Any], prompt_templates: Iterable[tuple[str, str]] = ()) -> RunSpec:
     try:
@@ -67,6 +69,10 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
     max_revisions = block.get("max_revisions", DEFAULT_MAX_REVISIONS)
     if isinstance(max_revisions, bool) or not isinstance(max_revisions, int | float) or max_revisions < 0:
         raise ValueError(f"checkpoint.max_revisions must be a whole number of 0 or more, not {max_revisions!r}")
+    declared = block.get("approvals_required")
+    approvals = 1 if declared is None else int(declared)
+    if not 1 <= approvals <= MAX_APPROVALS_REQUIRED:  # the registry refuses it; a pinned run must not bypass it
+        raise ValueError(f"approvals_required must be between 1 and {MAX_APPROVALS_REQUIRED} (got {approvals})")
     return CheckpointSpec(
         title=str(block["title"]),
         context=str(block.get("context") or ""),
@@ -77,6 +83,9 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         on_expiry=str(block.get("on_expiry") or "reject"),
         escalate_to=str(block.get("escalate_to") or ""),
         max_revisions=int(max_revisions),
+        approvals_required=approvals,
+        forbid_self_approval=None if block.get("forbid_self_approval") is None else bool(block["forbid_self_approval"]),
+        reason_codes=tuple(str(code) for code in block.get("reason_codes") or ()),
     )
 
 

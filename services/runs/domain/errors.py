@@ -115,3 +115,46 @@ class MissingCredentials(InvalidLaunch):
     """The definition names credential aliases that do not exist in the launching organization."""
 
     reason = "CREDENTIALS_NOT_FOUND"
+
+
+# --- i14-decisions: votes -------------------------------------------------------------------------------------------
+
+
+class AlreadyVoted(RunsError, errors.AlreadyExists):
+    """The principal has voted on this checkpoint already: one person's vote counts once (the vote is a resource
+    that exists, hence ALREADY_EXISTS)."""
+
+    reason = "ALREADY_VOTED"
+
+    def __init__(self, checkpoint: str, voter: str) -> None:
+        super().__init__(
+            f"{voter} has already voted on checkpoint {checkpoint}; a vote cannot be changed",
+            metadata={"resource": checkpoint},
+        )
+
+
+class SelfApprovalForbidden(RunsError, errors.PermissionDenied):
+    """Four-eyes: the run's launcher may not approve its checkpoint (rejecting or requesting changes is allowed)."""
+
+    reason = "SELF_APPROVAL_FORBIDDEN"
+
+    def __init__(self, checkpoint: str) -> None:
+        super().__init__(
+            f"checkpoint {checkpoint} forbids self-approval: the run's launcher cannot approve it "
+            "(rejecting or requesting changes is allowed)",
+            metadata={"resource": checkpoint},
+        )
+
+
+class EditConflict(RunsError, errors.FailedPrecondition):
+    """With a quorum, the first approval fixes the payload; a later approval with another edit would count an
+    approval for a payload it did not see. Request changes instead."""
+
+    reason = "EDIT_CONFLICT"
+
+    def __init__(self, checkpoint: str) -> None:
+        super().__init__(
+            f"an earlier approval of checkpoint {checkpoint} fixed its payload; approve it as it is (no payload, "
+            "or the same one), or request changes",
+            metadata={"resource": checkpoint},
+        )

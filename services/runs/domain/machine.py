@@ -350,6 +350,18 @@ def decide(
         _send_back(run, step_id, output, now)
 
 
+def record_vote(run: RunState, step_id: str, data: dict[str, Any]) -> None:
+    """A vote that does not decide the checkpoint yet (a quorum still short): only an event; the step waits on."""
+    state = run.steps[step_id]
+    if state.status is not StepStatus.WAITING:
+        raise InvalidTransition(
+            f"step {step_id!r} of run {run.name}", run.name, state.status.value, Action.DECIDE.value, again=True
+        )
+    run.events.append(
+        NewEvent(EventType.CHECKPOINT_VOTE_RECORDED, step_id, {"checkpoint": state.checkpoint_id, **data})
+    )
+
+
 def _answer_agent(run: RunState, step_id: str, output: dict[str, Any], now: dt.datetime) -> None:
     """The person answered the agent's question: the step is due again, and its next attempt sends the answer
     (the decision's comment) to the agent together with the agent's task context."""

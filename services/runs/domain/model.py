@@ -61,6 +61,7 @@ class EventType(enum.StrEnum):
     CHECKPOINT_ESCALATED = "checkpoint_escalated"
     # run controls (issue 14): an operator acted on the run (data: kind, step_id, by)
     OPERATOR_INTERVENTION = "operator_intervention"
+    CHECKPOINT_VOTE_RECORDED = "checkpoint_vote_recorded"  # i14-decisions
 
 
 class Decision(enum.StrEnum):
@@ -105,6 +106,11 @@ class CheckpointSpec:
     escalate_to: str = ""
     # request-changes revisions (issue 14): how many times the checkpoint may send its dependencies back
     max_revisions: int = 3
+
+    # i14-decisions: quorum, four-eyes (None: the launcher's organization default, pinned at launch), reason codes
+    approvals_required: int = 1
+    forbid_self_approval: bool | None = None
+    reason_codes: tuple[str, ...] = ()
 
 
 DEFAULT_MAX_REVISIONS = 3
@@ -204,6 +210,10 @@ class NewCheckpoint:
     due_at: dt.datetime | None
     on_expiry: str
     revision: int = 0  # how many times this checkpoint step sent its dependencies back before this opening
+    # i14-decisions: pinned when the checkpoint opens
+    approvals_required: int = 1
+    forbid_self_approval: bool = False
+    reason_codes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -223,6 +233,8 @@ class RunState:
     ended_at: dt.datetime | None = None
     current_phase: int = 0
     agents: dict[str, Any] = field(default_factory=dict)  # the agents' registry snapshot, pinned at launch
+    # i14-decisions: the launcher's organization default for forbid_self_approval, pinned at launch
+    forbid_self_approval: bool = False
     events: list[NewEvent] = field(default_factory=list)
     dirty: set[str] = field(default_factory=set)
     checkpoints_opened: list[NewCheckpoint] = field(default_factory=list)

@@ -73,6 +73,35 @@ def number_events(run: RunState, now: dt.datetime) -> list[StoredEvent]:
 
 
 @dataclass(frozen=True)
+class VoteRecord:
+    """One principal's vote on a checkpoint: an immutable decision record (i14-decisions).
+
+    `evidence` is the canonical JSON text of what the voter saw (domain/votes.py builds it) and `evidence_sha256`
+    the hex SHA-256 of its UTF-8 bytes; `payload_diff` the RFC 6902 patch of the vote's edit."""
+
+    vote_id: str
+    checkpoint_id: str
+    run_id: str
+    organization_slug: str
+    voter: str
+    decision: str
+    comment: str
+    reason_code: str
+    payload: dict[str, Any]
+    payload_diff: list[dict[str, Any]]
+    evidence: str
+    evidence_sha256: str
+    created_at: dt.datetime
+
+    @property
+    def name(self) -> str:
+        return (
+            f"organizations/{self.organization_slug}/runs/{self.run_id}/checkpoints/{self.checkpoint_id}"
+            f"/votes/{self.vote_id}"
+        )
+
+
+@dataclass(frozen=True)
 class CheckpointRecord:
     checkpoint_id: str
     run_id: str
@@ -93,6 +122,12 @@ class CheckpointRecord:
     decided_by: str
     decided_at: dt.datetime | None
     revision: int = 0  # revisions of the step before this opening (issue 14)
+    # i14-decisions: pinned when it opened; `votes` are read with the checkpoint, oldest first
+    approvals_required: int = 1
+    forbid_self_approval: bool = False
+    reason_codes: tuple[str, ...] = ()
+    reason_code: str = ""
+    votes: tuple[VoteRecord, ...] = ()
 
     @property
     def name(self) -> str:
@@ -121,6 +156,9 @@ class CheckpointRecord:
             decided_by="",
             decided_at=None,
             revision=new.revision,
+            approvals_required=new.approvals_required,
+            forbid_self_approval=new.forbid_self_approval,
+            reason_codes=tuple(new.reason_codes),
         )
 
 

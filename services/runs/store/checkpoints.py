@@ -25,6 +25,8 @@ class SqlCheckpointRepository:
     async def insert(self, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> None:
         row = dataclasses.asdict(CheckpointRecord.opened(run_id, organization_slug, new, now))
         row["id"], row["status"] = row.pop("checkpoint_id"), CheckpointStatus.OPEN.value
+        row.pop("votes")
+        row["reason_codes"] = list(row["reason_codes"])
         await self._conn.execute(checkpoints.insert().values(**row))
 
     async def get(self, checkpoint_id: str) -> CheckpointRecord | None:
@@ -40,6 +42,7 @@ class SqlCheckpointRepository:
         payload: dict[str, Any],
         decided_by: str,
         now: dt.datetime,
+        reason_code: str = "",
     ) -> bool:
         """Write the decision if the checkpoint is still open; False if someone decided first."""
         result = await self._conn.execute(
@@ -52,6 +55,7 @@ class SqlCheckpointRepository:
                 payload=payload,
                 decided_by=decided_by,
                 decided_at=now,
+                reason_code=reason_code,
             )
         )
         return result.rowcount == 1
@@ -118,4 +122,8 @@ def _to_record(row: Any) -> CheckpointRecord:
         decided_by=row["decided_by"],
         decided_at=utc(row["decided_at"]) if row["decided_at"] is not None else None,
         revision=row["revision"],
+        approvals_required=row["approvals_required"],
+        forbid_self_approval=bool(row["forbid_self_approval"]),
+        reason_codes=tuple(row["reason_codes"]),
+        reason_code=row["reason_code"],
     )

@@ -76,9 +76,11 @@ INSERT_RUN = """
 WITH new_run AS (
     INSERT INTO runs (id, organization_slug, origin_type, origin, orchestration, definition, prompt_templates,
                       agents, prompt_inputs, metadata, status, status_reason, current_phase, last_sequence,
-                      request_id, created_by, created_at, started_at, ended_at, updated_at, request_fingerprint)
+                      request_id, created_by, created_at, started_at, ended_at, updated_at, request_fingerprint,
+                      forbid_self_approval)
     VALUES ($1, $14, $15, $16, $17, $18::jsonb, $19::jsonb, $20::jsonb, $21::jsonb, $22::jsonb, $23, $24,
-            $25::integer, $26::bigint, $27::varchar, $28, $6, $29::timestamptz, $30::timestamptz, $6, $31::varchar)
+            $25::integer, $26::bigint, $27::varchar, $28, $6, $29::timestamptz, $30::timestamptz, $6, $31::varchar,
+            $32::boolean)
 ), new_steps AS (
     INSERT INTO run_steps (run_id, step_id, position, status, attempt, output, error, due_at, lease_owner,
                            started_at, finished_at, checkpoint_id)

@@ -21,6 +21,7 @@ class Pinned:
     spec: RunSpec
     inputs: dict[str, Any]
     agents: dict[str, Any]
+    forbid_self_approval: bool = False  # i14-decisions: the launcher's organization default, pinned at launch
 
 
 class PinnedCache:

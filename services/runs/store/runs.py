@@ -39,7 +39,15 @@ _STATE_COLUMNS = (
     r.started_at,
     r.ended_at,
 )
-_PINNED_COLUMNS = (r.id, r.organization_slug, r.definition, r.prompt_templates, r.prompt_inputs, r.agents)
+_PINNED_COLUMNS = (
+    r.id,
+    r.organization_slug,
+    r.definition,
+    r.prompt_templates,
+    r.prompt_inputs,
+    r.agents,
+    r.forbid_self_approval,
+)
 # executemany statements: the SET clause comes from the parameter keys, the row from the b_* keys.
 _UPDATE_STEP = run_steps.update().where(s.run_id == sa.bindparam("b_run_id"), s.step_id == sa.bindparam("b_step_id"))
 _UPDATE_RUN = runs.update().where(r.id == sa.bindparam("b_id"))
@@ -111,6 +119,7 @@ class SqlRunRepository:
             run.started_at,
             run.ended_at,
             record.request_fingerprint,
+            run.forbid_self_approval,
         )
         params = (run.run_id, *steps.arrays, now, *events.arrays, NOTIFY_CHANNEL, payloads, *row)
         await self._conn.exec_driver_sql(pg_batch.INSERT_RUN, params)
@@ -137,6 +146,7 @@ class SqlRunRepository:
                 request_id=record.request_id,
                 request_fingerprint=record.request_fingerprint,
                 created_by=record.created_by,
+                forbid_self_approval=run.forbid_self_approval,
                 created_at=now,
                 started_at=run.started_at,
                 ended_at=run.ended_at,
@@ -310,7 +320,9 @@ class SqlRunRepository:
         if run.status.final or run.status is RunStatus.PAUSED:
             self._pinned.discard(run.run_id)
         elif self._pinned.get(run.run_id) is None:
-            self._pinned.put(run.run_id, Pinned(run.organization_slug, run.spec, run.inputs, run.agents))
+            self._pinned.put(
+                run.run_id, Pinned(run.organization_slug, run.spec, run.inputs, run.agents, run.forbid_self_approval)
+            )
 
     async def _pinned_for(self, run_ids: Sequence[str]) -> dict[str, Pinned]:
         found: dict[str, Pinned] = {}
@@ -508,6 +520,7 @@ def _to_state(row: Any, pinned: Pinned, steps: dict[str, StepState]) -> RunState
         ended_at=_opt(row["ended_at"]),
         current_phase=row["current_phase"],
         agents=pinned.agents,
+        forbid_self_approval=pinned.forbid_self_approval,
     )
 
 
@@ -518,6 +531,7 @@ def _pin(row: Any) -> Pinned:
         spec=read_definition(row["definition"], templates),
         inputs=row["prompt_inputs"],
         agents=row["agents"],
+        forbid_self_approval=bool(row["forbid_self_approval"]),
     )
 
 

@@ -43,6 +43,8 @@ runs = sa.Table(
     # run controls (issue 14, migration 0006): the SHA-256 of the canonical launch request, so that a request_id
     # reused with other parameters is refused (REQUEST_ID_REUSED) instead of answered with the first run.
     sa.Column("request_fingerprint", sa.String(64), nullable=False, server_default=""),
+    # i14-decisions: the launcher's organization default for four-eyes at launch time (pinned).
+    sa.Column("forbid_self_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("organization_slug", "request_id"),
     sa.Index("ix_runs_org_created", "organization_slug", "created_at"),
 )
@@ -109,5 +111,42 @@ checkpoints = sa.Table(
     sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
     # revisions (issue 14, migration 0006): how many times the step sent its dependencies back before this opening
     sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+    # i14-decisions: quorum, four-eyes (the effective value, pinned when it opens) and reason codes.
+    sa.Column("approvals_required", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("forbid_self_approval", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("reason_codes", JSONDocument, nullable=False, server_default="[]"),
+    sa.Column("reason_code", sa.String(63), nullable=False, server_default=""),
     sa.Index("ix_checkpoints_org_status_opened", "organization_slug", "status", "opened_at"),
+)
+
+# i14-decisions: one row per (checkpoint, voter): immutable decision records (the migration adds a trigger that
+# refuses UPDATE; the store has no update or delete of them; they go with their run).
+checkpoint_votes = sa.Table(
+    "checkpoint_votes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "checkpoint_id",
+        sa.String(36),
+        sa.ForeignKey("checkpoints.id", ondelete="CASCADE", name="fk_checkpoint_votes_checkpoint_id_checkpoints"),
+        nullable=False,
+    ),
+    sa.Column(
+        "run_id",
+        sa.String(36),
+        sa.ForeignKey(RUN_ID, ondelete="CASCADE", name="fk_checkpoint_votes_run_id_runs"),
+        nullable=False,
+    ),
+    sa.Column("organization_slug", sa.String(63), nullable=False),
+    sa.Column("voter", sa.String(200), nullable=False),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("reason_code", sa.String(63), nullable=False),
+    sa.Column("payload", JSONDocument, nullable=False),
+    sa.Column("payload_diff", JSONDocument, nullable=False),
+    # The canonical JSON text, stored as text so that its bytes (what evidence_sha256 hashes) never change.
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("evidence_sha256", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("checkpoint_id", "voter"),
 )

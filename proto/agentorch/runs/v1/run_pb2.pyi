@@ -73,6 +73,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_CHECKPOINT_DECIDED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_ESCALATED: _ClassVar[EventType]
     EVENT_TYPE_OPERATOR_INTERVENTION: _ClassVar[EventType]
+    EVENT_TYPE_CHECKPOINT_VOTE_RECORDED: _ClassVar[EventType]
 ORIGIN_TYPE_UNSPECIFIED: OriginType
 ORIGIN_TYPE_PLAN: OriginType
 ORIGIN_TYPE_SAVED_ORCHESTRATION: OriginType
@@ -118,6 +119,7 @@ EVENT_TYPE_CHECKPOINT_OPENED: EventType
 EVENT_TYPE_CHECKPOINT_DECIDED: EventType
 EVENT_TYPE_CHECKPOINT_ESCALATED: EventType
 EVENT_TYPE_OPERATOR_INTERVENTION: EventType
+EVENT_TYPE_CHECKPOINT_VOTE_RECORDED: EventType
 
 class Run(_message.Message):
     __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition", "prompt_templates", "failed_steps", "operator_interventions")
@@ -206,7 +208,7 @@ class StepState(_message.Message):
     def __init__(self, step_id: _Optional[str] = ..., phase_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkpoint: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug", "revision")
+    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug", "revision", "approvals_required", "approvals", "forbid_self_approval", "votes", "reason_codes", "reason_code")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +229,12 @@ class Checkpoint(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_SLUG_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    APPROVALS_FIELD_NUMBER: _ClassVar[int]
+    FORBID_SELF_APPROVAL_FIELD_NUMBER: _ClassVar[int]
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODES_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     run: str
     step_id: str
@@ -247,7 +255,13 @@ class Checkpoint(_message.Message):
     latency_ms: int
     organization_slug: str
     revision: int
-    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
+    approvals_required: int
+    approvals: int
+    forbid_self_approval: bool
+    votes: _containers.RepeatedCompositeFieldContainer[CheckpointVote]
+    reason_codes: _containers.RepeatedScalarFieldContainer[str]
+    reason_code: str
+    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ..., revision: _Optional[int] = ..., approvals_required: _Optional[int] = ..., approvals: _Optional[int] = ..., forbid_self_approval: _Optional[bool] = ..., votes: _Optional[_Iterable[_Union[CheckpointVote, _Mapping]]] = ..., reason_codes: _Optional[_Iterable[str]] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run", "sequence", "type", "step_id", "data", "event_time", "run_status")
@@ -278,3 +292,27 @@ class OperatorIntervention(_message.Message):
     by: str
     time: _timestamp_pb2.Timestamp
     def __init__(self, step_id: _Optional[str] = ..., kind: _Optional[str] = ..., by: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CheckpointVote(_message.Message):
+    __slots__ = ("name", "voter", "decision", "comment", "reason_code", "payload", "payload_diff", "evidence_sha256", "evidence_json", "create_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VOTER_FIELD_NUMBER: _ClassVar[int]
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_DIFF_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    voter: str
+    decision: Decision
+    comment: str
+    reason_code: str
+    payload: _struct_pb2.Struct
+    payload_diff: _struct_pb2.ListValue
+    evidence_sha256: str
+    evidence_json: str
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., voter: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., reason_code: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., payload_diff: _Optional[_Union[_struct_pb2.ListValue, _Mapping]] = ..., evidence_sha256: _Optional[str] = ..., evidence_json: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -242,16 +242,18 @@ class ListCheckpointsResponse(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[_run_pb2.Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DecideCheckpointRequest(_message.Message):
-    __slots__ = ("name", "decision", "comment", "payload")
+    __slots__ = ("name", "decision", "comment", "payload", "reason_code")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     name: str
     decision: _run_pb2.Decision
     comment: str
     payload: _struct_pb2.Struct
-    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[_run_pb2.Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    reason_code: str
+    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[_run_pb2.Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class DecideCheckpointResponse(_message.Message):
     __slots__ = ("checkpoint", "run")
@@ -260,3 +262,15 @@ class DecideCheckpointResponse(_message.Message):
     checkpoint: _run_pb2.Checkpoint
     run: _run_pb2.Run
     def __init__(self, checkpoint: _Optional[_Union[_run_pb2.Checkpoint, _Mapping]] = ..., run: _Optional[_Union[_run_pb2.Run, _Mapping]] = ...) -> None: ...
+
+class ListCheckpointVotesRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class ListCheckpointVotesResponse(_message.Message):
+    __slots__ = ("votes",)
+    VOTES_FIELD_NUMBER: _ClassVar[int]
+    votes: _containers.RepeatedCompositeFieldContainer[_run_pb2.CheckpointVote]
+    def __init__(self, votes: _Optional[_Iterable[_Union[_run_pb2.CheckpointVote, _Mapping]]] = ...) -> None: ...

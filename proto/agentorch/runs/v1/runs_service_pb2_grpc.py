@@ -104,6 +104,11 @@ class RunsServiceStub:
                 request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.SerializeToString,
                 response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.FromString,
                 _registered_method=True)
+        self.ListCheckpointVotes = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ListCheckpointVotes',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.FromString,
+                _registered_method=True)
 
 
 class RunsServiceServicer:
@@ -209,8 +214,22 @@ class RunsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DecideCheckpoint(self, request, context):
-        """Decides an open checkpoint, exactly once: a second or concurrent decision gets FAILED_PRECONDITION, with an
+        """Votes on an open checkpoint (each principal once: a second vote is ALREADY_EXISTS `ALREADY_VOTED`); the vote
+        that reaches the outcome decides it, exactly once: `approvals_required` approvals approve, any reject rejects,
+        any request_changes sends it back. A vote on a decided checkpoint gets FAILED_PRECONDITION, with an
         `agentorch.common.v1.InvalidTransition` detail whose `current_status` is the checkpoint's (`approved`, …).
+        PERMISSION_DENIED `SELF_APPROVAL_FORBIDDEN` when the run's launcher approves a checkpoint forbidding it;
+        FAILED_PRECONDITION `EDIT_CONFLICT` for an approval editing a payload an earlier approval fixed;
+        INVALID_ARGUMENT (`reason_code`) for a code the checkpoint does not declare.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpointVotes(self, request, context):
+        """i14-decisions: the votes (decision records) of a checkpoint with their full evidence documents, oldest first.
+        A checkpoint has at most `approvals_required` + 1 votes, so there is no paging. Viewer role; NOT_FOUND for
+        another organization's checkpoint.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -283,6 +302,11 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     servicer.DecideCheckpoint,
                     request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.FromString,
                     response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.SerializeToString,
+            ),
+            'ListCheckpointVotes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpointVotes,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -641,6 +665,33 @@ class RunsService:
             '/agentorch.runs.v1.RunsService/DecideCheckpoint',
             agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointRequest.SerializeToString,
             agentorch_dot_runs_dot_v1_dot_runs__service__pb2.DecideCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpointVotes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ListCheckpointVotes',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -128,6 +128,11 @@ class CheckpointSpec:
     escalate_to: str | None = None  # with on_expiry "escalate": the role the checkpoint moves to when it expires
     max_revisions: int = 3  # issue 14: request_changes allowed this many times, then only approve or reject
 
+    # i14-decisions: quorum, four-eyes (None: the launcher's organization default), reason codes a vote may carry
+    approvals_required: int = 1
+    forbid_self_approval: bool | None = None
+    reason_codes: tuple[str, ...] = ()
+
 
 DEFAULT_MAX_REVISIONS = 3
 

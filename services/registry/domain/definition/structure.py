@@ -75,7 +75,14 @@ CHECKPOINT_FIELDS = (
     "on_expiry",
     "escalate_to",
     "max_revisions",  # issue 14: request-changes revisions
+    # i14-decisions
+    "approvals_required",
+    "forbid_self_approval",
+    "reason_codes",
 )
+# i14-decisions: quorum, four-eyes and reason codes of a checkpoint.
+MAX_APPROVALS_REQUIRED = 10
+MAX_REASON_CODES = 20
 
 
 @dataclass(frozen=True)
@@ -360,6 +367,7 @@ def _checkpoint(
     _check_escalation(reader, path, role, due_in_seconds, on_expiry, escalate_to)
     # issue 14: how many times request_changes may send the dependencies back (then only approve or reject)
     max_revisions = reader.integer(obj.get("max_revisions"), join(path, "max_revisions"), minimum=0, maximum=100)
+    approvals_required, forbid_self_approval, reason_codes = _decision_rules(reader, obj, path)
     return CheckpointSpec(
         title=title or "",
         context=context,
@@ -370,7 +378,32 @@ def _checkpoint(
         on_expiry=on_expiry,
         escalate_to=escalate_to,
         max_revisions=DEFAULT_MAX_REVISIONS if max_revisions is None else max_revisions,
+        approvals_required=approvals_required,
+        forbid_self_approval=forbid_self_approval,
+        reason_codes=reason_codes,
     )
+
+
+def _decision_rules(reader: Reader, obj: dict[Any, Any], path: str) -> tuple[int, bool | None, tuple[str, ...]]:
+    """i14-decisions: `approvals_required` (1..10, default 1), `forbid_self_approval` (unset: the launcher's
+    organization default at launch) and `reason_codes` (unique slugs a vote may carry)."""
+    approvals = reader.integer(
+        obj.get("approvals_required"), join(path, "approvals_required"), minimum=1, maximum=MAX_APPROVALS_REQUIRED
+    )
+    forbid = reader.boolean(obj.get("forbid_self_approval"), join(path, "forbid_self_approval"))
+    codes_path = join(path, "reason_codes")
+    items = reader.array(obj.get("reason_codes"), codes_path, max_items=MAX_REASON_CODES, what="reason codes")
+    codes: dict[str, str] = {}
+    for position, item in enumerate(items or ()):
+        item_path = index(codes_path, position)
+        code = reader.string(item, item_path, required=True, pattern=SLUG_RE, rule=SLUG_RULE)
+        if code is None:
+            continue
+        if code in codes:
+            reader.add(item_path, f"duplicate reason code (also at {codes[code]})")
+            continue
+        codes[code] = item_path
+    return approvals or 1, forbid, tuple(codes)
 
 
 def _check_escalation(
