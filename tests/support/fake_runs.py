@@ -25,6 +25,7 @@ from services.runs.app.unit_of_work import DuplicateRequest, Notify
 from services.runs.domain.errors import LaunchRejected
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus, StepStatus
 from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent, number_events
+from services.runs.domain.routing import Timers
 
 
 @dataclass
@@ -203,6 +204,8 @@ class FakeCheckpointRepository:
         payload: dict[str, Any],
         decided_by: str,
         now: dt.datetime,
+        *,
+        override_justification: str | None = None,
     ) -> bool:
         record = self._t.checkpoints.get(checkpoint_id)
         if record is None or record.status is not CheckpointStatus.OPEN:
@@ -215,14 +218,47 @@ class FakeCheckpointRepository:
             payload=payload,
             decided_by=decided_by,
             decided_at=now,
+            override=override_justification is not None,
+            override_justification=override_justification or "",
         )
         return True
 
-    async def escalate(self, checkpoint_id: str, role: str, due_at: dt.datetime) -> bool:
+    async def escalate(
+        self, checkpoint_id: str, role: str, due_at: dt.datetime, remind_at: dt.datetime | None = None
+    ) -> bool:
         record = self._t.checkpoints.get(checkpoint_id)
         if record is None or record.status is not CheckpointStatus.OPEN:
             return False
-        self._t.checkpoints[checkpoint_id] = dataclasses.replace(record, role=role, due_at=due_at, on_expiry="reject")
+        self._t.checkpoints[checkpoint_id] = dataclasses.replace(
+            record, role=role, due_at=due_at, on_expiry="reject", remind_at=remind_at, reminded=False
+        )
+        return True
+
+    async def update_open(
+        self,
+        record: CheckpointRecord,
+        *,
+        timers: Timers | None = None,
+        assignees: list[str] | None = None,
+        role: str | None = None,
+    ) -> bool:
+        current = self._t.checkpoints.get(record.checkpoint_id)
+        if current is None or current.status is not CheckpointStatus.OPEN:
+            return False
+        changes: dict[str, Any] = {}
+        if timers is not None:
+            changes.update(
+                due_at=timers.due_at,
+                remind_at=timers.remind_at,
+                reminded=timers.reminded,
+                escalation_level=timers.escalation_level,
+                escalation_base_at=timers.escalation_base_at,
+            )
+        if assignees is not None:
+            changes["assignees"] = list(assignees)
+        if role is not None:
+            changes["role"] = role
+        self._t.checkpoints[record.checkpoint_id] = dataclasses.replace(current, **changes)
         return True
 
     async def list_page(

@@ -27,6 +27,8 @@ from services.runs.api.convert import (
     struct_to_dict,
     timestamp,
 )
+from services.runs.api.inbox import inbox_filters
+from services.runs.app.checkpoint_routing import CheckpointRouting
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.launch import Launcher, LaunchRequest
 from services.runs.app.runs import RunControls, RunFilter, RunQueries
@@ -53,12 +55,14 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         controls: RunControls,
         checkpoints: CheckpointService,
         watcher: Watcher,
+        routing: CheckpointRouting | None = None,
     ) -> None:
         self._launcher = launcher
         self._queries = queries
         self._controls = controls
         self._checkpoints = checkpoints
         self._watcher = watcher
+        self._routing = routing
         self._event_responses: OrderedDict[tuple[str, int], pb.WatchRunResponse] = OrderedDict()
 
     async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.CreateRunResponse:
@@ -163,6 +167,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             assignee=request.assignee,
             role=request.role,
             overdue_at=utcnow() if request.overdue else None,
+            **inbox_filters(request),
         )
         rows, token = await self._checkpoints.list_page(request.parent, query, request.page_size, request.page_token)
         return pb.ListCheckpointsResponse(checkpoints=[checkpoint_message(r) for r in rows], next_page_token=token)
@@ -171,11 +176,32 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         self, request: pb.DecideCheckpointRequest, context: ServicerContext
     ) -> pb.DecideCheckpointResponse:
         decided = await self._checkpoints.decide(
-            request.name, DECISION_FROM.get(request.decision), request.comment, struct_to_dict(request.payload)
+            request.name,
+            DECISION_FROM.get(request.decision),
+            request.comment,
+            struct_to_dict(request.payload),
+            override=request.override,
+            justification=request.justification,
         )
         return pb.DecideCheckpointResponse(
             checkpoint=checkpoint_message(decided.checkpoint), run=run_message(decided.run)
         )
+
+    # --- routing (issue 14, i14-routing) ---
+
+    async def ReassignCheckpoint(
+        self, request: pb.ReassignCheckpointRequest, context: ServicerContext
+    ) -> pb.ReassignCheckpointResponse:
+        assert self._routing is not None
+        record = await self._routing.reassign(request.name, list(request.assignees), request.role, request.reason)
+        return pb.ReassignCheckpointResponse(checkpoint=checkpoint_message(record))
+
+    async def ExtendCheckpoint(
+        self, request: pb.ExtendCheckpointRequest, context: ServicerContext
+    ) -> pb.ExtendCheckpointResponse:
+        assert self._routing is not None
+        record = await self._routing.extend(request.name, to_datetime(request, "due_time"), request.reason)
+        return pb.ExtendCheckpointResponse(checkpoint=checkpoint_message(record))
 
 
 def _known(mapping: dict[int, T], value: int, enum: EnumDescriptor, field: str) -> T | None:

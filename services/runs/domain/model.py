@@ -11,6 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.runs.domain import routing
+from services.runs.domain.routing import EscalationLevel, Timers
+
 
 class OriginType(enum.StrEnum):
     PLAN = "plan"
@@ -59,6 +62,9 @@ class EventType(enum.StrEnum):
     CHECKPOINT_OPENED = "checkpoint_opened"
     CHECKPOINT_DECIDED = "checkpoint_decided"
     CHECKPOINT_ESCALATED = "checkpoint_escalated"
+    CHECKPOINT_DUE_SOON = "checkpoint_due_soon"  # issue 14, i14-routing
+    CHECKPOINT_REASSIGNED = "checkpoint_reassigned"
+    CHECKPOINT_EXTENDED = "checkpoint_extended"
 
 
 class Decision(enum.StrEnum):
@@ -101,6 +107,9 @@ class CheckpointSpec:
     due_in_seconds: float | None = None
     on_expiry: str = "reject"
     escalate_to: str = ""
+    # --- routing and escalation (issue 14, i14-routing) ---
+    remind_before_seconds: float | None = None
+    escalation: tuple[EscalationLevel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,6 +201,13 @@ class NewCheckpoint:
     role: str
     due_at: dt.datetime | None
     on_expiry: str
+    # --- routing and escalation (issue 14, i14-routing) ---
+    remind_before_seconds: float | None = None
+    escalation: tuple[EscalationLevel, ...] = ()
+
+    def timers(self, now: dt.datetime) -> Timers:
+        """Its timers when it opens at `now` (the waiting step's due_at is their `next_at`)."""
+        return routing.opened(now, self.due_at, self.remind_before_seconds, self.escalation)
 
 
 @dataclass
