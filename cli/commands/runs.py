@@ -10,6 +10,7 @@ from typing import Any
 
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
+from cli.commands import checkpoint_routing
 from cli.commands.base import (
     Context,
     add_limit,
@@ -116,6 +117,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     clist.add_argument("--assignee", default="")
     clist.add_argument("--role", default="")
     clist.add_argument("--overdue", action="store_true")
+    checkpoint_routing.add_inbox_flags(clist)
     add_limit(clist)
     clist.set_defaults(handler=list_checkpoints)
     cget = csub.add_parser("get", parents=[common], help="a checkpoint")
@@ -130,7 +132,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         decide.add_argument("checkpoint")
         decide.add_argument("--comment", default="", required=verb == "request-changes", help="shown to later steps")
         decide.add_argument("--payload-file", type=Path, help="a JSON object passed on with the decision")
+        checkpoint_routing.add_override_flags(decide)
         decide.set_defaults(handler=decide_checkpoint, decision=decision)
+    checkpoint_routing.register(csub, common)
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -196,6 +200,10 @@ def checkpoint_lines(c: run_pb2.Checkpoint) -> list[str]:
             ("decision", label(run_pb2.Decision.Name(c.decision))),
             ("comment", c.comment),
             ("decided", f"{when(c.decide_time)} by {c.decided_by}" if c.decided_by else ""),
+            ("override", c.override_justification if c.override else ""),
+            ("escalation", f"level {c.escalation_level} of {c.escalation_levels}" if c.escalation_levels else ""),
+            ("next escalation", when(c.next_escalation_time)),
+            ("reminder", when(c.remind_time)),
         ]
     )
 
@@ -397,6 +405,7 @@ def list_checkpoints(ctx: Context, args: argparse.Namespace) -> int:
         assignee=args.assignee,
         role=args.role,
         overdue=args.overdue,
+        **checkpoint_routing.inbox_fields(ctx, args),
     )
     response = ctx.collect(ctx.client.runs.ListCheckpoints, request, "checkpoints", args.limit)
     rows = [
@@ -424,7 +433,11 @@ def get_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
 
 def decide_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
     request = runs.DecideCheckpointRequest(
-        name=ctx.checkpoint(args.checkpoint), decision=args.decision, comment=args.comment
+        name=ctx.checkpoint(args.checkpoint),
+        decision=args.decision,
+        comment=args.comment,
+        override=args.override,
+        justification=args.justification,
     )
     if args.payload_file is not None:
         payload = load_json(args.payload_file, "payload")
