@@ -62,8 +62,12 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
 def register(csub: Any, common: argparse.ArgumentParser) -> None:
     reassign = csub.add_parser("reassign", parents=[common], help="give an open checkpoint to other assignees")
     reassign.add_argument("checkpoint", help="RUN_ID/CHECKPOINT_ID or the full resource name")
+    # `--assignee` (repeated), as `checkpoints list --assignee` spells it: `--to` already means a version.
     reassign.add_argument(
-        "--to", action="append", default=[], help="an assignee: an e-mail address or group:SLUG (repeat)"
+        "--assignee",
+        action="append",
+        default=[],
+        help="a new assignee: an e-mail address or group:SLUG (repeat; none: anyone holding the role)",
     )
     reassign.add_argument("--role", default="", help="the role needed to decide (default: unchanged)")
     reassign.add_argument("--reason", required=True, help="recorded in the run's events")
@@ -79,7 +83,7 @@ def reassign_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
     from cli.commands.runs import checkpoint_lines
 
     request = runs.ReassignCheckpointRequest(
-        name=ctx.checkpoint(args.checkpoint), assignees=args.to, role=args.role, reason=args.reason
+        name=ctx.checkpoint(args.checkpoint), assignees=args.assignee, role=args.role, reason=args.reason
     )
     response = ctx.call(ctx.client.runs.ReassignCheckpoint, request)
     ctx.output.show(response, checkpoint_lines(response.checkpoint))
