@@ -10,6 +10,7 @@ from typing import Any
 
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
+from cli.commands import checkpoint_routing
 from cli.commands.base import (
     Context,
     add_limit,
@@ -124,6 +125,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     clist.add_argument("--assignee", default="")
     clist.add_argument("--role", default="")
     clist.add_argument("--overdue", action="store_true")
+    checkpoint_routing.add_inbox_flags(clist)
     add_limit(clist)
     clist.set_defaults(handler=list_checkpoints)
     cget = csub.add_parser("get", parents=[common], help="a checkpoint")
@@ -140,7 +142,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         decide.add_argument("--comment", default="", required=verb == "request-changes", help="shown to later steps")
         decide.add_argument("--payload-file", type=Path, help="a JSON object passed on with the decision")
         decide.add_argument("--reason-code", default="", help="one of the checkpoint's reason codes")
+        checkpoint_routing.add_override_flags(decide)
         decide.set_defaults(handler=decide_checkpoint, decision=decision)
+    checkpoint_routing.register(csub, common)
 
 
 # --- rendering ---------------------------------------------------------------------------------------------------
@@ -215,6 +219,10 @@ def checkpoint_lines(c: run_pb2.Checkpoint) -> list[str]:
             ("comment", c.comment),
             ("revision", c.revision or ""),
             ("decided", f"{when(c.decide_time)} by {c.decided_by}" if c.decided_by else ""),
+            ("override", c.override_justification if c.override else ""),
+            ("escalation", f"level {c.escalation_level} of {c.escalation_levels}" if c.escalation_levels else ""),
+            ("next escalation", when(c.next_escalation_time)),
+            ("reminder", when(c.remind_time)),
         ]
     ) + tally_lines(c)
 
@@ -416,6 +424,7 @@ def list_checkpoints(ctx: Context, args: argparse.Namespace) -> int:
         assignee=args.assignee,
         role=args.role,
         overdue=args.overdue,
+        **checkpoint_routing.inbox_fields(ctx, args),
     )
     response = ctx.collect(ctx.client.runs.ListCheckpoints, request, "checkpoints", args.limit)
     rows = [
@@ -447,6 +456,8 @@ def decide_checkpoint(ctx: Context, args: argparse.Namespace) -> int:
         decision=args.decision,
         comment=args.comment,
         reason_code=args.reason_code,
+        override=args.override,
+        justification=args.justification,
     )
     if args.payload_file is not None:
         payload = load_json(args.payload_file, "payload")

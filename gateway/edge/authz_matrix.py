@@ -148,6 +148,9 @@ MATRIX: Mapping[str, Rule] = {
             "ListCheckpoints": VIEWER,
             "DecideCheckpoint": Rule("approver", note="a checkpoint may demand more; the runs service checks"),
             "ListCheckpointVotes": VIEWER,  # i14-decisions: decision records with their evidence
+            # issue 14, i14-routing: routing work is an operator's; the runs service refuses self-assignment
+            "ReassignCheckpoint": Rule("operator", note="only an admin may route a checkpoint to themselves"),
+            "ExtendCheckpoint": OPERATOR,
         },
     ),
     **_methods(

@@ -269,6 +269,8 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"/v1/{{parent={_RUN}}}/checkpoints", RUNS, "ListCheckpoints"),
     _route("POST", f"/v1/{{name={_CHECKPOINT}}}:decide", RUNS, "DecideCheckpoint", body="*"),
     _route("GET", f"/v1/{{parent={_CHECKPOINT}}}/votes", RUNS, "ListCheckpointVotes"),  # i14-decisions
+    _route("POST", f"/v1/{{name={_CHECKPOINT}}}:reassign", RUNS, "ReassignCheckpoint", body="*"),  # i14-routing
+    _route("POST", f"/v1/{{name={_CHECKPOINT}}}:extend", RUNS, "ExtendCheckpoint", body="*"),  # i14-routing
     # agentorch.credentials.v1.CredentialsService (ResolveCredential is internal: no route)
     _route("POST", f"/v1/{{parent={_ORG}}}/credentials", CREDENTIALS, "CreateCredential", body="*"),
     _route("GET", f"/v1/{{name={_CREDENTIAL}}}", CREDENTIALS, "GetCredential"),

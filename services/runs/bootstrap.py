@@ -20,6 +20,7 @@ from services.common.server import GrpcService, ServiceSpec
 from services.common.supervisor import Supervisor
 from services.runs.api.servicer import RunsServicer
 from services.runs.app.broker import Broker, reannounce
+from services.runs.app.checkpoint_routing import CheckpointRouting
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.engine import Engine
 from services.runs.app.executor import StepExecutor
@@ -55,6 +56,7 @@ class RunsService:
     controls: RunControls
     checkpoints: CheckpointService
     watcher: Watcher
+    routing: CheckpointRouting | None = None  # reassign / extend (issue 14, i14-routing)
 
 
 @dataclass
@@ -140,6 +142,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             controls=RunControls(transitions, queries, uow),
             checkpoints=CheckpointService(uow, transitions, queries),
             watcher=Watcher(reader, broker, RunQueries(reader), heartbeat_seconds=config.heartbeat_seconds),
+            routing=CheckpointRouting(uow, transitions),
         )
         servicer = RunsServicer(
             launcher=service.launcher,
@@ -147,6 +150,7 @@ def spec(settings: RunsSettings, *, executor: StepExecutor | None = None, worker
             controls=service.controls,
             checkpoints=service.checkpoints,
             watcher=service.watcher,
+            routing=service.routing,
         )
         await engine.start(supervisor)
         stack.push_async_callback(engine.stop)

@@ -51,7 +51,7 @@ REVIEW = definition(
             depends_on=["draft"],
             context="Draft: {{ steps.draft.output }}",
             deliverables=["{{ steps.draft.output }}", "notes on {{ params.topic }}"],
-            assignees=["bob@example.com", "carol@example.com"],
+            assignees=["alice@example.com", "carol@example.com"],  # alice (the default caller) may decide
             due_in_seconds=3600,
         ),
     ],
@@ -73,9 +73,23 @@ async def paused_at_checkpoint(p: Platform, document: dict[str, Any], slug: str 
 
 
 async def decide(
-    stub: pb_grpc.RunsServiceStub, name: str, decision: int, comment: str = "", payload: dict[str, Any] | None = None
+    stub: pb_grpc.RunsServiceStub,
+    name: str,
+    decision: int,
+    comment: str = "",
+    payload: dict[str, Any] | None = None,
+    *,
+    override: str = "",
 ) -> pb.DecideCheckpointResponse:
-    request = pb.DecideCheckpointRequest(name=name, decision=decision, comment=comment, payload=struct(payload or {}))
+    """Decide `name`; `override` (a justification) decides as an admin's override of the assignees."""
+    request = pb.DecideCheckpointRequest(
+        name=name,
+        decision=decision,
+        comment=comment,
+        payload=struct(payload or {}),
+        override=bool(override),
+        justification=override,
+    )
     response: pb.DecideCheckpointResponse = await stub.DecideCheckpoint(request)
     return response
 
@@ -134,7 +148,7 @@ async def test_a_checkpoint_opens_pauses_the_run_and_approval_continues_it(plat:
     assert checkpoint.title == "Review ai"
     assert checkpoint.context == "Draft: helper says: draft about ai"
     assert list(checkpoint.deliverables) == ["helper says: draft about ai", "notes on ai"]
-    assert list(checkpoint.assignees) == ["bob@example.com", "carol@example.com"]
+    assert list(checkpoint.assignees) == ["alice@example.com", "carol@example.com"]
     assert checkpoint.role == "approver"
     assert checkpoint.status == run_pb2.CHECKPOINT_STATUS_OPEN
     assert checkpoint.on_expiry == "reject"
@@ -353,7 +367,7 @@ async def test_the_inbox_filters_and_pages(plat: Platform, database: DatabaseSet
     assert await list_names(stub, org, overdue=True) == [a]
     assert await list_names(stub, second.name, overdue=True) == []
 
-    await decide(stub, c, APPROVE)
+    await decide(stub, c, APPROVE, override="the inbox test decides as an admin")
     assert await list_names(stub, org, status=run_pb2.CHECKPOINT_STATUS_APPROVED) == [c]
     assert await list_names(stub, org, status=run_pb2.CHECKPOINT_STATUS_OPEN) == everything[:2]
 

@@ -32,6 +32,7 @@ from services.runs.domain.records import (
     VoteRecord,
     number_events,
 )
+from services.runs.domain.routing import Timers
 
 
 @dataclass
@@ -216,6 +217,8 @@ class FakeCheckpointRepository:
         decided_by: str,
         now: dt.datetime,
         reason_code: str = "",
+        *,
+        override_justification: str | None = None,
     ) -> bool:
         record = self._t.checkpoints.get(checkpoint_id)
         if record is None or record.status is not CheckpointStatus.OPEN:
@@ -229,14 +232,47 @@ class FakeCheckpointRepository:
             decided_by=decided_by,
             decided_at=now,
             reason_code=reason_code,
+            override=override_justification is not None,
+            override_justification=override_justification or "",
         )
         return True
 
-    async def escalate(self, checkpoint_id: str, role: str, due_at: dt.datetime) -> bool:
+    async def escalate(
+        self, checkpoint_id: str, role: str, due_at: dt.datetime, remind_at: dt.datetime | None = None
+    ) -> bool:
         record = self._t.checkpoints.get(checkpoint_id)
         if record is None or record.status is not CheckpointStatus.OPEN:
             return False
-        self._t.checkpoints[checkpoint_id] = dataclasses.replace(record, role=role, due_at=due_at, on_expiry="reject")
+        self._t.checkpoints[checkpoint_id] = dataclasses.replace(
+            record, role=role, due_at=due_at, on_expiry="reject", remind_at=remind_at, reminded=False
+        )
+        return True
+
+    async def update_open(
+        self,
+        record: CheckpointRecord,
+        *,
+        timers: Timers | None = None,
+        assignees: list[str] | None = None,
+        role: str | None = None,
+    ) -> bool:
+        current = self._t.checkpoints.get(record.checkpoint_id)
+        if current is None or current.status is not CheckpointStatus.OPEN:
+            return False
+        changes: dict[str, Any] = {}
+        if timers is not None:
+            changes.update(
+                due_at=timers.due_at,
+                remind_at=timers.remind_at,
+                reminded=timers.reminded,
+                escalation_level=timers.escalation_level,
+                escalation_base_at=timers.escalation_base_at,
+            )
+        if assignees is not None:
+            changes["assignees"] = list(assignees)
+        if role is not None:
+            changes["role"] = role
+        self._t.checkpoints[record.checkpoint_id] = dataclasses.replace(current, **changes)
         return True
 
     async def list_page(

@@ -146,6 +146,7 @@ def checkpoint_message(record: CheckpointRecord) -> rpb.Checkpoint:
     if record.decided_at is not None:
         message.decide_time.CopyFrom(timestamp(record.decided_at))
         message.latency_ms = int((record.decided_at - record.opened_at).total_seconds() * 1000)
+    _routing_fields(message, record)
     return message
 
 
@@ -165,3 +166,16 @@ def vote_message(vote: VoteRecord, *, with_evidence: bool) -> rpb.CheckpointVote
         message.decision = DECISION[Decision(vote.decision)]
     message.payload_diff.extend(vote.payload_diff)
     return message
+
+
+def _routing_fields(message: rpb.Checkpoint, record: CheckpointRecord) -> None:
+    """Checkpoint fields 20-25 (issue 14, i14-routing)."""
+    message.escalation_level = record.escalation_level
+    message.escalation_levels = len(record.escalation)
+    message.override = record.override
+    message.override_justification = record.override_justification
+    if record.remind_at is not None:
+        message.remind_time.CopyFrom(timestamp(record.remind_at))
+    upcoming = record.timers.next_escalation_at
+    if upcoming is not None and record.status is CheckpointStatus.OPEN:
+        message.next_escalation_time.CopyFrom(timestamp(upcoming))

@@ -28,6 +28,8 @@ from services.runs.api.convert import (
     timestamp,
     vote_message,
 )
+from services.runs.api.inbox import inbox_filters
+from services.runs.app.checkpoint_routing import CheckpointRouting
 from services.runs.app.checkpoints import CheckpointService
 from services.runs.app.launch import Launcher, LaunchRequest
 from services.runs.app.runs import RunControls, RunFilter, RunQueries
@@ -54,12 +56,14 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
         controls: RunControls,
         checkpoints: CheckpointService,
         watcher: Watcher,
+        routing: CheckpointRouting | None = None,
     ) -> None:
         self._launcher = launcher
         self._queries = queries
         self._controls = controls
         self._checkpoints = checkpoints
         self._watcher = watcher
+        self._routing = routing
         self._event_responses: OrderedDict[tuple[str, int], pb.WatchRunResponse] = OrderedDict()
 
     async def CreateRun(self, request: pb.CreateRunRequest, context: ServicerContext) -> pb.CreateRunResponse:
@@ -164,6 +168,7 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             assignee=request.assignee,
             role=request.role,
             overdue_at=utcnow() if request.overdue else None,
+            **inbox_filters(request),
         )
         rows, token = await self._checkpoints.list_page(request.parent, query, request.page_size, request.page_token)
         return pb.ListCheckpointsResponse(checkpoints=[checkpoint_message(r) for r in rows], next_page_token=token)
@@ -177,6 +182,8 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
             request.comment,
             struct_to_dict(request.payload),
             request.reason_code,
+            override=request.override,
+            justification=request.justification,
         )
         return pb.DecideCheckpointResponse(
             checkpoint=checkpoint_message(decided.checkpoint), run=run_message(decided.run)
@@ -187,6 +194,22 @@ class RunsServicer(pb_grpc.RunsServiceServicer):
     ) -> pb.ListCheckpointVotesResponse:
         votes = await self._checkpoints.votes_of(request.parent)
         return pb.ListCheckpointVotesResponse(votes=[vote_message(v, with_evidence=True) for v in votes])
+
+    # --- routing (issue 14, i14-routing) ---
+
+    async def ReassignCheckpoint(
+        self, request: pb.ReassignCheckpointRequest, context: ServicerContext
+    ) -> pb.ReassignCheckpointResponse:
+        assert self._routing is not None
+        record = await self._routing.reassign(request.name, list(request.assignees), request.role, request.reason)
+        return pb.ReassignCheckpointResponse(checkpoint=checkpoint_message(record))
+
+    async def ExtendCheckpoint(
+        self, request: pb.ExtendCheckpointRequest, context: ServicerContext
+    ) -> pb.ExtendCheckpointResponse:
+        assert self._routing is not None
+        record = await self._routing.extend(request.name, to_datetime(request, "due_time"), request.reason)
+        return pb.ExtendCheckpointResponse(checkpoint=checkpoint_message(record))
 
 
 def _known(mapping: dict[int, T], value: int, enum: EnumDescriptor, field: str) -> T | None:

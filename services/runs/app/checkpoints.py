@@ -13,16 +13,18 @@ from services.common import authz, pagination
 from services.common.context import Principal
 from services.common.db import utcnow
 from services.common.errors import FieldViolation, OrganizationNotFound, PermissionDenied, ValidationFailed
+from services.runs.app import routing_input
 from services.runs.app.runs import RunQueries, RunView, authorize_run
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
-from services.runs.domain import machine, votes
-from services.runs.domain.errors import CheckpointNotFound, RunNotFound
+from services.runs.domain import machine, routing, votes
+from services.runs.domain.errors import CheckpointNotFound, NotAnAssignee, RunNotFound
 from services.runs.domain.model import CheckpointStatus, Decision, RunState
 from services.runs.domain.names import CheckpointName, RunName, parse_org
 from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, VoteRecord
 from services.runs.domain.revisions import check_revisions_left
 
+NO_DUE_TIME = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)  # the due-time order's key without a due time (last)
 MAX_COMMENT = 4000
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_REASON_CODE = 63
@@ -67,7 +69,18 @@ class CheckpointService:
             org = parse_org(parent)
             authz.authorize(principal, org, "viewer", hidden=lambda: OrganizationNotFound(org))
         query = CheckpointQuery(**{**query.__dict__, "organization_slug": org})
+        if query.orchestration and not query.orchestration.startswith(f"organizations/{org}/"):
+            raise ValidationFailed.single("orchestration", f"must be an orchestration of organizations/{org}")
+        if query.assigned_to_me:  # assigned_to_me: the caller's own keys, never taken from the request
+            query = CheckpointQuery(**{**query.__dict__, "assigned_to": tuple(routing.principal_keys(principal))})
         fingerprint = [org, query.run_id, str(query.status), query.assignee, query.role, str(bool(query.overdue_at))]
+        fingerprint += [
+            ",".join(query.assigned_to),
+            query.group,
+            query.due_before.isoformat() if query.due_before else "",
+            query.orchestration,
+            str(query.order_by_due),
+        ]
         paging = pagination.Paging(page_size, page_token, pagination.TIME_AND_ID, "checkpoints", *fingerprint)
         async with self._uow() as uow:
             if run is not None and await uow.runs.organization_of(run.run_id) != org:
@@ -75,6 +88,8 @@ class CheckpointService:
             rows = await uow.checkpoints.list_page(query, after=paging.after, limit=paging.limit)
             found = await uow.votes.for_checkpoints([r.checkpoint_id for r in rows])
             rows = [dataclasses.replace(r, votes=tuple(found[r.checkpoint_id])) for r in rows]
+        if query.order_by_due:
+            return paging.page(rows, lambda c: (c.due_at or NO_DUE_TIME, c.checkpoint_id))
         return paging.page(rows, lambda c: (c.opened_at, c.checkpoint_id))
 
     async def decide(
@@ -84,11 +99,14 @@ class CheckpointService:
         comment: str,
         payload: dict[str, Any],
         reason_code: str = "",
+        *,
+        override: bool = False,
+        justification: str = "",
     ) -> Decided:
         """Record the caller's vote; the vote that reaches the outcome (domain/votes.py) decides the checkpoint."""
         principal = authz.require_principal()
         parsed = CheckpointName.parse(name)
-        violations = []
+        violations = routing_input.override_violations(override, justification)
         if decision is None:
             violations.append(FieldViolation("decision", "must be APPROVE, REJECT or REQUEST_CHANGES"))
         if len(comment) > MAX_COMMENT:
@@ -109,15 +127,17 @@ class CheckpointService:
             if run is None or view is None:
                 raise CheckpointNotFound(str(parsed))
             record = view[1]
-            required = checkpoint.role if checkpoint.role in authz.ROLES else "approver"
-            if not authz.has_role(principal, required):
-                raise PermissionDenied(
-                    f"deciding this checkpoint needs the {required} role", metadata={"required_role": required}
-                )
+            # Routing (issue 14): the role, then the assignees; an admin's override is explicit and recorded. An
+            # override bypasses routing only: the quorum, four-eyes and the revision cap still apply.
+            allowed = routing.may_decide(principal, checkpoint.role, checkpoint.assignees, override=override)
+            if isinstance(allowed, routing.Refusal):
+                if allowed.kind is routing.RefusalKind.ROLE:
+                    raise PermissionDenied(allowed.message, metadata={"required_role": allowed.required_role})
+                raise NotAnAssignee(allowed.message, allowed.required_role, tuple(checkpoint.assignees))
             if reason_code and reason_code not in checkpoint.reason_codes:
-                allowed = ", ".join(checkpoint.reason_codes) or "none: this checkpoint declares no reason codes"
+                allowed_codes = ", ".join(checkpoint.reason_codes) or "none: this checkpoint declares no reason codes"
                 raise ValidationFailed.single(
-                    "reason_code", f"must be one of the checkpoint's reason codes ({allowed})"
+                    "reason_code", f"must be one of the checkpoint's reason codes ({allowed_codes})"
                 )
             # A checkpoint that is not open (or whose step no longer waits) is refused before anything is written.
             machine.check_decision(run, checkpoint.step_id, str(parsed), checkpoint.status)
@@ -132,18 +152,24 @@ class CheckpointService:
             await uow.votes.insert(vote)
             counted = (*checkpoint.votes, vote)
             outcome = votes.outcome(counted, checkpoint.approvals_required)
-            tally = {
+            tally: dict[str, Any] = {
                 "vote": vote.vote_id,
                 "voter": principal.subject,
                 "approvals": votes.approvals(counted),
                 "approvals_required": checkpoint.approvals_required,
                 "evidence_sha256": vote.evidence_sha256,
             }
+            if allowed.override:
+                tally["override"] = {"by": principal.subject, "justification": justification}
+                override_kind = machine.InterventionKind.OVERRIDE
+                machine.record_intervention(run, override_kind, checkpoint.step_id, principal.subject)
             if outcome is None:
                 machine.record_vote(run, checkpoint.step_id, {"decision": decision.value, **tally})
             else:
                 final_payload = vote.payload if outcome is not Decision.APPROVE else votes.proposed_payload(counted)
-                output = {"comment": comment, "payload": final_payload, "decided_by": principal.subject}
+                output: dict[str, Any] = {"comment": comment, "payload": final_payload, "decided_by": principal.subject}
+                if allowed.override:
+                    output["override"] = tally["override"]
                 machine.decide(run, checkpoint.step_id, outcome, {**output, "tally": tally}, now)
                 _strip_tally(run, checkpoint.step_id)
                 recorded = await uow.checkpoints.record_decision(
@@ -155,6 +181,7 @@ class CheckpointService:
                     principal.subject,
                     now,
                     reason_code,
+                    override_justification=justification if allowed.override else None,
                 )
                 if not recorded:  # decided meanwhile (by an expiry): nothing of the above is written
                     current = await uow.checkpoints.get(checkpoint.checkpoint_id)

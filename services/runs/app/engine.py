@@ -32,6 +32,7 @@ from services.common.db import is_connection_failure, utcnow
 from services.common.logs import get_logger
 from services.common.supervisor import Liveness, Supervisor
 from services.common.templating import DEFAULT_LIMITS, TemplateLimits, TemplateRenderError
+from services.runs.app import checkpoint_timers
 from services.runs.app.broker import Announcement, Broker
 from services.runs.app.deltas import DeltaStream
 from services.runs.app.executor import InputRequired, StepExecutor, StepFailed, StepRequest
@@ -39,7 +40,7 @@ from services.runs.app.rendering import Renderer
 from services.runs.app.transitions import Transitions
 from services.runs.app.unit_of_work import RunsUnitOfWork, UnitOfWorkFactory
 from services.runs.config import EngineConfig
-from services.runs.domain import machine
+from services.runs.domain import machine, routing
 from services.runs.domain.model import (
     BUILT_IN_KINDS,
     CheckpointStatus,
@@ -238,8 +239,8 @@ class Engine:
         if state is None or state.due_at is None or state.due_at > now or run.status.final:
             return None
         spec = run.spec.step(step_id)
-        if state.status is StepStatus.WAITING:
-            await self._expire_checkpoint(uow, run, spec, now)
+        if state.status is StepStatus.WAITING:  # a checkpoint's timer: reminder, escalation level or expiry
+            await checkpoint_timers.fire(uow, run, spec, now, self._expire_checkpoint)
             return None
         if self._rendered_enough(step_sources(run, spec)):
             return None  # leave it due for the next transaction
@@ -342,6 +343,8 @@ class Engine:
                 run.forbid_self_approval if block.forbid_self_approval is None else block.forbid_self_approval
             ),
             reason_codes=block.reason_codes,
+            remind_before_seconds=block.remind_before_seconds,
+            escalation=block.escalation,
         )
         machine.open_checkpoint(run, spec.id, checkpoint, now)
 
@@ -355,8 +358,9 @@ class Engine:
         block = spec.checkpoint
         if expiry == "escalate" and block is not None and block.escalate_to and block.due_in_seconds:
             due = now + dt.timedelta(seconds=block.due_in_seconds)
-            if await uow.checkpoints.escalate(state.checkpoint_id, block.escalate_to, due):
-                machine.escalate(run, spec.id, block.escalate_to, due)
+            remind = routing.remind_at(due, record.remind_before_seconds)  # the reminder moves with the due time
+            if await uow.checkpoints.escalate(state.checkpoint_id, block.escalate_to, due, remind):
+                machine.escalate(run, spec.id, block.escalate_to, due, timer_at=remind)
             return
         recorded = await uow.checkpoints.record_decision(
             state.checkpoint_id, CheckpointStatus.EXPIRED, expiry, "", {}, "system", now

@@ -14,6 +14,7 @@ from typing import Any, Protocol, Self
 
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus
 from services.runs.domain.records import CheckpointQuery, CheckpointRecord, RunRecord, StoredEvent, VoteRecord
+from services.runs.domain.routing import Timers
 
 # Builds the announcements of committed events for other replicas (LISTEN/NOTIFY payloads): the store sends them
 # in the committing transaction itself, so they are delivered at commit, and only then. None with one process.
@@ -101,11 +102,27 @@ class CheckpointRepository(Protocol):
         decided_by: str,
         now: dt.datetime,
         reason_code: str = "",
+        *,
+        override_justification: str | None = None,
     ) -> bool:
-        """Write the decision if the checkpoint is still open; False if someone decided first."""
+        """Write the decision if the checkpoint is still open; False if someone decided first.
+        `override_justification` (not None) records an admin's override."""
         ...
 
-    async def escalate(self, checkpoint_id: str, role: str, due_at: dt.datetime) -> bool: ...
+    async def escalate(
+        self, checkpoint_id: str, role: str, due_at: dt.datetime, remind_at: dt.datetime | None = None
+    ) -> bool: ...
+
+    async def update_open(
+        self,
+        record: CheckpointRecord,
+        *,
+        timers: Timers | None = None,
+        assignees: list[str] | None = None,
+        role: str | None = None,
+    ) -> bool:
+        """Change an open checkpoint's timers, assignees or role (issue 14); False if it is no longer open."""
+        ...
 
     async def list_page(
         self, query: CheckpointQuery, *, after: tuple[dt.datetime, str] | None, limit: int

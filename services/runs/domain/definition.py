@@ -17,6 +17,7 @@ from services.runs.domain.model import (
     RunSpec,
     StepSpec,
 )
+from services.runs.domain.routing import GROUP_PREFIX, EscalationLevel, assignee_problem
 
 MAX_APPROVALS_REQUIRED = 10  # as the registry's definition validation (i14-decisions)
 
@@ -77,7 +78,7 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         title=str(block["title"]),
         context=str(block.get("context") or ""),
         deliverables=tuple(str(d) for d in block.get("deliverables") or ()),
-        assignees=tuple(str(a) for a in block.get("assignees") or ()),
+        assignees=_checked(block.get("assignees") or ()),
         role=str(block.get("role") or "approver"),
         due_in_seconds=float(due) if due else None,
         on_expiry=str(block.get("on_expiry") or "reject"),
@@ -86,7 +87,30 @@ def _checkpoint(block: Mapping[str, Any]) -> CheckpointSpec:
         approvals_required=approvals,
         forbid_self_approval=None if block.get("forbid_self_approval") is None else bool(block["forbid_self_approval"]),
         reason_codes=tuple(str(code) for code in block.get("reason_codes") or ()),
+        remind_before_seconds=float(block["remind_before_seconds"]) if block.get("remind_before_seconds") else None,
+        escalation=_escalation(block.get("escalation") or ()),
     )
+
+
+def _escalation(levels: Iterable[Mapping[str, Any]]) -> tuple[EscalationLevel, ...]:
+    """`escalation: [{after_seconds, to: {role, group, users}}]` (issue 14, i14-routing). The registry validated
+    it; an assignee that is not a subject or `group:<slug>` is refused here too (ValueError), never guessed."""
+    chain = []
+    for level in levels:
+        target = level.get("to") or {}
+        assignees = [f"{GROUP_PREFIX}{str(target['group']).removeprefix(GROUP_PREFIX)}"] if target.get("group") else []
+        assignees += [str(u) for u in target.get("users") or ()]
+        chain.append(EscalationLevel(float(level["after_seconds"]), str(target.get("role") or ""), _checked(assignees)))
+    return tuple(chain)
+
+
+def _checked(assignees: Iterable[str]) -> tuple[str, ...]:
+    kept = tuple(dict.fromkeys(str(a) for a in assignees))
+    for assignee in kept:
+        problem = assignee_problem(assignee)
+        if problem:
+            raise ValueError(f"assignee {assignee!r}: {problem}")
+    return kept
 
 
 def _parameter(declared: Mapping[str, Any]) -> ParameterSpec:

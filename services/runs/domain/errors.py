@@ -158,3 +158,19 @@ class EditConflict(RunsError, errors.FailedPrecondition):
             "or the same one), or request changes",
             metadata={"resource": checkpoint},
         )
+
+
+class NotAnAssignee(RunsError, errors.PermissionDenied):
+    """The caller holds the checkpoint's role but is not one of its assignees (directly or through a group), and
+    made no admin override (issue 14, i14-routing)."""
+
+    reason = "NOT_AN_ASSIGNEE"
+
+    def __init__(self, message: str, required_role: str, assignees: tuple[str, ...]) -> None:
+        super().__init__(message, metadata={"required_role": required_role, "assignees": ",".join(assignees)})
+
+
+class SelfAssignment(RunsError, errors.PermissionDenied):
+    """Only an admin may reassign a checkpoint so that they themselves could decide it (issue 14, i14-routing)."""
+
+    reason = "SELF_ASSIGNMENT_FORBIDDEN"

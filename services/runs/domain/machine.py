@@ -252,7 +252,8 @@ def open_checkpoint(run: RunState, step_id: str, checkpoint: NewCheckpoint, now:
     state = run.touch(step_id)
     assert state.status is StepStatus.READY, state.status
     state.status, state.attempt, state.started_at = StepStatus.WAITING, state.attempt + 1, now
-    state.due_at, state.checkpoint_id, state.lease_owner = checkpoint.due_at, checkpoint.checkpoint_id, ""
+    # Its earliest timer (reminder, escalation level, due time): see domain/routing.py.
+    state.due_at, state.checkpoint_id, state.lease_owner = checkpoint.timers(now).next_at, checkpoint.checkpoint_id, ""
     if run.started_at is None:
         run.started_at = now
     run.checkpoints_opened.append(checkpoint)
@@ -381,11 +382,14 @@ def reply_for(state: StepState) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-def escalate(run: RunState, step_id: str, role: str, due_at: dt.datetime) -> None:
-    """An expired checkpoint moves to a higher role with a new due time (it stays open)."""
+def escalate(
+    run: RunState, step_id: str, role: str, due_at: dt.datetime, *, timer_at: dt.datetime | None = None
+) -> None:
+    """An expired checkpoint moves to a higher role with a new due time (it stays open); `timer_at`, its next
+    timer when that comes before the new due time (a reminder)."""
     state = run.touch(step_id)
     assert state.status is StepStatus.WAITING, state.status
-    state.due_at = due_at
+    state.due_at = timer_at or due_at
     run.events.append(
         NewEvent(
             EventType.CHECKPOINT_ESCALATED,
@@ -632,3 +636,34 @@ def _set_status(run: RunState, status: RunStatus, reason: str | None = None) -> 
     run.events.append(
         NewEvent(EventType.RUN_STATUS_CHANGED, data={"from": previous.value, "to": status.value, "reason": reason})
     )
+
+
+# --- routing and escalation (issue 14, i14-routing) ---------------------------------------------------------------
+
+
+def checkpoint_changed(
+    run: RunState, step_id: str, event: EventType, data: dict[str, Any], timer_at: dt.datetime | None
+) -> None:
+    """An open checkpoint was reminded, escalated one level, reassigned or extended: record `event` and move the
+    waiting step's due_at to the checkpoint's next timer. The caller checked that the step waits on it."""
+    state = run.touch(step_id)
+    assert state.status is StepStatus.WAITING, state.status
+    state.due_at = timer_at
+    run.events.append(NewEvent(event, step_id, {"checkpoint": state.checkpoint_id, **data}))
+
+
+def check_open(run: RunState, step_id: str, checkpoint: str, status: CheckpointStatus, action: str) -> None:
+    """Refuse `action` (reassign, extend) on a checkpoint that is not open or whose step no longer waits on it."""
+    state = run.steps.get(step_id)
+    if state is None or state.status is not StepStatus.WAITING:
+        status = status if status is not CheckpointStatus.OPEN else CheckpointStatus.CLOSED
+    check_open_status(checkpoint, status, action)
+
+
+def check_open_status(checkpoint: str, status: CheckpointStatus, action: str) -> None:
+    if status is not CheckpointStatus.OPEN:
+        raise refused_change(checkpoint, status, action)
+
+
+def refused_change(checkpoint: str, status: CheckpointStatus, action: str) -> InvalidTransition:
+    return InvalidTransition(f"checkpoint {checkpoint}", checkpoint, status.value, action, why="only open ones")

@@ -11,6 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.runs.domain import routing
+from services.runs.domain.routing import EscalationLevel, Timers
+
 
 class OriginType(enum.StrEnum):
     PLAN = "plan"
@@ -62,6 +65,9 @@ class EventType(enum.StrEnum):
     # run controls (issue 14): an operator acted on the run (data: kind, step_id, by)
     OPERATOR_INTERVENTION = "operator_intervention"
     CHECKPOINT_VOTE_RECORDED = "checkpoint_vote_recorded"  # i14-decisions
+    CHECKPOINT_DUE_SOON = "checkpoint_due_soon"  # issue 14, i14-routing
+    CHECKPOINT_REASSIGNED = "checkpoint_reassigned"
+    CHECKPOINT_EXTENDED = "checkpoint_extended"
 
 
 class Decision(enum.StrEnum):
@@ -111,6 +117,10 @@ class CheckpointSpec:
     approvals_required: int = 1
     forbid_self_approval: bool | None = None
     reason_codes: tuple[str, ...] = ()
+
+    # --- routing and escalation (issue 14, i14-routing) ---
+    remind_before_seconds: float | None = None
+    escalation: tuple[EscalationLevel, ...] = ()
 
 
 DEFAULT_MAX_REVISIONS = 3
@@ -214,6 +224,13 @@ class NewCheckpoint:
     approvals_required: int = 1
     forbid_self_approval: bool = False
     reason_codes: tuple[str, ...] = ()
+    # --- routing and escalation (issue 14, i14-routing) ---
+    remind_before_seconds: float | None = None
+    escalation: tuple[EscalationLevel, ...] = ()
+
+    def timers(self, now: dt.datetime) -> Timers:
+        """Its timers when it opens at `now` (the waiting step's due_at is their `next_at`)."""
+        return routing.opened(now, self.due_at, self.remind_before_seconds, self.escalation)
 
 
 @dataclass

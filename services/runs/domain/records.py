@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.runs.domain.model import CheckpointStatus, NewCheckpoint, OriginType, RunState, RunStatus
+from services.runs.domain.routing import EscalationLevel, Timers
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,27 @@ class CheckpointRecord:
     reason_codes: tuple[str, ...] = ()
     reason_code: str = ""
     votes: tuple[VoteRecord, ...] = ()
+    # --- routing and escalation (issue 14, i14-routing) ---
+    orchestration: str = ""
+    remind_before_seconds: float | None = None
+    remind_at: dt.datetime | None = None
+    reminded: bool = False
+    escalation: tuple[EscalationLevel, ...] = ()
+    escalation_level: int = 0
+    escalation_base_at: dt.datetime | None = None
+    override: bool = False
+    override_justification: str = ""
+
+    @property
+    def timers(self) -> Timers:
+        return Timers(
+            self.due_at,
+            self.remind_at,
+            self.reminded,
+            self.escalation,
+            self.escalation_level,
+            self.escalation_base_at,
+        )
 
     @property
     def name(self) -> str:
@@ -136,6 +158,7 @@ class CheckpointRecord:
     @classmethod
     def opened(cls, run_id: str, organization_slug: str, new: NewCheckpoint, now: dt.datetime) -> CheckpointRecord:
         """A checkpoint as it is stored when it opens: open, undecided."""
+        timers = new.timers(now)
         return cls(
             checkpoint_id=new.checkpoint_id,
             run_id=run_id,
@@ -159,6 +182,10 @@ class CheckpointRecord:
             approvals_required=new.approvals_required,
             forbid_self_approval=new.forbid_self_approval,
             reason_codes=tuple(new.reason_codes),
+            remind_before_seconds=new.remind_before_seconds,
+            remind_at=timers.remind_at,
+            escalation=timers.escalation,
+            escalation_base_at=timers.escalation_base_at,
         )
 
 
@@ -172,3 +199,10 @@ class CheckpointQuery:
     assignee: str = ""
     role: str = ""
     overdue_at: dt.datetime | None = None
+    # --- the inbox (issue 14, i14-routing) ---
+    assigned_to_me: bool = False  # the app layer fills assigned_to with the caller's subject and groups
+    assigned_to: tuple[str, ...] = ()  # normalized assignees, any of which matches
+    group: str = ""  # `group:<slug>`, normalized
+    due_before: dt.datetime | None = None
+    orchestration: str = ""
+    order_by_due: bool = False

@@ -116,7 +116,34 @@ checkpoints = sa.Table(
     sa.Column("forbid_self_approval", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("reason_codes", JSONDocument, nullable=False, server_default="[]"),
     sa.Column("reason_code", sa.String(63), nullable=False, server_default=""),
+    # --- routing and escalation (issue 14, i14-routing; migration 0004) ---
+    # The run's orchestration (copied at opening, for the inbox's orchestration filter without a join).
+    sa.Column("orchestration", sa.String(300), nullable=False, server_default=""),
+    # due_at, or the far future without one: the inbox's due-time order (no-due-time last) as an indexed key.
+    sa.Column("due_sort_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("remind_before_seconds", sa.Float, nullable=True),
+    sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("reminded", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("escalation", JSONDocument, nullable=True),  # the chain: [{after_seconds, role, assignees}]
+    sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("escalation_base_at", sa.DateTime(timezone=True), nullable=True),  # opening, shifted by extensions
+    sa.Column("override", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("override_justification", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_checkpoints_org_status_opened", "organization_slug", "status", "opened_at"),
+    sa.Index("ix_checkpoints_org_status_due", "organization_slug", "status", "due_sort_at", "id"),
+    sa.Index("ix_checkpoints_org_orchestration", "organization_slug", "orchestration", "opened_at"),
+)
+
+# One row per (checkpoint, assignee), normalized (lowercase): the inbox's assigned_to_me / group / assignee filters
+# are an indexed lookup here, never a scan of the checkpoints' JSON lists (issue 14, i14-routing; migration 0004).
+checkpoint_assignees = sa.Table(
+    "checkpoint_assignees",
+    metadata,
+    sa.Column("checkpoint_id", sa.String(36), sa.ForeignKey("checkpoints.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("organization_slug", sa.String(63), nullable=False),
+    sa.Column("assignee", sa.String(330), nullable=False),
+    sa.PrimaryKeyConstraint("checkpoint_id", "assignee"),
+    sa.Index("ix_checkpoint_assignees_org_assignee", "organization_slug", "assignee", "checkpoint_id"),
 )
 
 # i14-decisions: one row per (checkpoint, voter): immutable decision records (the migration adds a trigger that

@@ -72,8 +72,11 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_CHECKPOINT_OPENED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_DECIDED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_ESCALATED: _ClassVar[EventType]
-    EVENT_TYPE_OPERATOR_INTERVENTION: _ClassVar[EventType]
+    EVENT_TYPE_CHECKPOINT_DUE_SOON: _ClassVar[EventType]
+    EVENT_TYPE_CHECKPOINT_REASSIGNED: _ClassVar[EventType]
+    EVENT_TYPE_CHECKPOINT_EXTENDED: _ClassVar[EventType]
     EVENT_TYPE_CHECKPOINT_VOTE_RECORDED: _ClassVar[EventType]
+    EVENT_TYPE_OPERATOR_INTERVENTION: _ClassVar[EventType]
 ORIGIN_TYPE_UNSPECIFIED: OriginType
 ORIGIN_TYPE_PLAN: OriginType
 ORIGIN_TYPE_SAVED_ORCHESTRATION: OriginType
@@ -118,8 +121,11 @@ EVENT_TYPE_STEP_OUTPUT_DELTA: EventType
 EVENT_TYPE_CHECKPOINT_OPENED: EventType
 EVENT_TYPE_CHECKPOINT_DECIDED: EventType
 EVENT_TYPE_CHECKPOINT_ESCALATED: EventType
-EVENT_TYPE_OPERATOR_INTERVENTION: EventType
+EVENT_TYPE_CHECKPOINT_DUE_SOON: EventType
+EVENT_TYPE_CHECKPOINT_REASSIGNED: EventType
+EVENT_TYPE_CHECKPOINT_EXTENDED: EventType
 EVENT_TYPE_CHECKPOINT_VOTE_RECORDED: EventType
+EVENT_TYPE_OPERATOR_INTERVENTION: EventType
 
 class Run(_message.Message):
     __slots__ = ("name", "organization_slug", "run_id", "origin_type", "origin", "status", "status_reason", "prompt_inputs", "metadata", "steps", "current_phase_index", "open_checkpoints", "last_event_sequence", "created_by", "create_time", "start_time", "end_time", "update_time", "definition", "prompt_templates", "failed_steps", "operator_interventions")
@@ -208,7 +214,7 @@ class StepState(_message.Message):
     def __init__(self, step_id: _Optional[str] = ..., phase_id: _Optional[str] = ..., kind: _Optional[str] = ..., status: _Optional[_Union[StepStatus, str]] = ..., attempt: _Optional[int] = ..., output: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., error: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., checkpoint: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
-    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug", "revision", "approvals_required", "approvals", "forbid_self_approval", "votes", "reason_codes", "reason_code")
+    __slots__ = ("name", "run", "step_id", "title", "context", "deliverables", "assignees", "role", "status", "open_time", "due_time", "on_expiry", "decision", "comment", "payload", "decided_by", "decide_time", "latency_ms", "organization_slug", "revision", "approvals_required", "approvals", "forbid_self_approval", "votes", "reason_codes", "reason_code", "escalation_level", "remind_time", "next_escalation_time", "override", "override_justification", "escalation_levels")
     NAME_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +241,12 @@ class Checkpoint(_message.Message):
     VOTES_FIELD_NUMBER: _ClassVar[int]
     REASON_CODES_FIELD_NUMBER: _ClassVar[int]
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    REMIND_TIME_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ESCALATION_TIME_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_LEVELS_FIELD_NUMBER: _ClassVar[int]
     name: str
     run: str
     step_id: str
@@ -261,7 +273,13 @@ class Checkpoint(_message.Message):
     votes: _containers.RepeatedCompositeFieldContainer[CheckpointVote]
     reason_codes: _containers.RepeatedScalarFieldContainer[str]
     reason_code: str
-    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ..., revision: _Optional[int] = ..., approvals_required: _Optional[int] = ..., approvals: _Optional[int] = ..., forbid_self_approval: _Optional[bool] = ..., votes: _Optional[_Iterable[_Union[CheckpointVote, _Mapping]]] = ..., reason_codes: _Optional[_Iterable[str]] = ..., reason_code: _Optional[str] = ...) -> None: ...
+    escalation_level: int
+    remind_time: _timestamp_pb2.Timestamp
+    next_escalation_time: _timestamp_pb2.Timestamp
+    override: bool
+    override_justification: str
+    escalation_levels: int
+    def __init__(self, name: _Optional[str] = ..., run: _Optional[str] = ..., step_id: _Optional[str] = ..., title: _Optional[str] = ..., context: _Optional[str] = ..., deliverables: _Optional[_Iterable[str]] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., status: _Optional[_Union[CheckpointStatus, str]] = ..., open_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., on_expiry: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., decided_by: _Optional[str] = ..., decide_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., latency_ms: _Optional[int] = ..., organization_slug: _Optional[str] = ..., revision: _Optional[int] = ..., approvals_required: _Optional[int] = ..., approvals: _Optional[int] = ..., forbid_self_approval: _Optional[bool] = ..., votes: _Optional[_Iterable[_Union[CheckpointVote, _Mapping]]] = ..., reason_codes: _Optional[_Iterable[str]] = ..., reason_code: _Optional[str] = ..., escalation_level: _Optional[int] = ..., remind_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_escalation_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., override: _Optional[bool] = ..., override_justification: _Optional[str] = ..., escalation_levels: _Optional[int] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run", "sequence", "type", "step_id", "data", "event_time", "run_status")

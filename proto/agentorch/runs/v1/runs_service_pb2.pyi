@@ -216,7 +216,7 @@ class GetCheckpointResponse(_message.Message):
     def __init__(self, checkpoint: _Optional[_Union[_run_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
 
 class ListCheckpointsRequest(_message.Message):
-    __slots__ = ("parent", "page_size", "page_token", "status", "assignee", "role", "overdue")
+    __slots__ = ("parent", "page_size", "page_token", "status", "assignee", "role", "overdue", "assigned_to_me", "group", "due_before", "orchestration", "order_by")
     PARENT_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,11 @@ class ListCheckpointsRequest(_message.Message):
     ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     OVERDUE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNED_TO_ME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    DUE_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    ORCHESTRATION_FIELD_NUMBER: _ClassVar[int]
+    ORDER_BY_FIELD_NUMBER: _ClassVar[int]
     parent: str
     page_size: int
     page_token: str
@@ -231,7 +236,12 @@ class ListCheckpointsRequest(_message.Message):
     assignee: str
     role: str
     overdue: bool
-    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[_run_pb2.CheckpointStatus, str]] = ..., assignee: _Optional[str] = ..., role: _Optional[str] = ..., overdue: _Optional[bool] = ...) -> None: ...
+    assigned_to_me: bool
+    group: str
+    due_before: _timestamp_pb2.Timestamp
+    orchestration: str
+    order_by: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[_run_pb2.CheckpointStatus, str]] = ..., assignee: _Optional[str] = ..., role: _Optional[str] = ..., overdue: _Optional[bool] = ..., assigned_to_me: _Optional[bool] = ..., group: _Optional[str] = ..., due_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., orchestration: _Optional[str] = ..., order_by: _Optional[str] = ...) -> None: ...
 
 class ListCheckpointsResponse(_message.Message):
     __slots__ = ("checkpoints", "next_page_token")
@@ -242,18 +252,22 @@ class ListCheckpointsResponse(_message.Message):
     def __init__(self, checkpoints: _Optional[_Iterable[_Union[_run_pb2.Checkpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DecideCheckpointRequest(_message.Message):
-    __slots__ = ("name", "decision", "comment", "payload", "reason_code")
+    __slots__ = ("name", "decision", "comment", "payload", "reason_code", "override", "justification")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DECISION_FIELD_NUMBER: _ClassVar[int]
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+    JUSTIFICATION_FIELD_NUMBER: _ClassVar[int]
     name: str
     decision: _run_pb2.Decision
     comment: str
     payload: _struct_pb2.Struct
     reason_code: str
-    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[_run_pb2.Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reason_code: _Optional[str] = ...) -> None: ...
+    override: bool
+    justification: str
+    def __init__(self, name: _Optional[str] = ..., decision: _Optional[_Union[_run_pb2.Decision, str]] = ..., comment: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., reason_code: _Optional[str] = ..., override: _Optional[bool] = ..., justification: _Optional[str] = ...) -> None: ...
 
 class DecideCheckpointResponse(_message.Message):
     __slots__ = ("checkpoint", "run")
@@ -274,3 +288,37 @@ class ListCheckpointVotesResponse(_message.Message):
     VOTES_FIELD_NUMBER: _ClassVar[int]
     votes: _containers.RepeatedCompositeFieldContainer[_run_pb2.CheckpointVote]
     def __init__(self, votes: _Optional[_Iterable[_Union[_run_pb2.CheckpointVote, _Mapping]]] = ...) -> None: ...
+
+class ReassignCheckpointRequest(_message.Message):
+    __slots__ = ("name", "assignees", "role", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEES_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    assignees: _containers.RepeatedScalarFieldContainer[str]
+    role: str
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., assignees: _Optional[_Iterable[str]] = ..., role: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReassignCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint",)
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: _run_pb2.Checkpoint
+    def __init__(self, checkpoint: _Optional[_Union[_run_pb2.Checkpoint, _Mapping]] = ...) -> None: ...
+
+class ExtendCheckpointRequest(_message.Message):
+    __slots__ = ("name", "due_time", "reason")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DUE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    due_time: _timestamp_pb2.Timestamp
+    reason: str
+    def __init__(self, name: _Optional[str] = ..., due_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExtendCheckpointResponse(_message.Message):
+    __slots__ = ("checkpoint",)
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    checkpoint: _run_pb2.Checkpoint
+    def __init__(self, checkpoint: _Optional[_Union[_run_pb2.Checkpoint, _Mapping]] = ...) -> None: ...

@@ -109,6 +109,16 @@ class RunsServiceStub:
                 request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.SerializeToString,
                 response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.FromString,
                 _registered_method=True)
+        self.ReassignCheckpoint = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ReassignCheckpoint',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ExtendCheckpoint = channel.unary_unary(
+                '/agentorch.runs.v1.RunsService/ExtendCheckpoint',
+                request_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointRequest.SerializeToString,
+                response_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class RunsServiceServicer:
@@ -235,6 +245,25 @@ class RunsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReassignCheckpoint(self, request, context):
+        """--- routing (issue 14, i14-routing) ---
+        Gives an open checkpoint to other assignees (users and `group:<slug>`) and optionally another role. Needs the
+        operator role (an operator routes work; an approver cannot hand a checkpoint to themselves); `reason` is
+        required. FAILED_PRECONDITION unless the checkpoint is open. Recorded as a CHECKPOINT_REASSIGNED run event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExtendCheckpoint(self, request, context):
+        """Moves an open checkpoint's due time (later or earlier, but in the future and at most 30 days ahead); the
+        reminder and the pending escalation levels move with it. Needs operator; `reason` required;
+        FAILED_PRECONDITION unless open. Recorded as a CHECKPOINT_EXTENDED run event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -307,6 +336,16 @@ def add_RunsServiceServicer_to_server(servicer, server):
                     servicer.ListCheckpointVotes,
                     request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.FromString,
                     response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.SerializeToString,
+            ),
+            'ReassignCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReassignCheckpoint,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointResponse.SerializeToString,
+            ),
+            'ExtendCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendCheckpoint,
+                    request_deserializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointRequest.FromString,
+                    response_serializer=agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -692,6 +731,60 @@ class RunsService:
             '/agentorch.runs.v1.RunsService/ListCheckpointVotes',
             agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesRequest.SerializeToString,
             agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ListCheckpointVotesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReassignCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ReassignCheckpoint',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ReassignCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentorch.runs.v1.RunsService/ExtendCheckpoint',
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointRequest.SerializeToString,
+            agentorch_dot_runs_dot_v1_dot_runs__service__pb2.ExtendCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

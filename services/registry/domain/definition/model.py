@@ -29,6 +29,8 @@ MAX_PROMPT_TEMPLATES = 100
 MAX_DELIVERABLES = 50
 MAX_ASSIGNEES = 50
 MAX_ASSIGNEE_CHARS = 320
+MAX_ESCALATION_LEVELS = 5  # issue 14, i14-routing
+GROUP_ASSIGNEE_PREFIX = "group:"
 
 # Durations, in seconds.
 MAX_TIMEOUT_SECONDS = 86_400
@@ -133,8 +135,22 @@ class CheckpointSpec:
     forbid_self_approval: bool | None = None
     reason_codes: tuple[str, ...] = ()
 
+    # --- routing and escalation (issue 14, i14-routing) ---
+    remind_before_seconds: int | None = None  # lead time of the CHECKPOINT_DUE_SOON reminder (needs due_in_seconds)
+    escalation: tuple[EscalationLevel, ...] = ()  # levels reached after_seconds from opening, in order
+
 
 DEFAULT_MAX_REVISIONS = 3
+
+
+@dataclass(frozen=True)
+class EscalationLevel:
+    """One level of a checkpoint's escalation chain: after `after_seconds` (from opening) the checkpoint goes to
+    `role` (if given) and to `assignees` (users and `group:<slug>`; empty: anyone holding the role)."""
+
+    after_seconds: int
+    role: str | None = None
+    assignees: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from services.registry.domain.definition.model import (
     DEFAULT_INITIAL_BACKOFF_SECONDS,
     DEFAULT_MAX_BACKOFF_SECONDS,
     DEFAULT_MAX_REVISIONS,
+    GROUP_ASSIGNEE_PREFIX,
     MAX_ASSIGNEE_CHARS,
     MAX_ASSIGNEES,
     MAX_ATTEMPTS,
@@ -27,6 +28,7 @@ from services.registry.domain.definition.model import (
     MAX_DELIVERABLES,
     MAX_DEPENDENCIES,
     MAX_DUE_IN_SECONDS,
+    MAX_ESCALATION_LEVELS,
     MAX_INITIAL_BACKOFF_SECONDS,
     MAX_INPUTS,
     MAX_PHASES,
@@ -45,6 +47,7 @@ from services.registry.domain.definition.model import (
     TEMPLATE_NAME_RE,
     TEMPLATE_NAME_RULE,
     CheckpointSpec,
+    EscalationLevel,
     Parameter,
     Phase,
     RetryPolicy,
@@ -79,10 +82,14 @@ CHECKPOINT_FIELDS = (
     "approvals_required",
     "forbid_self_approval",
     "reason_codes",
+    "remind_before_seconds",  # issue 14, i14-routing
+    "escalation",  # issue 14, i14-routing
 )
 # i14-decisions: quorum, four-eyes and reason codes of a checkpoint.
 MAX_APPROVALS_REQUIRED = 10
 MAX_REASON_CODES = 20
+ESCALATION_FIELDS = ("after_seconds", "to")
+ESCALATION_TARGET_FIELDS = ("role", "group", "users")
 
 
 @dataclass(frozen=True)
@@ -368,6 +375,7 @@ def _checkpoint(
     # issue 14: how many times request_changes may send the dependencies back (then only approve or reject)
     max_revisions = reader.integer(obj.get("max_revisions"), join(path, "max_revisions"), minimum=0, maximum=100)
     approvals_required, forbid_self_approval, reason_codes = _decision_rules(reader, obj, path)
+    remind_before, chain = _routing(reader, obj, path, due_in_seconds)
     return CheckpointSpec(
         title=title or "",
         context=context,
@@ -381,6 +389,8 @@ def _checkpoint(
         approvals_required=approvals_required,
         forbid_self_approval=forbid_self_approval,
         reason_codes=reason_codes,
+        remind_before_seconds=remind_before,
+        escalation=chain,
     )
 
 
@@ -429,8 +439,87 @@ def _assignees(reader: Reader, value: Any, path: str) -> tuple[str, ...]:
         assignee = reader.string(item, item_path, required=True, max_chars=MAX_ASSIGNEE_CHARS)
         if assignee is None:
             continue
+        problem = _assignee_problem(assignee)
+        if problem:
+            reader.add(item_path, problem)
+            continue
         if assignee in assignees:
             reader.add(item_path, f"duplicate assignee (also at {assignees[assignee]})")
             continue
         assignees[assignee] = item_path
     return tuple(assignees)
+
+
+# --- routing and escalation (issue 14, i14-routing) ---------------------------------------------------------------
+
+
+def _assignee_problem(assignee: str) -> str:
+    """An assignee is a subject (an e-mail address or identity-provider subject, no spaces) or `group:<slug>`."""
+    if assignee.startswith(GROUP_ASSIGNEE_PREFIX):
+        slug = assignee[len(GROUP_ASSIGNEE_PREFIX) :]
+        return "" if SLUG_RE.match(slug) else f"a group assignee is group:<slug>; the slug {SLUG_RULE}"
+    if not assignee.isprintable() or any(ch.isspace() for ch in assignee):
+        return "must be a subject (an e-mail address, no spaces) or group:<slug>"
+    return ""
+
+
+def _routing(
+    reader: Reader, obj: dict[Any, Any], path: str, due: int | None
+) -> tuple[int | None, tuple[EscalationLevel, ...]]:
+    """`remind_before_seconds` (a reminder before the due time) and `escalation` (levels reached in order)."""
+    remind_path = join(path, "remind_before_seconds")
+    remind = reader.integer(obj.get("remind_before_seconds"), remind_path, minimum=1, maximum=MAX_DUE_IN_SECONDS)
+    if remind is not None and due is None:
+        reader.add(remind_path, "needs due_in_seconds (a reminder comes before the due time)")
+    elif remind is not None and due is not None and remind >= due:
+        reader.add(remind_path, f"must be less than due_in_seconds ({due})")
+    chain_path = join(path, "escalation")
+    items = reader.array(obj.get("escalation"), chain_path, max_items=MAX_ESCALATION_LEVELS, what="levels")
+    levels: list[EscalationLevel] = []
+    previous = 0
+    for position, item in enumerate(items or ()):
+        level = _level(reader, item, index(chain_path, position))
+        if level is None:
+            continue
+        after_path = join(index(chain_path, position), "after_seconds")
+        if level.after_seconds <= previous:
+            reader.add(after_path, "must be greater than the previous level's after_seconds")
+        elif due is not None and level.after_seconds >= due:
+            reader.add(after_path, f"must be less than due_in_seconds ({due}): on_expiry applies at the due time")
+        previous = max(previous, level.after_seconds)
+        levels.append(level)
+    return remind, tuple(levels)
+
+
+def _level(reader: Reader, value: Any, path: str) -> EscalationLevel | None:
+    obj = reader.mapping(value, path, ESCALATION_FIELDS)
+    if obj is None:
+        return None
+    after = reader.integer(
+        obj.get("after_seconds"),
+        join(path, "after_seconds"),
+        minimum=MIN_DUE_IN_SECONDS,
+        maximum=MAX_DUE_IN_SECONDS,
+        required=True,
+    )
+    to_path = join(path, "to")
+    if obj.get("to") is None:
+        reader.add(to_path, "is required: {role, group, users} (at least one)")
+        return None
+    target = reader.mapping(obj.get("to"), to_path, ESCALATION_TARGET_FIELDS)
+    if target is None:
+        return None
+    role = reader.string(target.get("role"), join(to_path, "role"), choices=CHECKPOINT_ROLES)
+    group = reader.string(target.get("group"), join(to_path, "group"))
+    assignees: list[str] = []
+    if group is not None:
+        if SLUG_RE.match(group.removeprefix(GROUP_ASSIGNEE_PREFIX)):
+            assignees.append(GROUP_ASSIGNEE_PREFIX + group.removeprefix(GROUP_ASSIGNEE_PREFIX))
+        else:
+            reader.add(join(to_path, "group"), f"must be a group slug: {SLUG_RULE}")
+    assignees.extend(_assignees(reader, target.get("users"), join(to_path, "users")))
+    if role is None and not assignees and not any(k in target for k in ESCALATION_TARGET_FIELDS):
+        reader.add(to_path, "must name a role, a group or users")
+    if after is None:
+        return None
+    return EscalationLevel(after, role, tuple(dict.fromkeys(assignees)))
