@@ -11,7 +11,7 @@ from typing import Any
 from agentorch.runs.v1 import run_pb2
 from agentorch.runs.v1 import runs_service_pb2 as runs
 from cli.commands.base import Context
-from cli.render import label, pairs, short_name, table, when
+from cli.render import label, short_name, table, when
 
 
 def add_votes_command(subcommands: Any, common: argparse.ArgumentParser) -> None:
@@ -24,19 +24,19 @@ def add_votes_command(subcommands: Any, common: argparse.ArgumentParser) -> None
     votes.set_defaults(handler=list_votes)
 
 
-def tally_lines(c: run_pb2.Checkpoint) -> list[str]:
-    """The quorum, four-eyes and reason code lines of a checkpoint, then one line per vote."""
-    lines = pairs(
-        [
-            ("approvals", f"{c.approvals}/{c.approvals_required or 1}"),
-            ("self-approval", "forbidden" if c.forbid_self_approval else ""),
-            ("reason codes", list(c.reason_codes)),
-            ("reason code", c.reason_code),
-        ]
-    )
-    if c.votes:
-        lines += ["", *vote_table(c.votes)]
-    return lines
+def tally_pairs(c: run_pb2.Checkpoint) -> list[tuple[str, Any]]:
+    """The quorum, four-eyes and reason code fields of a checkpoint."""
+    return [
+        ("approvals", f"{c.approvals}/{c.approvals_required or 1}"),
+        ("self-approval", "forbidden" if c.forbid_self_approval else ""),
+        ("reason codes", list(c.reason_codes)),
+        ("reason code", c.reason_code),
+    ]
+
+
+def vote_lines(c: run_pb2.Checkpoint) -> list[str]:
+    """One line per vote, after a blank line; nothing without votes."""
+    return ["", *vote_table(c.votes)] if c.votes else []
 
 
 def vote_table(votes: Any) -> list[str]:

@@ -22,7 +22,7 @@ from cli.commands.base import (
     struct,
     to_dict,
 )
-from cli.commands.decisions import add_votes_command, tally_lines
+from cli.commands.decisions import add_votes_command, tally_pairs, vote_lines
 from cli.gateway_client import UsageError
 from cli.render import as_dict, label, pairs, progress_bar, short_name, table, when
 from cli.watch import RUN_STATUSES, JsonView, LineView, RunModel, TerminalView, View, as_seen, follow
@@ -223,8 +223,9 @@ def checkpoint_lines(c: run_pb2.Checkpoint) -> list[str]:
             ("escalation", f"level {c.escalation_level} of {c.escalation_levels}" if c.escalation_levels else ""),
             ("next escalation", when(c.next_escalation_time)),
             ("reminder", when(c.remind_time)),
+            *tally_pairs(c),
         ]
-    ) + tally_lines(c)
+    ) + vote_lines(c)
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
