@@ -25,10 +25,12 @@ from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
 from agentorch.common.v1 import pagination_pb2
+from agentorch.common.v1 import principal_pb2 as ppb
 from agentorch.credentials.v1 import credentials_service_pb2 as cpb
 from agentorch.credentials.v1 import credentials_service_pb2_grpc as cpb_grpc
 from agentorch.gateway.v1 import gateway_service_pb2 as gpb
 from agentorch.gateway.v1 import gateway_service_pb2_grpc as gpb_grpc
+from agentorch.gateway.v1 import identity_pb2 as ipb
 from agentorch.registry.v1 import plan_pb2
 from agentorch.registry.v1 import registry_service_pb2 as rpb
 from agentorch.registry.v1 import registry_service_pb2_grpc as rpb_grpc
@@ -38,7 +40,7 @@ from agentorch.runs.v1 import runs_service_pb2_grpc as pb_grpc
 from gateway.bootstrap import DESCRIPTOR as GATEWAY
 from gateway.bootstrap import REEXPOSED
 from tests.support.badinput import methods, new_message, path_of
-from tests.support.gateway import Platform, bearer, mint, module_platform, new_org, organization_contents
+from tests.support.gateway import JWT, Platform, bearer, mint, module_platform, new_org, organization_contents
 from tests.support.principals import as_member
 from tests.support.registry import create_agent, create_orchestration, edited, struct
 from tests.support.rpc import bad_request_fields, channel_as, error_reason
@@ -47,6 +49,10 @@ from tests.support.runs import checkpoint_step, definition, step, wait_for_statu
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 Metadata = tuple[tuple[str, str | bytes], ...]
+
+PLATFORM_ORG = "platform-ops"
+#: Lists that only a platform admin sees two items of (anyone else sees their own organization only).
+AS_PLATFORM = {"/agentorch.gateway.v1.GatewayService/ListOrganizations"}
 
 
 def list_methods() -> list[MethodDescriptor]:
@@ -99,6 +105,17 @@ async def _seed(plat: Platform, org: str) -> World:
     for name in ("ci", "cd"):
         key = gpb.ApiKey(display_name=name, roles=["viewer"])
         await gateway.CreateApiKey(gpb.CreateApiKeyRequest(parent=parent, api_key=key), metadata=admin)
+    platform_admin = bearer(mint(PLATFORM_ORG, "admin", subject="ops@platform.test"))
+    for slug in (org, new_org()):
+        request_org = ipb.CreateOrganizationRequest(organization_id=slug, organization=ipb.Organization())
+        await gateway.CreateOrganization(request_org, metadata=platform_admin)
+    # alice@example.com is who the tests' tokens name: the first member, an admin, so they keep working.
+    for subject, role in (("alice@example.com", ppb.ROLE_ADMIN), ("bob@example.com", ppb.ROLE_VIEWER)):
+        member = ipb.Member(subject=subject, roles=[role])
+        await gateway.CreateMember(ipb.CreateMemberRequest(parent=parent, member=member), metadata=admin)
+    for slug in ("legal", "finance"):
+        group = ipb.CreateGroupRequest(parent=parent, group_id=slug, group=ipb.Group())
+        await gateway.CreateGroup(group, metadata=admin)
     return World(org, {name: request(org, orchestration.name) for name, request in LISTS.items()})
 
 
@@ -117,6 +134,9 @@ LISTS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     "/agentorch.credentials.v1.CredentialsService/ListCredentials": lambda org, _: {"parent": f"organizations/{org}"},
     "/agentorch.credentials.v1.CredentialsService/ListAuditEvents": lambda org, _: {"parent": f"organizations/{org}"},
     "/agentorch.gateway.v1.GatewayService/ListApiKeys": lambda org, _: {"parent": f"organizations/{org}"},
+    "/agentorch.gateway.v1.GatewayService/ListOrganizations": lambda _org, _: {},
+    "/agentorch.gateway.v1.GatewayService/ListMembers": lambda org, _: {"parent": f"organizations/{org}"},
+    "/agentorch.gateway.v1.GatewayService/ListGroups": lambda org, _: {"parent": f"organizations/{org}"},
 }
 
 
@@ -124,7 +144,9 @@ LISTS: dict[str, Callable[[str, str], dict[str, Any]]] = {
     scope="module", loop_scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
 async def plat(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
-    async with module_platform(request.param, tmp_path_factory, lambda: request.getfixturevalue("postgres_url")) as p:
+    jwt = JWT.model_copy(update={"platform_organization": PLATFORM_ORG})
+    postgres = lambda: request.getfixturevalue("postgres_url")  # noqa: E731
+    async with module_platform(request.param, tmp_path_factory, postgres, jwt=jwt) as p:
         yield p
 
 
@@ -148,13 +170,18 @@ def targets(plat: Platform, org: str) -> list[Target]:
         "GatewayService": plat.gateway,
     }
 
+    def token(method: MethodDescriptor) -> Metadata:
+        if path_of(method) in AS_PLATFORM:
+            return bearer(mint(PLATFORM_ORG, "admin", subject="ops@platform.test"))
+        return bearer(mint(org, "admin"))
+
     def direct(method: MethodDescriptor, request: Message) -> Awaitable[Any]:
         server = servers[method.containing_service.name]
-        metadata = bearer(mint(org, "admin")) if server is plat.gateway else as_member(org, "admin")
+        metadata = token(method) if server is plat.gateway else as_member(org, "admin")
         return _unary(server.channel, method, request, metadata)
 
     def relayed(method: MethodDescriptor, request: Message) -> Awaitable[Any]:
-        return _unary(plat.gateway.channel, method, request, bearer(mint(org, "admin")))
+        return _unary(plat.gateway.channel, method, request, token(method))
 
     return [Target("direct", direct), Target("gateway", relayed)]
 
